@@ -1,1 +1,17 @@
-fn main() {}
+//! Parse, run, exit: everything else lives in the library so tests and the demo reach it.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use kubectl_posthog::cli::Cli;
+
+fn main() -> ExitCode {
+    match Cli::try_parse() {
+        Ok(cli) => kubectl_posthog::run(cli),
+        Err(error) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = error.print();
+            ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The one error type every command returns, and the one place exit codes are decided.
+//!
+//! Library modules keep their own `thiserror` enums and convert into [`Error`] with a category
+//! chosen by what the user can do about it: fix their input (2), fix or wait for the cluster or a
+//! remote service (3). "The check said no" is not an error: it is a report whose verdict fails (1).
+
+use std::process::ExitCode;
+
+/// The documented exit-code contract (see `--help` and the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The checklist passed, the canary was promoted, the rollback completed.
+    Success,
+    /// The verdict failed: blocking findings, an aborted canary, a failed rollout.
+    VerdictFailed,
+    /// Usage, configuration or input error.
+    Usage,
+    /// The cluster or a remote service failed or was unreachable.
+    Unavailable,
+    /// Interrupted by SIGINT or SIGTERM (after any safe abort).
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::VerdictFailed => 1,
+            Exit::Usage => 2,
+            Exit::Unavailable => 3,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit.code())
+    }
+}
+
+/// What went wrong, as one line that names the thing and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flags or arguments.
+    #[error("{0}")]
+    Usage(String),
+    /// A configuration file, kubeconfig or manifest the user supplied is wrong.
+    #[error("{0}")]
+    Input(String),
+    /// The Kubernetes API failed, refused or could not be reached.
+    #[error("{0}")]
+    Cluster(String),
+    /// PostHog, Prometheus, GitHub or another remote service failed or could not be reached.
+    #[error("{0}")]
+    Remote(String),
+    /// Writing the result (stdout, a bundle) failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The user pressed Ctrl-C or the job was cancelled.
+    #[error("interrupted")]
+    Interrupted,
+    /// A subcommand whose issue has not landed yet.
+    #[error("`kubectl posthog {0}` is not yet available in this build")]
+    NotYetAvailable(&'static str),
+}
+
+impl Error {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Usage(_) | Error::Input(_) | Error::NotYetAvailable(_) => Exit::Usage,
+            Error::Cluster(_) | Error::Remote(_) => Exit::Unavailable,
+            // A result we could not write is as good as a result we could not produce.
+            Error::Io { .. } => Exit::Unavailable,
+            Error::Interrupted => Exit::Interrupted,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_match_the_documented_contract() {
+        assert_eq!(Exit::Success.code(), 0);
+        assert_eq!(Exit::VerdictFailed.code(), 1);
+        assert_eq!(Error::Usage("x".into()).exit().code(), 2);
+        assert_eq!(Error::Input("x".into()).exit().code(), 2);
+        assert_eq!(Error::NotYetAvailable("canary").exit().code(), 2);
+        assert_eq!(Error::Cluster("x".into()).exit().code(), 3);
+        assert_eq!(Error::Remote("x".into()).exit().code(), 3);
+        assert_eq!(Error::Interrupted.exit().code(), 130);
+    }
+}

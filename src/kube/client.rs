@@ -1,0 +1,224 @@
+//! Connecting to the cluster with kubectl's precedence: `--kubeconfig`, then `$KUBECONFIG`
+//! (a list of files, merged), then `~/.kube/config`, then the in-cluster service account.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+
+use crate::cli::GlobalArgs;
+use crate::error::{Error, Result};
+
+/// A connected client and the coordinates every command needs.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: kube::Client,
+    /// `-n` if given, else the namespace of the kubeconfig context, else `default`.
+    pub namespace: String,
+    /// The kubeconfig context in use (absent in-cluster).
+    pub context: Option<String>,
+    /// The API server URL, for error messages.
+    pub server: String,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("namespace", &self.namespace)
+            .field("context", &self.context)
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+pub async fn connect(global: &GlobalArgs) -> Result<Cluster> {
+    let (kubeconfig, source) = load_kubeconfig(global.kubeconfig.as_deref())?;
+    let (mut config, context) = match kubeconfig {
+        Some(kubeconfig) => {
+            let context = global
+                .context
+                .clone()
+                .or_else(|| kubeconfig.current_context.clone());
+            if let Some(wanted) = &global.context
+                && !kubeconfig.contexts.iter().any(|c| &c.name == wanted)
+            {
+                return Err(Error::Input(format!(
+                    "context {wanted:?} not found in kubeconfig {source}: \
+                     run `kubectl config get-contexts` to list the contexts"
+                )));
+            }
+            let options = KubeConfigOptions {
+                context: global.context.clone(),
+                ..KubeConfigOptions::default()
+            };
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| kubeconfig_error(&source, e))?;
+            (config, context)
+        }
+        None => {
+            let config = kube::Config::incluster().map_err(|_| {
+                Error::Input(
+                    "no kubeconfig found: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config"
+                        .to_string(),
+                )
+            })?;
+            (config, None)
+        }
+    };
+    if let Some(timeout) = global.request_timeout {
+        // kubectl: 0 means no timeout.
+        let timeout = (timeout > Duration::ZERO).then_some(timeout);
+        config.read_timeout = timeout;
+        config.write_timeout = timeout;
+        config.connect_timeout = timeout;
+    }
+    let namespace = global
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    if !crate::cli::is_dns1123_subdomain(&namespace) || namespace.contains('.') {
+        return Err(Error::Usage(format!(
+            "invalid namespace {namespace:?}: a namespace is a lowercase DNS-1123 label"
+        )));
+    }
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config).map_err(|e| {
+        Error::Input(format!(
+            "cannot build a client for the cluster at {server}: {e}"
+        ))
+    })?;
+    Ok(Cluster {
+        client,
+        namespace,
+        context,
+        server,
+    })
+}
+
+/// Returns the merged kubeconfig (or `None` when only in-cluster config could apply) and a
+/// description of where it came from for messages.
+fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Option<Kubeconfig>, String)> {
+    if let Some(path) = explicit {
+        return read_one(path).map(|k| (Some(k), path.display().to_string()));
+    }
+    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let paths: Vec<PathBuf> = std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        let existing: Vec<&PathBuf> = paths.iter().filter(|p| p.exists()).collect();
+        if existing.is_empty() {
+            return Err(Error::Input(format!(
+                "KUBECONFIG names no existing file ({}): fix KUBECONFIG or pass --kubeconfig",
+                std::env::join_paths(&paths)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            )));
+        }
+        let mut merged: Option<Kubeconfig> = None;
+        for path in &existing {
+            let next = read_one(path)?;
+            merged = Some(match merged {
+                None => next,
+                Some(acc) => acc.merge(next).map_err(|e| {
+                    Error::Input(format!("cannot merge kubeconfig {}: {e}", path.display()))
+                })?,
+            });
+        }
+        let source = existing
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        return Ok((merged, source));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let default = PathBuf::from(home).join(".kube").join("config");
+        if default.exists() {
+            return read_one(&default).map(|k| (Some(k), default.display().to_string()));
+        }
+    }
+    Ok((None, "in-cluster".to_string()))
+}
+
+fn read_one(path: &Path) -> Result<Kubeconfig> {
+    if !path.exists() {
+        return Err(Error::Input(format!(
+            "kubeconfig {} not found: pass an existing file to --kubeconfig or fix KUBECONFIG",
+            path.display()
+        )));
+    }
+    Kubeconfig::read_from(path).map_err(|e| kubeconfig_error(&path.display().to_string(), e))
+}
+
+fn kubeconfig_error(source: &str, error: KubeconfigError) -> Error {
+    let detail = match &error {
+        KubeconfigError::CurrentContextNotSet => {
+            "no current context is set: pass --context or run `kubectl config use-context NAME`"
+                .to_string()
+        }
+        KubeconfigError::LoadContext(name) => format!(
+            "context {name:?} not found: run `kubectl config get-contexts` to list the contexts"
+        ),
+        KubeconfigError::LoadClusterOfContext(name) => {
+            format!("the cluster {name:?} of the context is not defined")
+        }
+        KubeconfigError::Parse(e) => {
+            format!("not a valid kubeconfig: {}", first_line(&e.to_string()))
+        }
+        other => first_line(&other.to_string()).to_string(),
+    };
+    Error::Input(format!("kubeconfig {source}: {detail}"))
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+pub fn is_not_found(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 404)
+}
+
+/// One line for a failed API request: what we asked, what the server said, what to do.
+pub fn api_error(request: &str, server: &str, error: kube::Error) -> Error {
+    match &error {
+        kube::Error::Api(status) => {
+            let hint = match status.code {
+                401 => "; your credentials were refused: re-authenticate (kubectl auth whoami)",
+                403 => "; you lack permission: check with `kubectl auth can-i`",
+                404 => "; check the name and the namespace (-n)",
+                409 => "; the object changed while we worked, re-run the command",
+                429 | 503 => "; the API server is overloaded, retry shortly",
+                _ => "",
+            };
+            let message = if status.message.is_empty() {
+                status.reason.clone()
+            } else {
+                status.message.clone()
+            };
+            Error::Cluster(format!(
+                "{request} failed: {message} ({}{hint})",
+                status.code
+            ))
+        }
+        _ => Error::Cluster(format!(
+            "{request} failed: cannot reach the cluster at {server}: {}; \
+             check --context and that the API server is reachable",
+            error_chain(&error)
+        )),
+    }
+}
+
+/// The innermost causes, which say "connection refused" where the outer error says "ServiceError".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.last().cloned().unwrap_or_default()
+}

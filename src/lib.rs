@@ -1,0 +1,150 @@
+//! kubectl-posthog: the PostHog production checklist and incident runbook as kubectl commands.
+//!
+//! Data flows one way: the cluster and remote services → facts → pure decisions → actions and a
+//! [`report::Report`] → a renderer. `main.rs` only parses and calls [`run`].
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod ctx;
+pub mod error;
+pub mod kube;
+pub mod report;
+pub mod ui;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use cli::{Cli, Command};
+use ctx::{Ctx, Interrupt, SystemClock};
+use error::{Error, Exit, Result};
+use ui::{Styles, Ui};
+
+/// Runs a parsed command line to completion and returns the documented exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let global = cli.global.clone();
+    init_tracing(global.verbose);
+    // reqwest is built without a default crypto provider so that only ring is compiled in;
+    // a second install (tests calling run twice) is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let out_styles = Styles::from_env(global.color, std::io::stdout().is_terminal());
+    let err_styles = Styles::from_env(global.color, std::io::stderr().is_terminal());
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let draw = Ui::should_draw(
+        global.no_progress,
+        global.output,
+        std::io::stderr().is_terminal(),
+        ci,
+    );
+    let ui = Ui::new(draw, err_styles);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!(
+                "{} cannot start the async runtime: {e}",
+                err_styles.error_prefix()
+            );
+            return Exit::Unavailable.into();
+        }
+    };
+
+    let (interrupt_tx, interrupt) = Interrupt::new();
+    let ctx = Ctx::new(
+        global,
+        Box::new(std::io::stdout()),
+        out_styles,
+        ui,
+        Arc::new(SystemClock),
+        interrupt,
+    );
+    let result = runtime.block_on(async {
+        tokio::spawn(forward_signals(interrupt_tx));
+        let command = dispatch(cli.command, &ctx);
+        tokio::pin!(command);
+        tokio::select! {
+            result = &mut command => result,
+            () = ctx.interrupt.wait() => {
+                if ctx.interrupt.is_taken_over() {
+                    command.await
+                } else {
+                    Err(Error::Interrupted)
+                }
+            }
+        }
+    });
+    // Do not wait for stray tasks (watches, servers) once the answer is known.
+    runtime.shutdown_background();
+    match result {
+        Ok(exit) => exit.into(),
+        Err(error) => {
+            eprintln!("{} {error}", err_styles.error_prefix());
+            error.exit().into()
+        }
+    }
+}
+
+async fn dispatch(command: Command, ctx: &Ctx) -> Result<Exit> {
+    match command {
+        Command::Preflight(args) => cmd::preflight::run(args, ctx).await,
+        Command::Canary(args) => cmd::canary::run(args, ctx).await,
+        Command::Rollback(args) => cmd::rollback::run(args, ctx).await,
+        Command::Triage(args) => cmd::triage::run(args, ctx).await,
+        Command::Evidence(args) => cmd::evidence::run(args, ctx).await,
+        Command::Demo(args) => cmd::demo::run(args, ctx).await,
+        Command::Completion(args) => cmd::completion::run(args, ctx).await,
+    }
+}
+
+/// First SIGINT/SIGTERM: tell the command (a canary aborts safely). Second: exit at once.
+async fn forward_signals(tx: tokio::sync::watch::Sender<bool>) {
+    let mut received = 0;
+    loop {
+        if wait_for_signal().await.is_err() {
+            return;
+        }
+        received += 1;
+        if received > 1 {
+            eprintln!("interrupted again: exiting without waiting for cleanup");
+            std::process::exit(i32::from(Exit::Interrupted.code()));
+        }
+        let _ = tx.send(true);
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "error",
+        1 => "kubectl_posthog=info,warn",
+        2 => "kubectl_posthog=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KUBECTL_POSTHOG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(verbose > 1)
+        .try_init();
+}

@@ -1,0 +1,605 @@
+//! The report every subcommand produces: a target, a verdict and findings, rendered by one of
+//! the renderers (table for terminals, JSON/YAML for programs, Markdown for PRs and job summaries).
+//!
+//! The JSON/YAML form is a documented, versioned schema (`docs/report-schema.md`): fields are only
+//! ever added within a `schemaVersion`; renaming or removing one bumps it.
+
+mod markdown;
+mod table;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use markdown::render_markdown;
+pub use table::render_table;
+
+/// Bumped when a field of the JSON/YAML report changes meaning or disappears.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub schema_version: u32,
+    /// The subcommand that produced the report: preflight, canary, rollback, evidence, triage.
+    pub command: String,
+    pub target: ReportTarget,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    /// Command-specific data (canary steps, rollback revisions, bundle manifest…).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+    pub generated_at: jiff::Timestamp,
+    pub tool_version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportTarget {
+    /// Always `Deployment` today.
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The kubeconfig context, or absent for offline checks of files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
+impl ReportTarget {
+    pub fn deployment(name: &str, namespace: Option<&str>, context: Option<&str>) -> Self {
+        ReportTarget {
+            kind: "Deployment".to_string(),
+            name: name.to_string(),
+            namespace: namespace.map(str::to_string),
+            context: context.map(str::to_string),
+        }
+    }
+}
+
+impl fmt::Display for ReportTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind.to_ascii_lowercase(), self.name)?;
+        if let Some(ns) = &self.namespace {
+            write!(f, " in namespace {ns}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One line of the checklist (or one observation of a canary, rollback or triage).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// Stable identifier, e.g. `config.api-key-from-secret`; safe to match on in scripts.
+    pub id: String,
+    pub step: Step,
+    pub title: String,
+    pub status: Status,
+    pub severity: Severity,
+    /// What was measured: the value, count or evidence behind the status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<String>,
+    /// The threshold or expectation the measured value was held against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// The query, request or command that produced the measurement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// What to do when the status is not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+    /// Where in a manifest or source file the finding comes from (offline checks, scans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+}
+
+impl Finding {
+    pub fn new(id: &str, step: Step, severity: Severity, status: Status, title: &str) -> Self {
+        Finding {
+            id: id.to_string(),
+            step,
+            title: title.to_string(),
+            status,
+            severity,
+            measured: None,
+            expected: None,
+            evidence: None,
+            remediation: None,
+            location: None,
+        }
+    }
+
+    pub fn measured(mut self, value: impl Into<String>) -> Self {
+        self.measured = Some(value.into());
+        self
+    }
+
+    pub fn expected(mut self, value: impl Into<String>) -> Self {
+        self.expected = Some(value.into());
+        self
+    }
+
+    pub fn evidence(mut self, value: impl Into<String>) -> Self {
+        self.evidence = Some(value.into());
+        self
+    }
+
+    pub fn remediation(mut self, value: impl Into<String>) -> Self {
+        self.remediation = Some(value.into());
+        self
+    }
+
+    pub fn at(mut self, file: impl Into<String>, line: Option<u32>) -> Self {
+        self.location = Some(Location {
+            file: file.into(),
+            line,
+        });
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}", self.file),
+            None => f.write_str(&self.file),
+        }
+    }
+}
+
+/// The five steps of the production checklist (`seeds/posthog-prod-checklist.txt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum Step {
+    Configuration = 1,
+    CodeQuality = 2,
+    Infrastructure = 3,
+    Documentation = 4,
+    Rollout = 5,
+}
+
+impl Step {
+    pub const ALL: [Step; 5] = [
+        Step::Configuration,
+        Step::CodeQuality,
+        Step::Infrastructure,
+        Step::Documentation,
+        Step::Rollout,
+    ];
+
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::Configuration => "Pre-deployment configuration",
+            Step::CodeQuality => "Code quality",
+            Step::Infrastructure => "Infrastructure",
+            Step::Documentation => "Documentation",
+            Step::Rollout => "Rollout",
+        }
+    }
+}
+
+impl From<Step> for u8 {
+    fn from(step: Step) -> u8 {
+        step.number()
+    }
+}
+
+impl TryFrom<u8> for Step {
+    type Error = String;
+    fn try_from(n: u8) -> Result<Self, String> {
+        Step::ALL
+            .into_iter()
+            .find(|s| s.number() == n)
+            .ok_or_else(|| format!("checklist step {n} does not exist (1-5)"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    Skipped,
+    /// Needs a person: shown until attested in the config file, never silently passed.
+    Manual,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skipped => "skipped",
+            Status::Manual => "manual",
+        }
+    }
+
+    /// Order for "worst first" listings.
+    fn rank(self) -> u8 {
+        match self {
+            Status::Fail => 0,
+            Status::Warn => 1,
+            Status::Manual => 2,
+            Status::Skipped => 3,
+            Status::Pass => 4,
+        }
+    }
+}
+
+/// Severity as the incident runbook defines it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+pub enum Severity {
+    /// Complete outage; respond in under 15 minutes.
+    P1,
+    /// Degraded service; respond in under an hour.
+    P2,
+    /// Minor impact; respond in under 4 hours.
+    P3,
+    /// No user impact; next business day.
+    P4,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::P1 => "P1",
+            Severity::P2 => "P2",
+            Severity::P3 => "P3",
+            Severity::P4 => "P4",
+        }
+    }
+
+    pub fn definition(self) -> &'static str {
+        match self {
+            Severity::P1 => "complete outage, respond < 15 min",
+            Severity::P2 => "degraded service, respond < 1 hour",
+            Severity::P3 => "minor impact, respond < 4 hours",
+            Severity::P4 => "no user impact, next business day",
+        }
+    }
+}
+
+/// The lowest severity that still blocks: `--fail-on p2` fails on P1 and P2 findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    P1,
+    #[default]
+    P2,
+    P3,
+    P4,
+    Never,
+}
+
+impl FailOn {
+    pub fn blocks(self, severity: Severity) -> bool {
+        let limit = match self {
+            FailOn::P1 => Severity::P1,
+            FailOn::P2 => Severity::P2,
+            FailOn::P3 => Severity::P3,
+            FailOn::P4 => Severity::P4,
+            FailOn::Never => return false,
+        };
+        severity <= limit
+    }
+}
+
+impl fmt::Display for FailOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailOn::P1 => "p1",
+            FailOn::P2 => "p2",
+            FailOn::P3 => "p3",
+            FailOn::P4 => "p4",
+            FailOn::Never => "never",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerdictResult {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl VerdictResult {
+    pub fn label(self) -> &'static str {
+        match self {
+            VerdictResult::Pass => "PASS",
+            VerdictResult::Warn => "WARN",
+            VerdictResult::Fail => "FAIL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    pub result: VerdictResult,
+    /// One sentence a person reads first.
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_on: Option<FailOn>,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counts {
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub skipped: usize,
+    pub manual: usize,
+}
+
+impl Counts {
+    pub fn of(findings: &[Finding]) -> Self {
+        let mut counts = Counts::default();
+        for finding in findings {
+            match finding.status {
+                Status::Pass => counts.pass += 1,
+                Status::Warn => counts.warn += 1,
+                Status::Fail => counts.fail += 1,
+                Status::Skipped => counts.skipped += 1,
+                Status::Manual => counts.manual += 1,
+            }
+        }
+        counts
+    }
+}
+
+impl Verdict {
+    /// The checklist verdict: fail when a failing finding is at or above `fail_on`,
+    /// warn when anything else needs attention, pass otherwise.
+    pub fn judge(findings: &[Finding], fail_on: FailOn) -> Verdict {
+        let counts = Counts::of(findings);
+        let blocking: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.status == Status::Fail && fail_on.blocks(f.severity))
+            .collect();
+        let result = if !blocking.is_empty() {
+            VerdictResult::Fail
+        } else if counts.fail + counts.warn + counts.manual > 0 {
+            VerdictResult::Warn
+        } else {
+            VerdictResult::Pass
+        };
+        let summary = match result {
+            VerdictResult::Fail => {
+                let mut worst: Vec<Severity> = blocking.iter().map(|f| f.severity).collect();
+                worst.sort();
+                format!(
+                    "{} blocking finding{} (worst {}, fail-on {fail_on}); first: {}",
+                    blocking.len(),
+                    plural(blocking.len()),
+                    worst[0].label(),
+                    blocking[0].id
+                )
+            }
+            VerdictResult::Warn => format!(
+                "nothing blocks at fail-on {fail_on}; {} failing below it, {} warning{}, {} manual",
+                counts.fail,
+                counts.warn,
+                plural(counts.warn),
+                counts.manual
+            ),
+            VerdictResult::Pass => format!("all {} checks pass", counts.pass),
+        };
+        Verdict {
+            result,
+            summary,
+            fail_on: Some(fail_on),
+            counts,
+        }
+    }
+
+    /// A verdict decided by the command itself (a canary promoted or aborted, a rollback done).
+    pub fn decided(
+        result: VerdictResult,
+        summary: impl Into<String>,
+        findings: &[Finding],
+    ) -> Self {
+        Verdict {
+            result,
+            summary: summary.into(),
+            fail_on: None,
+            counts: Counts::of(findings),
+        }
+    }
+}
+
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+impl Report {
+    pub fn new(
+        command: &str,
+        target: ReportTarget,
+        verdict: Verdict,
+        findings: Vec<Finding>,
+        generated_at: jiff::Timestamp,
+    ) -> Self {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            command: command.to_string(),
+            target,
+            verdict,
+            findings,
+            details: serde_json::Value::Null,
+            generated_at,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// Findings ordered worst first (fail, warn, manual, skipped, pass), then by severity and step.
+    pub fn findings_worst_first(&self) -> Vec<&Finding> {
+        let mut sorted: Vec<&Finding> = self.findings.iter().collect();
+        sorted.sort_by_key(|f| (f.status.rank(), f.severity, f.step));
+        sorted
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample_report() -> Report {
+        let findings = vec![
+            Finding::new(
+                "config.api-key-from-secret",
+                Step::Configuration,
+                Severity::P1,
+                Status::Pass,
+                "API key comes from a Secret",
+            )
+            .measured("POSTHOG_API_KEY from secret posthog-secrets key api-key"),
+            Finding::new(
+                "config.personal-key",
+                Step::Configuration,
+                Severity::P1,
+                Status::Fail,
+                "No personal (phx_) key where a project key belongs",
+            )
+            .measured("POSTHOG_API_KEY holds a phx_ key (phx_…3f9a)")
+            .remediation("use the project API key (phc_…) from Project settings")
+            .at("k8s/production.yaml", Some(42)),
+            Finding::new(
+                "infra.image-pinned",
+                Step::Infrastructure,
+                Severity::P3,
+                Status::Warn,
+                "Image is pinned",
+            )
+            .measured("ghcr.io/acme/app:1.4 (tag, no digest)")
+            .expected("a digest or an immutable tag"),
+            Finding::new(
+                "docs.on-call",
+                Step::Documentation,
+                Severity::P4,
+                Status::Manual,
+                "On-call escalation path defined",
+            )
+            .remediation("attest it under attestations.docs.on-call in kubectl-posthog.yaml"),
+        ];
+        let verdict = Verdict::judge(&findings, FailOn::P2);
+        Report::new(
+            "preflight",
+            ReportTarget::deployment("posthog-integration", Some("prod"), Some("sim")),
+            verdict,
+            findings,
+            "2026-11-22T10:00:00Z".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn fail_on_threshold() {
+        assert!(FailOn::P2.blocks(Severity::P1));
+        assert!(FailOn::P2.blocks(Severity::P2));
+        assert!(!FailOn::P2.blocks(Severity::P3));
+        assert!(!FailOn::Never.blocks(Severity::P1));
+        assert!(FailOn::P4.blocks(Severity::P4));
+    }
+
+    #[test]
+    fn verdict_fails_only_on_blocking_findings() {
+        let report = sample_report();
+        assert_eq!(report.verdict.result, VerdictResult::Fail);
+        assert!(
+            report.verdict.summary.contains("config.personal-key"),
+            "{}",
+            report.verdict.summary
+        );
+
+        let lenient = Verdict::judge(&report.findings, FailOn::Never);
+        assert_eq!(lenient.result, VerdictResult::Warn);
+        let passing = vec![report.findings[0].clone()];
+        assert_eq!(
+            Verdict::judge(&passing, FailOn::P2).result,
+            VerdictResult::Pass
+        );
+    }
+
+    #[test]
+    fn json_round_trips_with_schema_version() {
+        let report = sample_report();
+        let json = report.to_json();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["schemaVersion"], 1);
+        assert_eq!(value["findings"][1]["step"], 1);
+        assert_eq!(value["findings"][1]["location"]["line"], 42);
+        assert_eq!(value["verdict"]["failOn"], "p2");
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+    }
+
+    #[test]
+    fn yaml_round_trips() {
+        let report = sample_report();
+        let yaml = report.to_yaml();
+        assert!(yaml.contains("schemaVersion: 1"), "{yaml}");
+        let back: Report = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(back, report);
+    }
+
+    #[test]
+    fn worst_first_ordering() {
+        let report = sample_report();
+        let ids: Vec<&str> = report
+            .findings_worst_first()
+            .iter()
+            .map(|f| f.id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "config.personal-key",
+                "infra.image-pinned",
+                "docs.on-call",
+                "config.api-key-from-secret"
+            ]
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! What people see on the terminal: colour styles and progress.
+
+mod progress;
+mod styles;
+
+pub use progress::Ui;
+pub use styles::Styles;

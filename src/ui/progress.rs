@@ -1,0 +1,134 @@
+//! Progress on stderr: indicatif bars when stderr is a terminal and the output is a table,
+//! plain event lines otherwise, and nothing drawn under `CI=true`, `--no-progress` or JSON/YAML.
+
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::OutputFormat;
+
+use super::Styles;
+
+/// The progress surface of one command run.
+#[derive(Clone)]
+pub struct Ui {
+    draw: bool,
+    /// Plain event lines go to stderr when bars are not drawn; tests and `--quiet` use a sink.
+    events_to_stderr: bool,
+    multi: MultiProgress,
+    pub styles: Styles,
+}
+
+impl Ui {
+    /// Bars are drawn only for people: a terminal on stderr, table output, not CI, not `--no-progress`.
+    pub fn should_draw(
+        no_progress: bool,
+        output: OutputFormat,
+        stderr_is_terminal: bool,
+        ci: bool,
+    ) -> bool {
+        !no_progress && output == OutputFormat::Table && stderr_is_terminal && !ci
+    }
+
+    pub fn new(draw: bool, styles: Styles) -> Self {
+        let target = if draw {
+            ProgressDrawTarget::stderr_with_hz(10)
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Ui {
+            draw,
+            events_to_stderr: true,
+            multi: MultiProgress::with_draw_target(target),
+            styles,
+        }
+    }
+
+    /// A surface that draws nothing and prints nothing (library use, tests).
+    pub fn silent() -> Self {
+        let mut ui = Ui::new(false, Styles::plain());
+        ui.events_to_stderr = false;
+        ui
+    }
+
+    pub fn is_drawing(&self) -> bool {
+        self.draw
+    }
+
+    /// A bar counting towards `len`, e.g. ready replicas out of desired.
+    pub fn bar(&self, len: u64, prefix: &str) -> ProgressBar {
+        if !self.draw {
+            return ProgressBar::hidden();
+        }
+        let bar = self.multi.add(ProgressBar::new(len));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30.cyan/blue}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(prefix.to_string());
+        bar
+    }
+
+    /// A spinner with a message, for waits of unknown length.
+    pub fn spinner(&self, message: &str) -> ProgressBar {
+        if !self.draw {
+            return ProgressBar::hidden();
+        }
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+
+    /// A line of text kept above the bars while drawing, or one plain stderr line otherwise.
+    pub fn event(&self, line: &str) {
+        if self.draw {
+            // Printing above the bars can only fail when the terminal went away.
+            let _ = self.multi.println(line);
+        } else if self.events_to_stderr {
+            eprintln!("{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_only_for_a_person_at_a_terminal() {
+        assert!(Ui::should_draw(false, OutputFormat::Table, true, false));
+        assert!(
+            !Ui::should_draw(true, OutputFormat::Table, true, false),
+            "--no-progress"
+        );
+        assert!(
+            !Ui::should_draw(false, OutputFormat::Json, true, false),
+            "json"
+        );
+        assert!(
+            !Ui::should_draw(false, OutputFormat::Yaml, true, false),
+            "yaml"
+        );
+        assert!(
+            !Ui::should_draw(false, OutputFormat::Table, false, false),
+            "not a tty"
+        );
+        assert!(
+            !Ui::should_draw(false, OutputFormat::Table, true, true),
+            "CI=true"
+        );
+    }
+
+    #[test]
+    fn hidden_bars_do_not_draw() {
+        let ui = Ui::silent();
+        assert!(ui.bar(3, "ready").is_hidden());
+        assert!(ui.spinner("waiting").is_hidden());
+    }
+}
