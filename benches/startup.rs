@@ -26,7 +26,11 @@ fn measure(args: &[&str]) -> Vec<Duration> {
 }
 
 fn main() {
-    for args in [&["--version"][..], &["--help"][..], &["preflight", "--help"][..]] {
+    for args in [
+        &["--version"][..],
+        &["--help"][..],
+        &["preflight", "--help"][..],
+    ] {
         let times = measure(args);
         let median = times[RUNS / 2];
         let p95 = times[RUNS * 95 / 100];

@@ -17,6 +17,11 @@ pub struct Config {
     /// Where the file was read from (absent when no file exists).
     #[serde(skip)]
     pub path: Option<PathBuf>,
+    pub preflight: crate::checks::PreflightConfig,
+    pub posthog: crate::posthog::PostHogConfig,
+    pub prometheus: crate::prometheus::PrometheusConfig,
+    pub canary: crate::canary::CanaryConfig,
+    pub evidence: crate::evidence::EvidenceConfig,
 }
 
 impl Config {

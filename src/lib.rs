@@ -3,13 +3,20 @@
 //! Data flows one way: the cluster and remote services → facts → pure decisions → actions and a
 //! [`report::Report`] → a renderer. `main.rs` only parses and calls [`run`].
 
+pub mod canary;
+pub mod checks;
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod ctx;
 pub mod error;
+pub mod evidence;
+pub mod github;
 pub mod kube;
+pub mod posthog;
+pub mod prometheus;
 pub mod report;
+pub mod rollout;
 pub mod ui;
 
 use std::io::IsTerminal;

@@ -1,0 +1,8 @@
+//! Incident evidence and triage: collectors, redaction, the bundle writer, postmortem and the runbook's decision tree.
+
+use serde::Deserialize;
+
+/// The `evidence:` section of the configuration file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct EvidenceConfig {}

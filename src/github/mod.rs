@@ -1,0 +1,1 @@
+//! GitHub Actions mode: step summary, outputs, annotations and the sticky PR comment.

@@ -1,0 +1,1 @@
+//! Rollouts: the undo patch (pure, as kubectl computes it), history, and waiting like `kubectl rollout status`.
