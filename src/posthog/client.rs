@@ -30,6 +30,8 @@ pub enum RemoteError {
         status: u16,
         detail: String,
         retry_after: Option<Duration>,
+        /// The whole body, for callers that judge it (a health endpoint answering 503).
+        body: String,
     },
     #[error("{url} answered HTTP {status} with a body that is not the expected JSON ({detail})")]
     Malformed {
@@ -274,9 +276,9 @@ impl PostHogClient {
                 body,
                 elapsed: started.elapsed(),
             }),
-            Err(RemoteError::Http { status, detail, .. }) => Ok(HealthProbe {
+            Err(RemoteError::Http { status, body, .. }) => Ok(HealthProbe {
                 status,
-                body: detail,
+                body,
                 elapsed: started.elapsed(),
             }),
             Err(e) => Err(e),
@@ -313,6 +315,7 @@ impl PostHogClient {
                     status: status.as_u16(),
                     detail: error_detail(status, &text),
                     retry_after,
+                    body: text,
                 })
             }
         };
