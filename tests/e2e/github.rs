@@ -166,7 +166,7 @@ async fn first_run_creates_second_leaves_alone_changed_report_edits_in_place() {
     assert!(body.contains("POSTHOG_API_KEY holds a phx_ key"));
     assert!(body.contains("[workflow run](https://github.com/acme/app/actions/runs/9001)"));
     assert!(
-        body.contains("commit 222222222222"),
+        body.contains(&format!("commit {}", &HEAD_SHA[..12])),
         "the PR head, not the merge commit"
     );
     let url = format!(

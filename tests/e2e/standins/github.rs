@@ -326,7 +326,7 @@ fn route(state: &mut State, seen: &Seen) -> Response {
             };
             let body = match body_of(seen, state.body_limit) {
                 Ok(body) => body,
-                Err(response) => return response,
+                Err((code, body)) => return json(code, body),
             };
             state.next_id += 1;
             let comment = Comment {
@@ -345,7 +345,7 @@ fn route(state: &mut State, seen: &Seen) -> Response {
             }
             let body = match body_of(seen, state.body_limit) {
                 Ok(body) => body,
-                Err(response) => return response,
+                Err((code, body)) => return json(code, body),
             };
             let url = state.url.clone();
             let Some(comment) = state.comments.iter_mut().find(|c| id.parse() == Ok(c.id)) else {
@@ -422,18 +422,18 @@ fn list(state: &State, seen: &Seen, thread: &Thread) -> Response {
     response
 }
 
-fn body_of(seen: &Seen, limit: usize) -> Result<String, Response> {
+fn body_of(seen: &Seen, limit: usize) -> Result<String, (u16, String)> {
     let body = serde_json::from_str::<Value>(&seen.body)
         .ok()
         .and_then(|v| v["body"].as_str().map(str::to_string));
     let Some(body) = body else {
-        return Err(json(
+        return Err((
             422,
             r#"{"message":"Invalid request.\n\n\"body\" wasn't supplied.","documentation_url":"https://docs.github.com/rest","status":"422"}"#.to_string(),
         ));
     };
     if body.chars().count() > limit {
-        return Err(json(
+        return Err((
             422,
             json!({
                 "message": "Validation Failed",
