@@ -50,12 +50,35 @@ fn sha256_of(path: &Path) -> String {
     hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
 
+/// The release directory, packed once for all tests here (packing the debug binary takes seconds).
+/// Tests that change files work on a copy.
+fn dist() -> &'static Path {
+    static DIST: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIST.get_or_init(pack).path()
+}
+
+fn copy_of_dist() -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dist()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+    }
+    copy
+}
+
 /// Packs the real binary for linux/amd64 and stand-in files for the other platforms (their
 /// binaries cannot be built here); returns the dist directory with sha256sums.txt.
-fn dist() -> tempfile::TempDir {
+fn pack() -> tempfile::TempDir {
     let dist = tempfile::tempdir().unwrap();
+    // The debug binary without its debug info: the same program, a tenth of the bytes to pack.
+    let stripped = dist.path().join("kubectl-posthog-stripped");
+    let out = run(Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(env!("CARGO_BIN_EXE_kubectl-posthog")));
+    assert_eq!(out.code, 0, "strip (binutils): {}", out.stderr);
     let out = run(script(".github/scripts/package.sh").args([
-        env!("CARGO_BIN_EXE_kubectl-posthog"),
+        stripped.to_str().unwrap(),
         "linux",
         "amd64",
         dist.path().to_str().unwrap(),
@@ -89,6 +112,7 @@ fn dist() -> tempfile::TempDir {
         .unwrap();
     }
     std::fs::remove_file(&fake).unwrap();
+    std::fs::remove_file(&stripped).unwrap();
     let out = run(Command::new("bash")
         .current_dir(dist.path())
         .args(["-c", "sha256sum kubectl-posthog_* > sha256sums.txt"]));
@@ -98,8 +122,7 @@ fn dist() -> tempfile::TempDir {
 
 #[test]
 fn archive_holds_the_binary_and_the_license() {
-    let dist = dist();
-    let archive = dist.path().join("kubectl-posthog_linux_amd64.tar.gz");
+    let archive = dist().join("kubectl-posthog_linux_amd64.tar.gz");
     let listing = run(Command::new("tar").arg("-tzf").arg(&archive));
     let mut names: Vec<&str> = listing.stdout.lines().collect();
     names.sort();
@@ -108,7 +131,7 @@ fn archive_holds_the_binary_and_the_license() {
 
 #[test]
 fn krew_manifest_is_filled_from_the_release_sums() {
-    let dist = dist();
+    let dist = copy_of_dist();
     let sums = dist.path().join("sha256sums.txt");
     let base = "https://github.com/kubectl-posthog/kubectl-posthog/releases/download/v1.2.3";
     let out = run(script(".github/scripts/krew-manifest.sh").args([
@@ -163,7 +186,7 @@ fn krew_manifest_is_filled_from_the_release_sums() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_verifies_the_checksum_then_installs_a_working_binary() {
-    let dist = dist();
+    let dist = copy_of_dist();
     let url = serve(dist.path().to_path_buf()).await;
     let install_dir = tempfile::tempdir().unwrap();
     let binary = install_dir
