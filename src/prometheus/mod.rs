@@ -1,5 +1,7 @@
 //! Prometheus HTTP API: instant and range queries, query validation, rules.
 
+pub mod rules;
+
 use serde::Deserialize;
 
 /// The `prometheus:` section of the configuration file.
