@@ -162,8 +162,8 @@ impl Ctx {
             OutputFormat::Markdown => report::render_markdown(report),
         };
         self.write_stdout(&text)?;
-        let github_env = crate::github::GithubEnv::from_process();
-        if self.global.github.enabled(github_env.actions.as_deref()) {
+        if self.global.github.enabled() {
+            let github_env = crate::github::GithubEnv::from_process();
             let cwd =
                 std::env::current_dir().map_err(|e| Error::io("read the working directory", e))?;
             crate::github::publish(

@@ -10,8 +10,10 @@ use clap::Args;
 #[command(next_help_heading = "GitHub Actions")]
 pub struct GithubArgs {
     /// GitHub Actions mode: write the report to $GITHUB_STEP_SUMMARY, outputs to $GITHUB_OUTPUT and
-    /// annotations for findings with a file and line (on by default when GITHUB_ACTIONS=true)
-    #[arg(long, global = true)]
+    /// annotations for findings with a file and line (on inside a job, where GITHUB_ACTIONS=true)
+    // Read from the environment at parse time, so a Ctx built in-process (tests, the demo) is
+    // never in GitHub mode by accident.
+    #[arg(long, global = true, env = "GITHUB_ACTIONS", hide_env_values = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub github: bool,
 
     /// Also upsert one sticky comment with the report on the pull request of this run
@@ -34,8 +36,32 @@ pub struct GithubArgs {
 }
 
 impl GithubArgs {
-    /// GitHub mode is on with `--github`, a comment flag, or inside a GitHub Actions job.
-    pub fn enabled(&self, github_actions_env: Option<&str>) -> bool {
-        self.github || self.pr_comment || self.commit_comment || github_actions_env == Some("true")
+    /// GitHub mode is on with `--github` (or GITHUB_ACTIONS=true) or a comment flag.
+    pub fn enabled(&self) -> bool {
+        self.github || self.pr_comment || self.commit_comment
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn comment_flags_imply_github_mode_and_max_wait_parses() {
+        let cli = Cli::try_parse_from(["kubectl-posthog", "preflight", "--pr-comment"]).unwrap();
+        assert!(cli.global.github.enabled());
+        assert_eq!(cli.global.github.github_max_wait.as_secs(), 120);
+        let cli = Cli::try_parse_from([
+            "kubectl-posthog",
+            "preflight",
+            "--commit-comment",
+            "--github-max-wait",
+            "5s",
+        ])
+        .unwrap();
+        assert!(cli.global.github.enabled());
+        assert_eq!(cli.global.github.github_max_wait.as_secs(), 5);
     }
 }

@@ -564,3 +564,110 @@ async fn push_of_a_commit_without_a_pull_request_skips_the_comment_quietly() {
     );
     assert_eq!(gh.writes(), Vec::<String>::new());
 }
+
+/// The real binary in a job step: the gate's exit code follows `--fail-on` and nothing else.
+mod binary {
+    use super::*;
+    use crate::support::{bin, run};
+
+    const MANIFEST: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: posthog-integration\nspec:\n  replicas: 3\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: app\n          image: ghcr.io/acme/app:1.4\n          env:\n            - name: POSTHOG_API_KEY\n              value: phx_AAAAbbbbCCCCddddEEEEffffGGGGhhhh1234\n";
+
+    fn step(gh: &GithubStandIn, dir: &Path, token: &str, extra: &[&str]) -> crate::support::Run {
+        std::fs::create_dir_all(dir.join("k8s")).unwrap();
+        std::fs::write(dir.join("k8s/production.yaml"), MANIFEST).unwrap();
+        let mut cmd = bin();
+        cmd.current_dir(dir)
+            .args([
+                "preflight",
+                "-f",
+                "k8s/production.yaml",
+                "--offline",
+                "--pr-comment",
+            ])
+            .args(extra)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_API_URL", gh.url())
+            .env("GITHUB_REPOSITORY", "acme/app")
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_EVENT_PATH", fixture("pull_request"))
+            .env("GITHUB_RUN_ID", "77")
+            .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
+            .env("GITHUB_OUTPUT", dir.join("output"))
+            .env("GITHUB_WORKSPACE", dir)
+            .env("RUNNER_TEMP", dir)
+            .env("GITHUB_TOKEN", token);
+        run(&mut cmd)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exit_code_follows_fail_on_and_a_fork_token_only_warns() {
+        let gh = GithubStandIn::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let (gh2, p2) = (gh.clone(), path.clone());
+        let out = tokio::task::spawn_blocking(move || step(&gh2, &p2, READ_ONLY_TOKEN, &[]))
+            .await
+            .unwrap();
+        assert_eq!(
+            out.code, 1,
+            "blocking findings fail the gate:\n{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("::warning title=kubectl-posthog::could not comment on pull request #7"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("::error file=k8s/production.yaml,line="),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stdout.contains("VERDICT  FAIL"),
+            "the table still goes to stdout:\n{}",
+            out.stdout
+        );
+        let outputs = std::fs::read_to_string(path.join("output")).unwrap();
+        assert!(outputs.contains("verdict=fail\n"), "{outputs}");
+        let report = path.join("kubectl-posthog-preflight.json");
+        assert!(
+            outputs.contains(&format!("report-json={}\n", report.display())),
+            "{outputs}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(json["verdict"]["result"], "fail");
+        assert!(
+            std::fs::read_to_string(path.join("summary.md"))
+                .unwrap()
+                .starts_with("### ❌ kubectl-posthog preflight: FAIL")
+        );
+        assert!(gh.comments().is_empty());
+
+        // --fail-on never: the same findings pass the gate; the comment is posted with -o json on stdout.
+        let (gh2, p2) = (gh.clone(), path.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            step(
+                &gh2,
+                &p2,
+                WRITE_TOKEN,
+                &["--fail-on", "never", "-o", "json"],
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let stdout: serde_json::Value =
+            serde_json::from_str(&out.stdout).expect("stdout stays pure JSON");
+        assert_eq!(stdout["verdict"]["result"], "warn");
+        assert_eq!(gh.comments_on_pull(PR).len(), 1);
+        assert!(
+            gh.comments_on_pull(PR)[0]
+                .body
+                .contains("[workflow run](https://github.com/acme/app/actions/runs/77)")
+        );
+    }
+}
