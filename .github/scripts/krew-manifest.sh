@@ -23,11 +23,10 @@ archive_of() {
   [ "$os" = windows ] && ext=zip
   printf 'kubectl-posthog_%s_%s.%s' "$os" "$arch" "$ext"
 }
-# Every sum first: a release missing an archive must not produce a manifest.
-declare -A sums_of
+# Every sum first (here, not in a subshell, so a missing one stops the script): a release missing
+# an archive must not produce a manifest. No associative arrays: macOS ships bash 3.2.
 for platform in "${platforms[@]}"; do
-  archive=$(archive_of "$platform")
-  sums_of[$platform]=$(sha "$archive")
+  sha "$(archive_of "$platform")" >/dev/null
 done
 
 cat <<HEADER
@@ -63,7 +62,7 @@ for platform in "${platforms[@]}"; do
         os: $os
         arch: $arch
     uri: $base/$archive
-    sha256: "${sums_of[$platform]}"
+    sha256: "$(sha "$archive")"
     files:
     - from: $bin
       to: .

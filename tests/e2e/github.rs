@@ -155,6 +155,11 @@ async fn first_run_creates_second_leaves_alone_changed_report_edits_in_place() {
         .await;
     assert!(first.warnings.is_empty(), "{:?}", first.warnings);
     assert_eq!(gh.writes(), ["POST /repos/acme/app/issues/7/comments"]);
+    assert_eq!(
+        gh.requests().len(),
+        3,
+        "GET /user, one page of comments, POST"
+    );
     let comments = gh.comments_on_pull(PR);
     assert_eq!(comments.len(), 1);
     assert_eq!(comments[0].author, BOT_LOGIN);
@@ -194,6 +199,11 @@ async fn first_run_creates_second_leaves_alone_changed_report_edits_in_place() {
         .publish(&report("POSTHOG_API_KEY holds a phx_ key", 0))
         .await;
     assert_eq!(gh.writes(), Vec::<String>::new());
+    assert_eq!(
+        gh.requests().len(),
+        2,
+        "GET /user and one page: nothing else"
+    );
     assert_eq!(again.comment_url.as_deref(), Some(url.as_str()));
     assert!(
         stderr.contains("comment unchanged on pull request #7"),

@@ -115,7 +115,12 @@ fn pack() -> tempfile::TempDir {
     std::fs::remove_file(&stripped).unwrap();
     let out = run(Command::new("bash")
         .current_dir(dist.path())
-        .args(["-c", "sha256sum kubectl-posthog_* > sha256sums.txt"]));
+        // sha256sum on Linux, shasum on macOS: the same output format.
+        .args([
+            "-c",
+            "if command -v sha256sum >/dev/null; then sha256sum kubectl-posthog_*; \
+             else shasum -a 256 kubectl-posthog_*; fi > sha256sums.txt",
+        ]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     dist
 }
