@@ -314,3 +314,84 @@ fn resolve_picks_the_archive_for_the_runner() {
         .env("KP_VERSION", "1.0"));
     assert_eq!(out.code, 2, "{}", out.stdout);
 }
+
+#[test]
+fn run_script_turns_inputs_into_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let echo = dir.path().join("echo-args");
+    std::fs::write(
+        &echo,
+        "#!/bin/sh\nfor a in \"$@\"; do echo \"[$a]\"; done\n",
+    )
+    .unwrap();
+    run(Command::new("chmod").arg("+x").arg(&echo));
+    let step = |command: &str, comment: &str, fail_on: &str| {
+        let mut cmd = script(".github/action/run.sh");
+        cmd.env("KP_BINARY", &echo)
+            .env("KP_COMMAND", command)
+            .env(
+                "KP_ARGS",
+                "deploy/web  -n prod\n--image app=ghcr.io/acme/*:1.5",
+            )
+            .env("KP_COMMENT", comment)
+            .env("KP_COMMIT_COMMENT", "true")
+            .env("KP_FAIL_ON", fail_on)
+            .env("KP_MAX_WAIT", "30s");
+        run(&mut cmd)
+    };
+    let out = step("canary", "true", "p1");
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let argv: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(
+        argv,
+        [
+            "[canary]",
+            "[deploy/web]",
+            "[-n]",
+            "[prod]",
+            "[--image]",
+            "[app=ghcr.io/acme/*:1.5]",
+            "[--fail-on]",
+            "[p1]",
+            "[--github]",
+            "[--no-progress]",
+            "[--pr-comment]",
+            "[--commit-comment]",
+            "[--github-max-wait]",
+            "[30s]",
+        ],
+        "split on whitespace, no glob expansion"
+    );
+    let out = step("preflight", "false", "");
+    assert!(
+        !out.stdout.contains("[--pr-comment]") && !out.stdout.contains("[--fail-on]"),
+        "{}",
+        out.stdout
+    );
+
+    let out = step("deploy", "true", "");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stdout
+            .contains("::error title=kubectl-posthog::command 'deploy' is not one of"),
+        "{}",
+        out.stdout
+    );
+    let out = step("preflight", "yes", "");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stdout.contains("comment must be true or false"),
+        "{}",
+        out.stdout
+    );
+    let mut cmd = script(".github/action/run.sh");
+    let out = run(cmd
+        .env("KP_BINARY", dir.path().join("missing"))
+        .env("KP_COMMAND", "preflight"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stdout.contains("is not an executable file"),
+        "{}",
+        out.stdout
+    );
+}
