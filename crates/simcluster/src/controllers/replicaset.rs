@@ -116,14 +116,7 @@ fn create_pod(shared: &Shared, rs: &Value) -> Option<Value> {
     m.insert("generateName".into(), json!(format!("{rs_name}-")));
     m.insert("namespace".into(), json!(meta::namespace(rs)));
     m.insert("ownerReferences".into(), json!([meta::controller_ref(rs)]));
-    let mut spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
-    let s = meta::obj_mut(&mut spec, &[]);
-    s.entry("restartPolicy").or_insert(json!("Always"));
-    s.entry("terminationGracePeriodSeconds")
-        .or_insert(json!(30));
-    s.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
-    s.entry("schedulerName")
-        .or_insert(json!("default-scheduler"));
+    let spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec});
     let created = store.create(ids::PODS, pod, now).ok()?;
     drop(store);
