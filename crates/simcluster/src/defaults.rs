@@ -20,7 +20,9 @@ pub(crate) fn apply(res: ResId, obj: &mut Value) {
             }
         }
         ids::REPLICASETS => {
-            meta::obj_mut(obj, &["spec"]).entry("replicas").or_insert(json!(1));
+            meta::obj_mut(obj, &["spec"])
+                .entry("replicas")
+                .or_insert(json!(1));
             if let Some(spec) = obj.pointer_mut("/spec/template/spec") {
                 pod_spec(spec);
             }
@@ -49,21 +51,36 @@ fn drop_nulls(v: &mut Value) {
 /// Pod spec defaults (`SetDefaults_PodSpec`, `SetDefaults_Container`), so templates compare
 /// equal whether or not a client round-tripped them through typed structs.
 fn pod_spec(spec: &mut Value) {
-    let Some(s) = spec.as_object_mut() else { return };
+    let Some(s) = spec.as_object_mut() else {
+        return;
+    };
     s.entry("restartPolicy").or_insert(json!("Always"));
-    s.entry("terminationGracePeriodSeconds").or_insert(json!(30));
+    s.entry("terminationGracePeriodSeconds")
+        .or_insert(json!(30));
     s.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
     s.entry("securityContext").or_insert(json!({}));
-    s.entry("schedulerName").or_insert(json!("default-scheduler"));
+    s.entry("schedulerName")
+        .or_insert(json!("default-scheduler"));
     for list in ["initContainers", "containers"] {
-        let Some(Value::Array(cs)) = s.get_mut(list) else { continue };
+        let Some(Value::Array(cs)) = s.get_mut(list) else {
+            continue;
+        };
         for c in cs.iter_mut().filter_map(Value::as_object_mut) {
             let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-            let tag = image.rsplit('/').next().and_then(|last| last.split_once(':')).map(|(_, t)| t);
-            let policy = if image.contains('@') || tag.is_some_and(|t| t != "latest") { "IfNotPresent" } else { "Always" };
+            let tag = image
+                .rsplit('/')
+                .next()
+                .and_then(|last| last.split_once(':'))
+                .map(|(_, t)| t);
+            let policy = if image.contains('@') || tag.is_some_and(|t| t != "latest") {
+                "IfNotPresent"
+            } else {
+                "Always"
+            };
             c.entry("imagePullPolicy").or_insert(json!(policy));
             c.entry("resources").or_insert(json!({}));
-            c.entry("terminationMessagePath").or_insert(json!("/dev/termination-log"));
+            c.entry("terminationMessagePath")
+                .or_insert(json!("/dev/termination-log"));
             c.entry("terminationMessagePolicy").or_insert(json!("File"));
             if let Some(Value::Array(ports)) = c.get_mut("ports") {
                 for p in ports.iter_mut().filter_map(Value::as_object_mut) {
@@ -140,7 +157,10 @@ mod tests {
         apply(ids::DEPLOYMENTS, &mut a);
         apply(ids::DEPLOYMENTS, &mut b);
         assert_eq!(a["spec"]["template"], b["spec"]["template"]);
-        assert_eq!(a["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            a["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
     }
 
     #[test]

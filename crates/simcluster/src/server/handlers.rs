@@ -24,6 +24,13 @@ fn body_json(req: &Req) -> Result<Value, ApiError> {
     if req.body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
+    if req
+        .content_type
+        .starts_with("application/vnd.kubernetes.protobuf")
+    {
+        return super::protobuf::decode_ssar(&req.body)
+            .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type));
+    }
     let text = std::str::from_utf8(&req.body)
         .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
     if req.content_type.contains("yaml") {

@@ -2,6 +2,7 @@
 //! to the verb handlers and records every request.
 
 mod handlers;
+mod protobuf;
 mod proxy;
 pub(crate) mod query;
 mod route;

@@ -90,12 +90,18 @@ impl WatchState {
         self.done = true;
     }
 
-    /// Queues the events after `last_rv`.
-    fn poll(&mut self) {
+    /// Queues the events after `last_rv`. A client resuming from a resourceVersion outside
+    /// the history gets a 410 ERROR event; a running watch that fell behind it is closed
+    /// instead, as the apiserver closes slow watchers (the client's re-watch then gets 410).
+    fn poll(&mut self, resuming: bool) {
         let events = self.shared.store().events_since(self.last_rv);
         let events = match events {
             Ok(ev) => ev,
-            Err(e) => return self.error(&e),
+            Err(e) if resuming => return self.error(&e),
+            Err(_) => {
+                self.done = true;
+                return;
+            }
         };
         for ev in events {
             self.last_rv = ev.rv;
@@ -215,7 +221,7 @@ pub(crate) fn serve(
     };
     // Resuming from a resourceVersion: replay (or 410) at once.
     if from_rv.is_some() && send_initial != Some(true) {
-        st.poll();
+        st.poll(true);
     }
     let stream = futures::stream::unfold(st, |mut st| async move {
         loop {
@@ -241,7 +247,7 @@ pub(crate) fn serve(
                 _ = st.stop.wait_for(|s| *s) => Wake::Stop,
             };
             match wake {
-                Wake::Changed(true) => st.poll(),
+                Wake::Changed(true) => st.poll(false),
                 Wake::Changed(false) | Wake::Stop => st.done = true,
                 Wake::Timer if Instant::now() >= st.deadline => st.done = true,
                 Wake::Timer => {

