@@ -64,13 +64,12 @@ impl Shared {
             "apiVersion": involved.get("apiVersion").cloned().unwrap_or(Value::Null),
             "resourceVersion": meta::resource_version(involved),
         });
-        if involved.get("kind").and_then(Value::as_str) == Some("Pod") {
-            if let Some(c) = involved
+        if involved.get("kind").and_then(Value::as_str) == Some("Pod")
+            && let Some(c) = involved
                 .pointer("/spec/containers/0/name")
                 .and_then(Value::as_str)
-            {
-                involved_ref["fieldPath"] = json!(format!("spec.containers{{{c}}}"));
-            }
+        {
+            involved_ref["fieldPath"] = json!(format!("spec.containers{{{c}}}"));
         }
         let mut source = json!({"component": component});
         if component == "kubelet" {

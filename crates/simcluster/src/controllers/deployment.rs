@@ -71,10 +71,10 @@ impl RsView {
             .and_then(Value::as_object_mut)
         {
             labels.remove(HASH_LABEL);
-            if labels.is_empty() {
-                if let Some(m) = t.pointer_mut("/metadata").and_then(Value::as_object_mut) {
-                    m.remove("labels");
-                }
+            if labels.is_empty()
+                && let Some(m) = t.pointer_mut("/metadata").and_then(Value::as_object_mut)
+            {
+                m.remove("labels");
             }
         }
         t
