@@ -38,8 +38,11 @@ pub(crate) struct Terminated {
 }
 
 /// What the kubelet remembers about one pod.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PodRuntime {
+    /// The pod's resourceVersion when the kubelet last checked its status: an unchanged pod
+    /// in an unchanged state needs no work, which keeps thousands of pods cheap.
+    seen_rv: String,
     pub(crate) scheduled_at: Timestamp,
     pub(crate) ip: String,
     pub(crate) stage: Stage,
@@ -77,8 +80,9 @@ pub(crate) fn forget(shared: &Shared, uid: &str) {
 
 pub(crate) fn sync_all(shared: &Shared) {
     let pods = shared.store().list(ids::PODS, None);
+    let scripts = shared.scripts().clone();
     for pod in pods {
-        sync_pod(shared, &pod);
+        sync_pod(shared, &scripts, &pod);
     }
 }
 
@@ -87,10 +91,10 @@ pub(crate) fn backoff_secs(restarts: u32) -> f64 {
     (10.0 * 2f64.powi(restarts.saturating_sub(1).min(10) as i32)).min(300.0)
 }
 
-fn sync_pod(shared: &Shared, pod: &Value) {
+fn sync_pod(shared: &Shared, scripts: &crate::behavior::Scripts, pod: &Value) {
     let uid = meta::uid(pod).to_string();
     let now = shared.now();
-    let behavior = shared.scripts().for_image(pod_image(pod)).clone();
+    let behavior = scripts.for_image(pod_image(pod));
     let container = pod
         .pointer("/spec/containers/0/name")
         .and_then(Value::as_str)
@@ -106,8 +110,12 @@ fn sync_pod(shared: &Shared, pod: &Value) {
         }
     };
     let mut events: Vec<(&str, &str, String)> = Vec::new();
-    advance(&mut rt, &behavior, now, &container, pod, &mut events);
-    lock(&shared.kubelet).pods.insert(uid, rt.clone());
+    let before = rt.clone();
+    advance(&mut rt, behavior, now, &container, pod, &mut events);
+    if events.is_empty() && rt == before && rt.seen_rv == meta::resource_version(pod) {
+        return;
+    }
+    lock(&shared.kubelet).pods.insert(uid.clone(), rt.clone());
     let pod_now = shared
         .store()
         .get(ids::PODS, meta::namespace(pod), meta::name(pod));
@@ -116,14 +124,20 @@ fn sync_pod(shared: &Shared, pod: &Value) {
         shared.record_event(&pod_now, type_, reason, &msg, "kubelet");
     }
     let status = pod_status(&pod_now, &rt);
-    if pod_now.get("status") != Some(&status) {
-        shared.mutate(
+    let mut seen = meta::resource_version(&pod_now).to_string();
+    if pod_now.get("status") != Some(&status)
+        && let Some(written) = shared.mutate(
             ids::PODS,
             meta::namespace(pod),
             meta::name(pod),
             UpdateMode::Status,
             |o| o["status"] = status,
-        );
+        )
+    {
+        seen = meta::resource_version(&written).to_string();
+    }
+    if let Some(stored) = lock(&shared.kubelet).pods.get_mut(&uid) {
+        stored.seen_rv = seen;
     }
 }
 
@@ -150,6 +164,7 @@ fn schedule(shared: &Shared, pod: &Value, now: Timestamp) -> PodRuntime {
         "default-scheduler",
     );
     PodRuntime {
+        seen_rv: String::new(),
         scheduled_at: now,
         ip,
         stage: Stage::Creating,
@@ -377,6 +392,7 @@ mod tests {
 
     fn rt(at: Timestamp) -> PodRuntime {
         PodRuntime {
+            seen_rv: String::new(),
             scheduled_at: at,
             ip: "10.244.0.2".into(),
             stage: Stage::Creating,

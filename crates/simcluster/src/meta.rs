@@ -35,11 +35,13 @@ pub(crate) fn resource_version(v: &Value) -> &str {
     str_at(v, &["metadata", "resourceVersion"]).unwrap_or("")
 }
 
-pub(crate) fn labels(v: &Value) -> Map<String, Value> {
+/// The object's labels (an empty map when it has none), borrowed: selectors run over every
+/// object of a list, so they must not copy.
+pub(crate) fn labels(v: &Value) -> &Map<String, Value> {
+    static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
     at(v, &["metadata", "labels"])
         .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default()
+        .unwrap_or(&EMPTY)
 }
 
 pub(crate) fn annotation<'a>(v: &'a Value, key: &str) -> Option<&'a str> {

@@ -487,7 +487,7 @@ fn row_object(o: &Value, include: &str) -> Value {
 /// A Table of `items` (`list_meta` carries resourceVersion and continue).
 pub(crate) fn table(
     def: &ResourceDef,
-    items: &[Value],
+    items: &[&Value],
     list_meta: Value,
     include: &str,
     now: Timestamp,

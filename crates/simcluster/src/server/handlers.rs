@@ -45,7 +45,7 @@ fn respond(shared: &Shared, res: ResId, code: u16, obj: &Value, req: &Req) -> Re
         let include = req.params.get("includeObject").unwrap_or("Metadata");
         let t = table::table(
             def(res),
-            std::slice::from_ref(obj),
+            &[obj],
             json!({"resourceVersion": meta::resource_version(obj)}),
             include,
             shared.now(),
@@ -103,10 +103,11 @@ pub(crate) fn list(shared: &Arc<Shared>, res: ResId, ns: Option<&str>, req: &Req
         };
         (store.rv(), items)
     };
-    let mut items: Vec<Value> = all
+    // Items stay shared with the store; they are serialised, never deep-copied.
+    let mut items: Vec<&Value> = all
         .iter()
-        .filter(|o| labels.matches(&meta::labels(o)) && fields.matches(o))
-        .map(|o| (**o).clone())
+        .map(|o| &**o)
+        .filter(|o| labels.matches(meta::labels(o)) && fields.matches(o))
         .collect();
     if let Some(token) = req.params.get("continue").filter(|t| !t.is_empty()) {
         let (cns, cname) = parse_continue(token)?;
@@ -133,10 +134,20 @@ pub(crate) fn list(shared: &Arc<Shared>, res: ResId, ns: Option<&str>, req: &Req
         ));
     }
     let d = def(res);
-    Ok(json_response(
-        200,
-        &json!({"kind": format!("{}List", d.kind), "apiVersion": d.api_version(), "metadata": list_meta, "items": items}),
-    ))
+    let head = json!({"kind": format!("{}List", d.kind), "apiVersion": d.api_version(), "metadata": list_meta});
+    let mut body = serde_json::to_vec(&head)
+        .map_err(|e| ApiError::new(500, "InternalError", e.to_string()))?;
+    body.pop(); // the closing brace; items follow
+    body.extend_from_slice(b",\"items\":[");
+    for (i, o) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        serde_json::to_writer(&mut body, o)
+            .map_err(|e| ApiError::new(500, "InternalError", e.to_string()))?;
+    }
+    body.extend_from_slice(b"]}");
+    Ok(super::bytes_response(200, body))
 }
 
 fn dry_run(req: &Req) -> bool {
@@ -237,7 +248,7 @@ pub(crate) fn delete_collection(
         .store()
         .list(res, ns)
         .iter()
-        .filter(|o| labels.matches(&meta::labels(o)) && fields.matches(o))
+        .filter(|o| labels.matches(meta::labels(o)) && fields.matches(o))
         .map(|o| (**o).clone())
         .collect();
     let mut items = Vec::new();

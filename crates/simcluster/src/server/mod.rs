@@ -67,6 +67,16 @@ pub(crate) fn json_response(code: u16, v: &Value) -> Response {
     r
 }
 
+/// An `application/json` answer already serialised.
+pub(crate) fn bytes_response(code: u16, body: Vec<u8>) -> Response {
+    let mut r = (StatusCode::from_u16(code).unwrap_or(StatusCode::OK), body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 pub(crate) fn error_response(e: &ApiError) -> Response {
     let mut r = json_response(e.code, &e.to_status());
     if let Some(secs) = e.retry_after

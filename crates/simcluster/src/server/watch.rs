@@ -49,7 +49,7 @@ struct WatchState {
 
 impl WatchState {
     fn matches(&self, o: &Value) -> bool {
-        self.labels.matches(&meta::labels(o)) && self.fields.matches(o)
+        self.labels.matches(meta::labels(o)) && self.fields.matches(o)
     }
 
     fn in_scope(&self, o: &Value) -> bool {
@@ -60,7 +60,7 @@ impl WatchState {
         let object = match &self.table {
             Some(include) => table::table(
                 def(self.res),
-                std::slice::from_ref(obj),
+                &[obj],
                 json!({"resourceVersion": meta::resource_version(obj)}),
                 include,
                 self.shared.now(),
