@@ -33,7 +33,29 @@ pub(crate) fn apply(res: ResId, obj: &mut Value) {
             }
         }
         ids::SERVICES => service(obj),
+        _ if crate::resources::def(res).kind == "Secret" => secret(obj),
         _ => {}
+    }
+}
+
+/// `stringData` is write-only: the apiserver folds it into base64 `data`.
+fn secret(obj: &mut Value) {
+    use base64::Engine;
+    let Some(m) = obj.as_object_mut() else { return };
+    m.entry("type").or_insert(json!("Opaque"));
+    let Some(Value::Object(string_data)) = m.remove("stringData") else {
+        return;
+    };
+    let data = m.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    for (k, v) in string_data {
+        let text = v
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| v.to_string());
+        data[k.as_str()] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
 
@@ -160,6 +182,19 @@ mod tests {
         assert_eq!(
             a["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
             "IfNotPresent"
+        );
+    }
+
+    #[test]
+    fn secret_string_data_becomes_data() {
+        let mut s = json!({"stringData": {"key": "phc_abc"}, "data": {"other": "eA=="}});
+        apply(
+            crate::resources::by_path("", "v1", "secrets").unwrap(),
+            &mut s,
+        );
+        assert_eq!(
+            s,
+            json!({"type": "Opaque", "data": {"other": "eA==", "key": "cGhjX2FiYw=="}})
         );
     }
 

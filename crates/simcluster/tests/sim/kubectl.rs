@@ -288,3 +288,55 @@ async fn yaml_output_round_trips_metadata() {
     assert!(yaml.contains("reason: MinimumReplicasAvailable"), "{yaml}");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_binary_serves_a_seeded_cluster() {
+    let dir = tempfile::tempdir().expect("dir");
+    let seed = dir.path().join("seed.yaml");
+    std::fs::write(&seed, WEB).expect("seed");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_simcluster"))
+        .args([
+            "--seed-file",
+            &seed.to_string_lossy(),
+            "--kubeconfig-out",
+            &kubeconfig.to_string_lossy(),
+            "--speed",
+            "5",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("simcluster starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("banner");
+    assert!(
+        line.starts_with("simcluster listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    let run = |args: &[&str]| {
+        std::process::Command::new(kubectl_bin())
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .expect("kubectl")
+    };
+    let mut rolled = false;
+    for _ in 0..100 {
+        let out = run(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ]);
+        if String::from_utf8_lossy(&out.stdout) == "3" {
+            rolled = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(rolled, "the seeded deployment rolls out");
+}

@@ -327,3 +327,64 @@ async fn recreate_strategy_and_history_limit() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn change_cause_and_min_ready_seconds() {
+    let sim = start(0.0).await;
+    let k = Kubectl::new(&sim);
+    k.apply(&WEB.replace("  replicas: 3\n", "  replicas: 3\n  minReadySeconds: 10\n"));
+    let advance = |secs: u64| sim.clock().advance(Duration::from_secs(secs));
+    assert!(sim.wait_until(WAIT, |s| pods(s).len() == 3).await);
+    advance(2);
+    assert!(
+        sim.wait_until(WAIT, |s| deployment(s, "web")
+            .pointer("/status/readyReplicas")
+            .and_then(Value::as_i64)
+            == Some(3))
+            .await
+    );
+    let d = deployment(&sim, "web");
+    assert_eq!(
+        d.pointer("/status/availableReplicas"),
+        None,
+        "ready but not yet for minReadySeconds"
+    );
+    let available = d["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Available"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(available["reason"], "MinimumReplicasUnavailable");
+    advance(10);
+    assert!(
+        sim.wait_until(WAIT, |s| rolled_out(s, "web")).await,
+        "available after minReadySeconds"
+    );
+
+    k.ok(&[
+        "annotate",
+        "deploy/web",
+        "kubernetes.io/change-cause=bump to nginx:2",
+    ]);
+    k.ok(&["set", "image", "deploy/web", "web=nginx:2"]);
+    for _ in 0..20 {
+        advance(3);
+        if sim
+            .wait_until(Duration::from_millis(300), |s| {
+                rolled_out(s, "web") && replicasets(s).len() == 2
+            })
+            .await
+        {
+            break;
+        }
+    }
+    assert!(rolled_out(&sim, "web"));
+    let history = k.ok(&["rollout", "history", "deploy/web"]);
+    assert!(
+        history
+            .lines()
+            .any(|l| l.starts_with('2') && l.contains("bump to nginx:2")),
+        "{history}"
+    );
+    sim.shutdown().await;
+}
