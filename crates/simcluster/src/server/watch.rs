@@ -41,6 +41,7 @@ struct WatchState {
     rx: tokio::sync::watch::Receiver<u64>,
     stop: tokio::sync::watch::Receiver<bool>,
     deadline: Instant,
+    started: Instant,
     bookmarks: bool,
     next_bookmark: Instant,
     table: Option<String>,
@@ -190,6 +191,7 @@ pub(crate) fn serve(
             rx,
             stop: shared.stopping.subscribe(),
             deadline: now + timeout,
+            started: now,
             bookmarks: req.params.flag("allowWatchBookmarks") && table.is_none(),
             next_bookmark: now + BOOKMARK_EVERY,
             table,
@@ -231,11 +233,16 @@ pub(crate) fn serve(
             if st.done {
                 return None;
             }
-            let wake = if st.bookmarks {
-                st.deadline.min(st.next_bookmark)
-            } else {
-                st.deadline
-            };
+            // A DropWatches fault injected after the watch began also ends it; re-check at
+            // least once a second.
+            let drop_after = crate::state::lock(&st.shared.faults).drop_watches_after();
+            if let Some(d) = drop_after {
+                st.deadline = st.deadline.min(st.started + d);
+            }
+            let mut wake = st.deadline.min(Instant::now() + Duration::from_secs(1));
+            if st.bookmarks {
+                wake = wake.min(st.next_bookmark);
+            }
             enum Wake {
                 Changed(bool),
                 Timer,
@@ -250,6 +257,7 @@ pub(crate) fn serve(
                 Wake::Changed(true) => st.poll(false),
                 Wake::Changed(false) | Wake::Stop => st.done = true,
                 Wake::Timer if Instant::now() >= st.deadline => st.done = true,
+                Wake::Timer if Instant::now() < st.next_bookmark || !st.bookmarks => {}
                 Wake::Timer => {
                     let b = st.bookmark(false);
                     st.pending.push_back(b);

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use simcluster::Fault;
 
 use crate::common::*;
@@ -179,6 +179,25 @@ async fn latency_conflicts_and_dropped_watches() {
             .iter()
             .any(|r| r.is_watch && r.path.ends_with("/configmaps"))
     );
-    let _ = json!({});
+    sim.clear_faults();
+
+    // A watch already open when the fault is injected is dropped too.
+    let open = tokio::spawn({
+        let url = format!(
+            "{}/api/v1/namespaces/default/secrets?watch=true&timeoutSeconds=60",
+            sim.url()
+        );
+        async move {
+            let t = Instant::now();
+            let _ = reqwest::get(url).await.expect("watch").text().await;
+            t.elapsed()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sim.inject(Fault::DropWatches {
+        after: Duration::from_millis(100),
+    });
+    let lasted = open.await.expect("watch task");
+    assert!(lasted < Duration::from_secs(5), "{lasted:?}");
     sim.shutdown().await;
 }
