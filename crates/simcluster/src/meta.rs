@@ -116,7 +116,7 @@ pub(crate) fn int_or_percent(v: Option<&Value>, total: i64, round_up: bool, defa
         .and_then(|p| p.trim().parse::<i64>().ok())
         .or_else(|| s.trim().parse::<i64>().ok().map(|i| i * 100 / total.max(1)))
         .unwrap_or(0);
-    let scaled = pct * total;
+    let scaled = pct.saturating_mul(total);
     if round_up {
         (scaled + 99).div_euclid(100)
     } else {

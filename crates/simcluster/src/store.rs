@@ -141,7 +141,7 @@ impl Store {
     /// Events after `rv`, or `Err` when the history no longer reaches back to it.
     pub(crate) fn events_since(&self, rv: u64) -> Result<Vec<WatchEvent>, ApiError> {
         if let Some(first) = self.history.front()
-            && first.rv > rv + 1
+            && first.rv > rv.saturating_add(1)
         {
             return Err(too_old(rv, first.rv));
         }

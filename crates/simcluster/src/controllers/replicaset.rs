@@ -10,6 +10,8 @@ use crate::resources::ids;
 use crate::state::Shared;
 use crate::store::UpdateMode;
 
+const BURST: i64 = 500;
+
 pub(crate) fn sync_all(shared: &Shared) {
     let sets = shared.store().list(ids::REPLICASETS, None);
     for rs in sets {
@@ -49,7 +51,8 @@ fn sync_one(shared: &Shared, rs: &Value) {
         .collect();
     let have = pods.len() as i64;
     if have < want {
-        for _ in have..want {
+        // At most BURST creations per pass, like the controller's burstReplicas.
+        for _ in have..want.min(have + BURST) {
             if let Some(p) = create_pod(shared, rs) {
                 pods.push(p);
             }

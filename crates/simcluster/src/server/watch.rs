@@ -164,7 +164,10 @@ pub(crate) fn serve(
         .params
         .num("timeoutSeconds")
         .filter(|t| *t > 0)
-        .map_or(DEFAULT_TIMEOUT, |t| Duration::from_secs(t as u64));
+        // Capped so a huge value cannot overflow the deadline arithmetic.
+        .map_or(DEFAULT_TIMEOUT, |t| {
+            Duration::from_secs((t as u64).min(86_400))
+        });
     if let Some(d) = drop_after {
         timeout = timeout.min(d);
     }

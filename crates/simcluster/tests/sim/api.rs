@@ -395,3 +395,130 @@ async fn watch_start_points_and_selector_transitions() {
     assert_eq!(first["object"]["columnDefinitions"][0]["name"], "Name");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn malformed_requests_get_status_errors_not_panics() {
+    let sim = start(1.0).await;
+    sim.apply_yaml(WEB).expect("apply");
+    let c = reqwest::Client::new();
+    let d = "/apis/apps/v1/namespaces/default/deployments/web";
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "PATCH",
+            d.into(),
+            "application/json-patch+json",
+            "{\"not\": \"a list\"}",
+        ),
+        (
+            "PATCH",
+            d.into(),
+            "application/json-patch+json",
+            "[{\"op\": \"remove\", \"path\": \"/nope/deeper\"}]",
+        ),
+        ("PATCH", d.into(), "application/merge-patch+json", "[1, 2]"),
+        (
+            "PATCH",
+            d.into(),
+            "application/strategic-merge-patch+json",
+            "{\"spec\": {\"$patch\": \"explode\"}}",
+        ),
+        (
+            "PATCH",
+            d.into(),
+            "application/strategic-merge-patch+json",
+            "{\"metadata\": {\"name\": \"other\"}}",
+        ),
+        ("PATCH", d.into(), "application/apply-patch+yaml", ": : :"),
+        (
+            "PATCH",
+            format!("{d}/scale"),
+            "application/merge-patch+json",
+            "{\"spec\": {\"replicas\": -1}}",
+        ),
+        (
+            "PUT",
+            d.into(),
+            "application/json",
+            "{\"metadata\": {\"name\": \"different\"}}",
+        ),
+        ("PUT", d.into(), "application/json", "\"a string\""),
+        ("POST", CMS.into(), "application/json", "[]"),
+        (
+            "POST",
+            CMS.into(),
+            "application/vnd.kubernetes.protobuf",
+            "k8s\u{0}\u{ff}\u{ff}",
+        ),
+        ("GET", format!("{CMS}?labelSelector=a%20b%20c"), "", ""),
+        ("GET", format!("{CMS}?fieldSelector=nonsense"), "", ""),
+        ("GET", format!("{CMS}?continue=%%%%"), "", ""),
+        (
+            "GET",
+            format!("{CMS}?watch=true&resourceVersion=abc"),
+            "",
+            "",
+        ),
+        (
+            "GET",
+            format!("{CMS}?watch=true&resourceVersion=18446744073709551615&timeoutSeconds=1"),
+            "",
+            "",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/default/pods/ghost/log?tailLines=-5&sinceTime=yesterday".into(),
+            "",
+            "",
+        ),
+        (
+            "GET",
+            "/apis/apps/v1/namespaces/default/deployments/web/log".into(),
+            "",
+            "",
+        ),
+        ("GET", "/api/v9/pods".into(), "", ""),
+        ("DELETE", format!("{d}?propagationPolicy=Sometimes"), "", ""),
+        ("POST", "/api/v1/pods".into(), "application/json", "{}"),
+    ];
+    for (method, path, ct, body) in cases {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = c.request(m, format!("{}{path}", sim.url()));
+        if !ct.is_empty() {
+            rb = rb.header("content-type", ct);
+        }
+        let r = rb
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let code = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        if code == 200 {
+            // Only the far-future watch may succeed (an empty stream ending at its timeout).
+            assert!(
+                path.contains("18446744073709551615"),
+                "{method} {path} answered 200: {text}"
+            );
+            continue;
+        }
+        assert!((400..500).contains(&code), "{method} {path}: {code} {text}");
+        let s: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{method} {path}: not a Status: {text}"));
+        assert_eq!(s["kind"], "Status", "{method} {path}");
+        assert_eq!(s["code"], code, "{method} {path}");
+    }
+    assert_eq!(
+        reqwest::get(format!("{}/version", sim.url()))
+            .await
+            .expect("still up")
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        deployment(&sim, "web")["spec"]["replicas"],
+        3,
+        "nothing was half-applied"
+    );
+    sim.shutdown().await;
+}
