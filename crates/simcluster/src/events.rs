@@ -64,7 +64,8 @@ impl Shared {
             "apiVersion": involved.get("apiVersion").cloned().unwrap_or(Value::Null),
             "resourceVersion": meta::resource_version(involved),
         });
-        if involved.get("kind").and_then(Value::as_str) == Some("Pod")
+        if component == "kubelet"
+            && involved.get("kind").and_then(Value::as_str) == Some("Pod")
             && let Some(c) = involved
                 .pointer("/spec/containers/0/name")
                 .and_then(Value::as_str)

@@ -30,6 +30,8 @@ use route::Route;
 /// Largest request body accepted (the apiserver's limit is 3 MiB per object; lists of
 /// manifests can be bigger).
 const MAX_BODY: usize = 64 * 1024 * 1024;
+/// Requests kept in the log.
+const MAX_RECORDS: usize = 200_000;
 
 /// One parsed request.
 pub(crate) struct Req {
@@ -163,7 +165,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             )),
         }
     };
-    lock(&shared.requests).push(RequestRecord {
+    let mut log = lock(&shared.requests);
+    // Bounded, so a long demo does not grow without limit; tests clear it far earlier.
+    if log.len() >= MAX_RECORDS {
+        log.drain(..MAX_RECORDS / 2);
+    }
+    log.push(RequestRecord {
         method: method.to_string(),
         path,
         query: raw_query,

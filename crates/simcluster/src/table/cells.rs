@@ -82,7 +82,17 @@ pub(super) fn cells(kind: &str, o: &Value, now: Timestamp) -> Vec<Value> {
                     "{kind}/{}",
                     involved.get("name").and_then(Value::as_str).unwrap_or("")
                 )),
+                json!(
+                    involved
+                        .get("fieldPath")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                ),
+                json!(event_source(o)),
                 json!(meta::str_at(o, &["message"]).unwrap_or("")),
+                json!(since(meta::str_at(o, &["firstTimestamp"]), now)),
+                json!(meta::i64_at(o, &["count"]).unwrap_or(1).to_string()),
+                json!(meta::name(o)),
             ]
         }
         "Service" => {
@@ -295,4 +305,13 @@ pub(super) fn pod_cells(o: &Value, now: Timestamp) -> Vec<Value> {
         json!("<none>"),
         json!("<none>"),
     ]
+}
+
+/// `component, host` as kubectl's event printer shows the source.
+fn event_source(o: &Value) -> String {
+    let component = meta::str_at(o, &["source", "component"]).unwrap_or("");
+    match meta::str_at(o, &["source", "host"]) {
+        Some(h) if !h.is_empty() => format!("{component}, {h}"),
+        _ => component.to_string(),
+    }
 }

@@ -127,7 +127,12 @@ fn columns(kind: &str) -> Vec<Value> {
             col("Type", "string", 0),
             col("Reason", "string", 0),
             col("Object", "string", 0),
+            col("Subobject", "string", 1),
+            col("Source", "string", 1),
             col("Message", "string", 0),
+            col("First Seen", "string", 1),
+            col("Count", "string", 1),
+            col("Name", "string", 1),
         ],
         "Service" => vec![
             col("Name", "string", 0),
