@@ -17,14 +17,13 @@ pub(crate) const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-his
 pub(crate) const DESIRED: &str = "deployment.kubernetes.io/desired-replicas";
 pub(crate) const MAX: &str = "deployment.kubernetes.io/max-replicas";
 pub(crate) const HASH_LABEL: &str = "pod-template-hash";
+/// Deployment annotations that are not copied to its ReplicaSets: kubectl's record of the
+/// applied manifest and the controller's own bookkeeping (every `deployment.kubernetes.io/*`).
 const SKIP_COPY: &[&str] = &[
     "kubectl.kubernetes.io/last-applied-configuration",
-    REVISION,
-    REVISION_HISTORY,
-    DESIRED,
-    MAX,
     "deprecated.deployment.rollback.to",
 ];
+const OWN_PREFIX: &str = "deployment.kubernetes.io/";
 
 /// What the controller needs of one ReplicaSet.
 #[derive(Debug, Clone)]
@@ -162,7 +161,7 @@ fn copied_annotations(d: &Value) -> Vec<(String, String)> {
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .filter(|(k, _)| !SKIP_COPY.contains(&k.as_str()))
+                .filter(|(k, _)| !SKIP_COPY.contains(&k.as_str()) && !k.starts_with(OWN_PREFIX))
                 .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
                 .collect()
         })

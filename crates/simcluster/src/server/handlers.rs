@@ -156,10 +156,11 @@ fn dry_run(req: &Req) -> bool {
 
 pub(crate) fn create(shared: &Arc<Shared>, res: ResId, ns: Option<&str>, req: &Req) -> Answer {
     let obj = body_json(req)?;
-    if dry_run(req) {
-        return Ok(respond(shared, res, 201, &obj, req));
-    }
-    let created = shared.create_obj(res, ns, obj)?;
+    let created = if dry_run(req) {
+        shared.create_obj_dry(res, ns, obj)?
+    } else {
+        shared.create_obj(res, ns, obj)?
+    };
     Ok(respond(shared, res, 201, &created, req))
 }
 
@@ -172,10 +173,7 @@ pub(crate) fn update(
     mode: UpdateMode,
 ) -> Answer {
     let obj = body_json(req)?;
-    if dry_run(req) {
-        return Ok(respond(shared, res, 200, &obj, req));
-    }
-    let updated = shared.update_obj(res, ns, name, obj, mode)?;
+    let updated = shared.update_obj_with(res, ns, name, obj, mode, dry_run(req))?;
     Ok(respond(shared, res, 200, &updated, req))
 }
 
@@ -195,7 +193,11 @@ pub(crate) fn patch(
         ));
     }
     let existed = shared.store().get(res, ns, name).is_some();
-    let out = shared.patch_obj(res, ns, name, pt, &req.body, mode)?;
+    let write = crate::ops::Write {
+        mode,
+        dry_run: dry_run(req),
+    };
+    let out = shared.patch_obj(res, ns, name, pt, &req.body, write)?;
     let code = if existed { 200 } else { 201 };
     Ok(respond(shared, res, code, &out, req))
 }

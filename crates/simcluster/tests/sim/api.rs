@@ -221,6 +221,36 @@ async fn pagination_generate_name_and_generation() {
     assert_eq!(s["status"]["observedGeneration"], 77);
     assert_eq!(s["spec"]["replicas"], 2, "status writes ignore spec");
     assert_eq!(s["metadata"]["generation"], 2);
+    // dryRun answers what would be stored and stores nothing.
+    let (code, dry) = h
+        .send(
+            "PATCH",
+            &format!("{d}?dryRun=All"),
+            "application/merge-patch+json",
+            Some(json!({"spec": {"replicas": 5}})),
+        )
+        .await;
+    assert_eq!((code, dry["spec"]["replicas"].as_i64()), (200, Some(5)));
+    let (code, dry) = h
+        .send(
+            "POST",
+            &format!("{CMS}?dryRun=All"),
+            "application/json",
+            Some(json!({"metadata": {"name": "dry"}})),
+        )
+        .await;
+    assert_eq!((code, dry["metadata"]["name"].as_str()), (201, Some("dry")));
+    let (code, _) = h
+        .send(
+            "DELETE",
+            &format!("{d}?dryRun=All"),
+            "application/json",
+            None,
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(deployment(&sim, "web")["spec"]["replicas"], 2);
+    assert_eq!(h.get(&format!("{CMS}/dry")).await.0, 404);
     let (_, scale) = h.get(&format!("{d}/scale")).await;
     assert_eq!(scale["kind"], "Scale");
     assert_eq!(scale["apiVersion"], "autoscaling/v1");
