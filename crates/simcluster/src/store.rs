@@ -231,6 +231,7 @@ impl Store {
         m.remove("managedFields");
         reset_status_on_create(res, &mut obj);
         crate::defaults::apply(res, &mut obj);
+        crate::validation::validate(res, &obj)?;
         Ok((key, obj))
     }
 
@@ -302,6 +303,7 @@ impl Store {
         obj["kind"] = json!(d.kind);
         if mode == UpdateMode::Main {
             crate::defaults::apply(res, &mut obj);
+            crate::validation::validate(res, &obj)?;
         }
         // Identity and bookkeeping fields belong to the server.
         let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
@@ -442,7 +444,7 @@ mod tests {
     fn create_update_conflict_and_generation() {
         let mut s = store_with_ns();
         let d = s
-            .create(ids::DEPLOYMENTS, json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"replicas": 1}}), Timestamp::now())
+            .create(ids::DEPLOYMENTS, json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}}}}), Timestamp::now())
             .unwrap();
         assert_eq!(d["metadata"]["generation"], 1);
         assert!(
