@@ -312,7 +312,13 @@ impl Store {
             generation += 1;
         }
         let m = meta::obj_mut(&mut obj, &["metadata"]);
-        for k in ["uid", "creationTimestamp", "namespace", "deletionTimestamp"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
             match old_meta.get(k) {
                 Some(v) => m.insert(k.into(), v.clone()),
                 None => m.remove(k),
@@ -328,6 +334,31 @@ impl Store {
                 .unwrap_or(Value::Null),
         );
         Ok((key, obj, old))
+    }
+
+    /// Starts a graceful deletion: the object stays, with `deletionTimestamp` set.
+    pub(crate) fn mark_terminating(
+        &mut self,
+        res: ResId,
+        ns: &str,
+        name: &str,
+        deletion_timestamp: &str,
+        grace: i64,
+    ) -> Result<Value, ApiError> {
+        let key = (res, ns.to_string(), name.to_string());
+        let Some(old) = self.objects.get(&key).cloned() else {
+            return Err(ApiError::not_found(def(res), name));
+        };
+        self.rv += 1;
+        let mut obj = (*old).clone();
+        let m = meta::obj_mut(&mut obj, &["metadata"]);
+        m.insert("deletionTimestamp".into(), json!(deletion_timestamp));
+        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+        m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let arc = Arc::new(obj);
+        self.objects.insert(key, arc.clone());
+        self.record(EventType::Modified, res, arc.clone());
+        Ok((*arc).clone())
     }
 
     pub(crate) fn delete(&mut self, res: ResId, ns: &str, name: &str) -> Result<Value, ApiError> {
