@@ -304,6 +304,7 @@ impl Store {
         if mode == UpdateMode::Main {
             crate::defaults::apply(res, &mut obj);
             crate::validation::validate(res, &obj)?;
+            crate::validation::validate_update(res, &old, &obj)?;
         }
         // Identity and bookkeeping fields belong to the server.
         let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));

@@ -48,6 +48,24 @@ pub(crate) fn validate(res: ResId, obj: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// apps/v1 workload selectors are immutable.
+pub(crate) fn validate_update(res: ResId, old: &Value, new: &Value) -> Result<(), ApiError> {
+    if (res == ids::DEPLOYMENTS || res == ids::REPLICASETS)
+        && old.pointer("/spec/selector") != new.pointer("/spec/selector")
+    {
+        let sel = new
+            .pointer("/spec/selector")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        return Err(ApiError::invalid(
+            def(res),
+            meta::name(new),
+            format!("spec.selector: Invalid value: {sel}: field is immutable"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +85,9 @@ mod tests {
             "Invalid"
         );
         assert!(validate(ids::DEPLOYMENTS, &json!({"spec": {}})).is_err());
+        let mut moved = ok.clone();
+        moved["spec"]["selector"] = json!({"matchLabels": {"x": "y"}});
+        assert!(validate_update(ids::DEPLOYMENTS, &ok, &moved).is_err());
+        assert!(validate_update(ids::DEPLOYMENTS, &ok, &ok).is_ok());
     }
 }
