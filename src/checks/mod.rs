@@ -202,3 +202,6 @@ pub fn new_finding(id: &str, status: Status) -> Finding {
 pub(crate) fn join<I: IntoIterator<Item = String>>(parts: I) -> String {
     parts.into_iter().collect::<Vec<_>>().join("; ")
 }
+
+#[cfg(test)]
+mod tests;
