@@ -228,7 +228,7 @@ fn key_kind(s: &Subject) -> Finding {
         }
     };
     let kind = posthog::classify(value.expose());
-    let measured = format!("{name} holds {} ({})", value.masked(), kind.describe());
+    let measured = format!("{name} holds {}, a {}", value.masked(), kind.describe());
     let finding = match kind {
         KeyKind::Project => s.finding(id, Status::Pass).measured(measured),
         KeyKind::Unprefixed => {
@@ -410,18 +410,10 @@ pub struct RegionChoice {
     pub from: String,
 }
 
-/// `--posthog-host` or `posthog.host` in the config win (self-hosted, tests); then the host
-/// variable of the Deployment; then `posthog.region`; then US Cloud, the SDKs' default.
-pub fn region_for(s: &Subject, posthog_host: Option<&str>) -> RegionChoice {
-    let configured = posthog_host.or(s.config.posthog.host.as_deref());
-    if let Some(host) = configured
-        && let Some(region) = Region::from_host(host)
-    {
-        return RegionChoice {
-            region,
-            from: "the configured PostHog host".to_string(),
-        };
-    }
+/// The region the Deployment sends to: its host variable, else `posthog.host` (self-hosted) or
+/// `posthog.region` in the config, else US Cloud, the SDKs' default. (`--posthog-host` changes
+/// where keys are validated, not which region's incidents matter.)
+pub fn region_for(s: &Subject) -> RegionChoice {
     let name = &s.config.names.host_env;
     if let Some(value) = s.env.get(name).and_then(|v| v.value.known())
         && let Some(region) = Region::from_host(value.expose())
@@ -429,6 +421,12 @@ pub fn region_for(s: &Subject, posthog_host: Option<&str>) -> RegionChoice {
         return RegionChoice {
             region,
             from: name.clone(),
+        };
+    }
+    if let Some(region) = s.config.posthog.host.as_deref().and_then(Region::from_host) {
+        return RegionChoice {
+            region,
+            from: "posthog.host in the config".to_string(),
         };
     }
     if let Some(region) = s.config.posthog.region {

@@ -492,12 +492,13 @@ pub async fn probe_health(
         Ok(r) => r,
         Err(e) => return Probe::Failed(format!("bad proxy path {path}: {e}")),
     };
+    let client = match cluster.client_without_retries() {
+        Ok(client) => client,
+        Err(e) => return Probe::Failed(e.to_string()),
+    };
     let started = std::time::Instant::now();
     let send = async {
-        let response = cluster
-            .client
-            .send(request.map(kube::client::Body::from))
-            .await?;
+        let response = client.send(request.map(kube::client::Body::from)).await?;
         let status = response.status().as_u16();
         let body = response.into_body().collect_bytes().await?;
         Ok::<_, kube::Error>((status, String::from_utf8_lossy(&body).into_owned()))

@@ -157,10 +157,7 @@ where
     let shared = SharedRemote { staging };
 
     // One status request per region in use.
-    let regions: Vec<RegionChoice> = subjects
-        .iter()
-        .map(|s| region_for(s, inputs.posthog_host.as_deref()))
-        .collect();
+    let regions: Vec<RegionChoice> = subjects.iter().map(region_for).collect();
     let mut statuses: HashMap<String, Probe<StatusSnapshot>> = HashMap::new();
     for choice in &regions {
         let key = choice.region.name();
@@ -186,8 +183,14 @@ where
         let project_cache = &project_cache;
         let personal_cache = &personal_cache;
         async move {
-            let ingest = choice.region.ingest_url();
-            let app = choice.region.app_url();
+            // --posthog-host (or posthog.host) replaces the endpoints, not the region.
+            let endpoint = inputs
+                .posthog_host
+                .as_deref()
+                .and_then(Region::from_host)
+                .unwrap_or_else(|| choice.region.clone());
+            let ingest = endpoint.ingest_url();
+            let app = endpoint.app_url();
             let health = if inputs.offline {
                 Probe::Skipped(OFFLINE.to_string())
             } else if let Some(url) = &inputs.health_url {

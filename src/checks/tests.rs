@@ -326,7 +326,7 @@ fn personal_key_where_a_project_key_belongs_is_p1() {
     assert_eq!((f.status, f.severity), (Status::Fail, Severity::P1));
     assert_eq!(
         f.measured.as_deref(),
-        Some("POSTHOG_API_KEY holds phx_…6543 (personal API key (phx_))")
+        Some("POSTHOG_API_KEY holds phx_…6543, a personal API key (phx_)")
     );
 }
 
