@@ -480,8 +480,9 @@ pub fn health_route(s: &super::Subject) -> std::result::Result<HealthRoute, Stri
 }
 
 /// GET through the service proxy. Any HTTP answer is kept (a 503 from the app is an answer).
+/// `client` should come from [`Cluster::client_without_retries`], built once per run.
 pub async fn probe_health(
-    cluster: &Cluster,
+    client: &kube::Client,
     route: &HealthRoute,
     timeout: std::time::Duration,
 ) -> super::remote::Probe<super::remote::HealthAnswer> {
@@ -491,10 +492,6 @@ pub async fn probe_health(
     let request = match http::Request::get(&path).body(Vec::new()) {
         Ok(r) => r,
         Err(e) => return Probe::Failed(format!("bad proxy path {path}: {e}")),
-    };
-    let client = match cluster.client_without_retries() {
-        Ok(client) => client,
-        Err(e) => return Probe::Failed(e.to_string()),
     };
     let started = std::time::Instant::now();
     let send = async {

@@ -273,14 +273,19 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Exit> {
     let spinner = ctx
         .ui
         .spinner("asking PostHog, the status page and health endpoints");
+    let probe_client = match cluster {
+        Some(c) if !args.offline => Some(c.client_without_retries()?),
+        _ => None,
+    };
     let health = |i: usize| {
         let subject = &subjects[i];
+        let client = probe_client.as_ref();
         async move {
-            let Some(cluster) = cluster else {
+            let Some(client) = client else {
                 return Probe::Skipped("no cluster".to_string());
             };
             match live::health_route(subject) {
-                Ok(route) => live::probe_health(cluster, &route, timeout).await,
+                Ok(route) => live::probe_health(client, &route, timeout).await,
                 Err(why) => Probe::Skipped(why),
             }
         }
