@@ -5,6 +5,7 @@ mod client;
 mod live;
 mod offline;
 mod remote;
+mod rules_api;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
