@@ -151,11 +151,15 @@ impl<'a> Subject<'a> {
         }
     }
 
-    /// A finding for check `id` with the catalog's step, severity and title.
+    /// A finding for check `id` with the catalog's step, severity and title. Offline it points at
+    /// the Deployment's first line until [`Subject::locate`] narrows it down.
     pub fn finding(&self, id: &str, status: Status) -> Finding {
         let mut finding = new_finding(id, status);
         if let Some(label) = &self.label {
             finding = finding.subject(label.clone());
+        }
+        if let Some(file) = &self.deploy.origin.file {
+            finding = finding.at(file.clone(), self.deploy.origin.line);
         }
         finding
     }

@@ -95,6 +95,31 @@ pub struct PreflightArgs {
     pub remote_timeout: Option<Duration>,
 }
 
+impl PreflightArgs {
+    /// The defaults of `kubectl posthog preflight TARGET` (for the demo and tests that call [`run`]).
+    pub fn new(target: &str) -> Self {
+        PreflightArgs {
+            target: TargetArg {
+                target: target.to_string(),
+            },
+            filename: Vec::new(),
+            recursive: false,
+            all: false,
+            all_namespaces: false,
+            scan: None,
+            offline: false,
+            fail_on: None,
+            api_key_env: None,
+            posthog_host: None,
+            status_url: None,
+            health_url: None,
+            staging_url: None,
+            prometheus_url: None,
+            remote_timeout: None,
+        }
+    }
+}
+
 fn url_arg(raw: Option<&str>, what: &str) -> Result<Option<Url>> {
     raw.map(|r| Url::parse(r).map_err(|e| Error::Usage(format!("{what} {r:?} is not a URL: {e}"))))
         .transpose()
