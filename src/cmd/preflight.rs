@@ -135,6 +135,12 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Exit> {
             "-A/--all-namespaces goes with --all".to_string(),
         ));
     }
+    if args.api_key_env.is_some() && args.filename.is_empty() {
+        return Err(Error::Usage(
+            "--api-key-env is for offline checks (-f); live, the key is read from the Deployment's Secret"
+                .to_string(),
+        ));
+    }
     // The positional defaults to the checklist's name; names.deployment in the config replaces it.
     let target_name = if args.target.target == DEFAULT_DEPLOYMENT {
         config.names.deployment.clone()

@@ -260,9 +260,14 @@ fn fail_on_and_config_decide_the_exit_code() {
     assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
 
     // Live, the key comes from the Secret: naming a variable of this process is refused.
-    let out = run(&mut preflight(dir.path(), &["--api-key-env", "MY_KEY"]));
+    let clean = tempfile::tempdir().unwrap();
+    let out = run(&mut preflight(clean.path(), &["--api-key-env", "MY_KEY"]));
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("--api-key-env is for offline checks"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--api-key-env is for offline checks"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// A representative report: gaps, a manual item, an attestation, offline.
