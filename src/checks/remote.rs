@@ -15,7 +15,7 @@ use crate::posthog::{
 };
 
 use super::Subject;
-use super::configuration::{RegionChoice, region_for};
+use super::endpoints::{RegionChoice, region_for};
 use super::facts::SecretValue;
 
 /// The outcome of one remote question.

@@ -11,7 +11,7 @@ use crate::posthog::{
 use crate::report::{Finding, Severity, Status};
 
 use super::checklist::{Inputs, evaluate};
-use super::configuration::RegionChoice;
+use super::endpoints::RegionChoice;
 use super::facts::ClusterFacts;
 use super::local::{LocalFacts, TestsEvidence};
 use super::manifests::add_text;

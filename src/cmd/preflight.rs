@@ -11,7 +11,7 @@ use crate::checks::checklist::{self, Inputs};
 use crate::checks::live::{self, Scope};
 use crate::checks::manifests::{self, Input};
 use crate::checks::remote::{self, Probe, RemoteInputs};
-use crate::checks::{Subject, local, policy, scan, select};
+use crate::checks::{Subject, local, policy, proxy, scan, select};
 use crate::cli::{DEFAULT_DEPLOYMENT, TargetArg};
 use crate::ctx::Ctx;
 use crate::error::{Error, Exit, Result};
@@ -315,8 +315,8 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Exit> {
             let Some(client) = client else {
                 return Probe::Skipped("no cluster".to_string());
             };
-            match live::health_route(subject) {
-                Ok(route) => live::probe_health(client, &route, timeout).await,
+            match proxy::health_route(subject) {
+                Ok(route) => proxy::probe_health(client, &route, timeout).await,
                 Err(why) => Probe::Skipped(why),
             }
         }
