@@ -132,6 +132,15 @@ async fn prometheus_rules(cluster: &Cluster, facts: &mut ClusterFacts) -> Result
                 .push("PrometheusRule CRD not installed".to_string());
             Ok(())
         }
+        // Reading alert rules cluster-wide is often not granted; the alerting check says so
+        // instead of the whole checklist failing.
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            facts.alert_sources.push(format!(
+                "PrometheusRules not readable ({}): grant list on prometheusrules.monitoring.coreos.com or pass --prometheus-url",
+                status.message
+            ));
+            Ok(())
+        }
         Err(e) => Err(api_error(
             "list PrometheusRules in all namespaces",
             &cluster.server,

@@ -325,3 +325,39 @@ async fn all_namespaces_checks_every_deployment_that_uses_posthog() {
         serde_json::json!(["staging/posthog-integration"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_reads_degrade_to_findings() {
+    let live = Live::good("prod", 2).await;
+    let forbid = |path: &str| simcluster::Fault::Errors {
+        path_contains: Some(path.to_string()),
+        methods: vec![],
+        status: 403,
+        share: 1.0,
+        retry_after: None,
+        count: None,
+    };
+    live.sim.inject(forbid("/prometheusrules"));
+    live.sim.inject(forbid("/secrets/posthog-secrets"));
+    let out = run_async(live.preflight(&["-n", "prod", "--offline", "-o", "json"])).await;
+    assert_eq!(out.stderr, "", "no error line");
+    let report = json(&out);
+    let alerting = finding(&report, "infra.alerting");
+    assert_eq!(alerting["status"], "fail");
+    assert!(
+        alerting["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("PrometheusRules not readable"),
+        "{alerting}"
+    );
+    let secret = finding(&report, "config.secret-present");
+    assert_eq!(secret["status"], "skipped", "{secret}");
+    assert!(
+        secret["measured"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read"),
+        "{secret}"
+    );
+}
