@@ -11,6 +11,7 @@ use super::metrics::MetricSpec;
 use super::plan::CanaryStep;
 use crate::ui::{Styles, Ui};
 
+#[derive(Clone)]
 pub struct LiveView {
     ui: Ui,
     styles: Styles,
