@@ -464,7 +464,7 @@ fn resumable(
             state.phase.label()
         )));
     }
-    if state.driver_alive(now) && !force {
+    if state::is_driven(&state, now) && !force {
         return Err(Error::Usage(format!(
             "the canary of deployment/{name} is driven by {} (heartbeat {}s ago): \
              use `canary status`, or --force to take over",
