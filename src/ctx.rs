@@ -78,7 +78,7 @@ pub struct Ctx {
     pub out_styles: Styles,
     pub clock: Arc<dyn Clock>,
     pub interrupt: Interrupt,
-    out: Mutex<Box<dyn Write + Send>>,
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
     cluster: OnceCell<crate::kube::Cluster>,
     config: std::sync::OnceLock<Config>,
 }
@@ -98,7 +98,22 @@ impl Ctx {
             out_styles,
             clock,
             interrupt,
-            out: Mutex::new(out),
+            out: Arc::new(Mutex::new(out)),
+            cluster: OnceCell::new(),
+            config: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A context for another target cluster or flags (the demo points commands at its simulator),
+    /// sharing stdout, progress, clock and interrupt with this one.
+    pub fn with_global(&self, global: GlobalArgs) -> Ctx {
+        Ctx {
+            global,
+            ui: self.ui.clone(),
+            out_styles: self.out_styles,
+            clock: self.clock.clone(),
+            interrupt: self.interrupt.clone(),
+            out: self.out.clone(),
             cluster: OnceCell::new(),
             config: std::sync::OnceLock::new(),
         }
@@ -137,6 +152,8 @@ impl Ctx {
     }
 
     /// Renders the report in the `-o` format to stdout and maps its verdict to the exit code.
+    /// In GitHub Actions mode it then writes the summary, outputs, annotations and comments
+    /// (`crate::github::publish`); those never change the exit code.
     pub fn emit(&self, report: &Report) -> Result<Exit> {
         let text = match self.global.output {
             OutputFormat::Table => report::render_table(report, &self.out_styles),
@@ -145,6 +162,18 @@ impl Ctx {
             OutputFormat::Markdown => report::render_markdown(report),
         };
         self.write_stdout(&text)?;
+        if self.global.github.enabled() {
+            let github_env = crate::github::GithubEnv::from_process();
+            let cwd =
+                std::env::current_dir().map_err(|e| Error::io("read the working directory", e))?;
+            crate::github::publish(
+                report,
+                &self.global.github,
+                &github_env,
+                &cwd,
+                &mut std::io::stderr(),
+            )?;
+        }
         Ok(match report.verdict.result {
             VerdictResult::Fail => Exit::VerdictFailed,
             VerdictResult::Pass | VerdictResult::Warn => Exit::Success,

@@ -1,8 +1,12 @@
 //! End-to-end tests: the real binary, the simulated cluster, the real kubectl, real Prometheus
 //! and act. One test binary, so the suite links once.
 
+mod action;
 mod canary;
 mod cli;
+mod github;
 mod kubeconfig;
+mod preflight;
 mod prom;
+mod standins;
 mod support;
