@@ -710,11 +710,8 @@ async fn dry_run_prints_the_plan_and_filled_in_queries_and_changes_nothing() {
             )
         })
         .collect();
-    assert_eq!(
-        counts,
-        [(1, 3), (2, 2), (0, 4)],
-        "10% of 4 is 1 of 4; 50% is 2+2"
-    );
+    // 10% of 4 pods: 1 canary + 4 stable (20%, with the one surge pod) is closer than 1 + 3 (25%).
+    assert_eq!(counts, [(1, 4), (2, 2), (0, 4)]);
     let errors = report["findings"]
         .as_array()
         .unwrap()
@@ -736,7 +733,7 @@ async fn dry_run_prints_the_plan_and_filled_in_queries_and_changes_nothing() {
     assert!(
         table
             .stdout
-            .contains("Step 1: 10%: 1 canary + 3 stable pods"),
+            .contains("Step 1: 10%: 1 canary + 4 stable pods"),
         "{}",
         table.stdout
     );
