@@ -145,7 +145,11 @@ pub async fn status(
                 status,
                 &format!("Last analysis: {}", reading.metric),
             )
-            .measured(format!("{} at {}", reading.describe(), reading.at))
+            .measured(format!(
+                "{} at {}",
+                reading.describe(),
+                reading.at.strftime("%H:%M:%S UTC")
+            ))
             .evidence(reading.query.clone()),
         );
     }

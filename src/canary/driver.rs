@@ -537,8 +537,15 @@ impl Driver<'_> {
         let view = self.view.clone();
         let deployments = self.apis.deployments.clone();
         let want = self.state.stable_replicas;
+        // The canary keeps serving at its last step's size until the stable's rollout is done.
+        let canary = self
+            .state
+            .step
+            .checked_sub(1)
+            .and_then(|i| self.state.steps.get(i))
+            .map_or(0, |s| s.canary_replicas);
         let wait = wait_for_rollout(&deployments, &self.name, self.settings.timeout, |d, s| {
-            view.pods(0, 0, ops::ready_replicas(d), want);
+            view.pods(canary, canary, ops::ready_replicas(d), want);
             if let crate::rollout::status::RolloutStatus::Progressing { updated, .. } = s {
                 view.scaling(&format!("stable rollout: {updated}/{want} updated"));
             }

@@ -825,3 +825,150 @@ async fn a_manual_pause_waits_for_canary_promote() {
     );
     assert_eq!(env.stable_image(), CANARY);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn comparison_with_the_stable_forgives_errors_the_stable_has_too() {
+    // Stable and canary both answer 30% 503s: far above 10/min, but no worse than the stable.
+    let flaky = Traffic {
+        status_shares: vec![(200, 0.7), (503, 0.3)],
+        ..healthy().traffic
+    };
+    let env = Env::start("compare", with_traffic(flaky.clone()), true).await;
+    env.sim.script_image(STABLE, with_traffic(flaky));
+    let prom = &prom::shared().prometheus;
+    let out = run(env
+        .canary(
+            &prom.url,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "50,100",
+                "--pause",
+                "4s",
+                "--compare-stable",
+            ],
+        )
+        .args(FAST)
+        .args(LENIENT));
+    assert_eq!(
+        out.code, 0,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    let report = json(&out.stdout);
+    let errors = report["details"]["lastAnalysis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "errors-5xx")
+        .unwrap()
+        .clone();
+    // Judged as shares of requests against the stable's, with both queries shown.
+    assert_eq!(errors["unit"], "%");
+    let (canary, stable) = (
+        errors["value"].as_f64().unwrap(),
+        errors["baseline"].as_f64().unwrap(),
+    );
+    assert!(
+        (20.0..40.0).contains(&canary) && (20.0..40.0).contains(&stable),
+        "{errors}"
+    );
+    assert!(
+        errors["baselineQuery"]
+            .as_str()
+            .unwrap()
+            .contains(r#"pod=~"web-[a-z0-9]+-[a-z0-9]+""#)
+    );
+    assert_eq!(env.stable_image(), CANARY);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulator_source_measures_what_prometheus_measures() {
+    use kubectl_posthog::canary::analysis::Sample;
+    use kubectl_posthog::canary::settings::bind_metrics;
+    use kubectl_posthog::canary::sim_source::SimSource;
+    use kubectl_posthog::canary::source::MetricSource;
+    use kubectl_posthog::prometheus::{Auth, Prometheus, PrometheusSource};
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let canary = with_traffic(Traffic {
+        rps: 20.0,
+        status_shares: vec![(200, 0.85), (503, 0.1), (429, 0.05)],
+        latency_p50_ms: 150.0,
+        latency_p99_ms: 800.0,
+    });
+    let env = Env::start("agree", canary, true).await;
+    // A canary Deployment as the tool names it, running the scripted image.
+    env.sim
+        .apply_yaml(
+            &manifest("agree", 1)
+                .replace("name: web,", "name: web-canary,")
+                .replace(STABLE, CANARY),
+        )
+        .unwrap();
+    assert!(
+        env.sim
+            .wait_until(Duration::from_secs(10), |s| ready(s, "web-canary") == 1)
+            .await
+    );
+    let window = Duration::from_secs(10);
+    let settings = kubectl_posthog::canary::settings::Settings {
+        window,
+        ..test_settings()
+    };
+    let bound = bind_metrics(&settings, "agree", "web", "web-canary").unwrap();
+    let sim_source = SimSource::new(env.sim.clone());
+    let prom = &prom::shared().prometheus;
+    let prometheus = PrometheusSource {
+        prometheus: Prometheus::new(&prom.url, &Auth::None, Duration::from_secs(5)).unwrap(),
+    };
+    // Let a full window of scrapes and snapshots build up.
+    for b in &bound {
+        let _ = sim_source.sample(&b.canary).await;
+    }
+    tokio::time::sleep(window + Duration::from_secs(2)).await;
+    for b in &bound {
+        let (Sample::Value(from_sim), Sample::Value(from_prom)) = (
+            sim_source.sample(&b.canary).await,
+            prometheus.sample(&b.canary).await,
+        ) else {
+            panic!("{}: no value from one of the sources", b.spec.id);
+        };
+        let close = (from_sim - from_prom).abs() <= 0.25 * from_prom.abs().max(1.0);
+        assert!(
+            close,
+            "{}: simulator {from_sim} vs Prometheus {from_prom}",
+            b.spec.id
+        );
+    }
+    // And the values are the scripted ones: 10% of 20 rps is 120 5xx per minute; p99 800 ms.
+    let Sample::Value(errors) = prometheus.sample(&bound[0].canary).await else {
+        panic!()
+    };
+    assert!((90.0..150.0).contains(&errors), "5xx/min {errors}");
+    let Sample::Value(p99) = prometheus.sample(&bound[1].canary).await else {
+        panic!()
+    };
+    assert!((p99 - 800.0).abs() < 1.0, "p99 {p99}");
+}
+
+fn test_settings() -> kubectl_posthog::canary::settings::Settings {
+    use kubectl_posthog::canary::analysis::Policy;
+    use kubectl_posthog::canary::metrics::{Naming, default_metrics};
+    use kubectl_posthog::canary::settings::{OnInterrupt, Settings};
+    Settings {
+        steps: Vec::new(),
+        interval: Duration::from_secs(1),
+        window: Duration::from_secs(5),
+        policy: Policy::default(),
+        comparison: None,
+        metrics: default_metrics(),
+        naming: Naming::default(),
+        max_restarts: 0,
+        on_interrupt: OnInterrupt::Abort,
+        ready_timeout: Duration::from_secs(30),
+        timeout: Duration::from_secs(60),
+    }
+}
