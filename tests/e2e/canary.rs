@@ -373,6 +373,32 @@ async fn a_5xx_breach_aborts_at_once() {
     );
     env.assert_restored();
     assert_eq!(env.state().unwrap().phase, Phase::Aborted);
+
+    // Regression: a fixed image right after the abort is judged by its own pods only, not by
+    // the aborted canary's, whose 503s Prometheus still holds for a window.
+    let fixed = "ghcr.io/acme/app:2.1";
+    env.sim.script_image(fixed, healthy());
+    let out = run(env
+        .canary(
+            &prom.url,
+            &[
+                "deploy/web",
+                "--image",
+                fixed,
+                "--steps",
+                "50,100",
+                "--pause",
+                "3s",
+            ],
+        )
+        .args(FAST)
+        .args(LENIENT));
+    assert_eq!(
+        out.code, 0,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    assert_eq!(env.stable_image(), fixed);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -918,7 +944,7 @@ async fn the_simulator_source_measures_what_prometheus_measures() {
         window,
         ..test_settings()
     };
-    let bound = bind_metrics(&settings, "agree", "web", "web-canary").unwrap();
+    let bound = bind_metrics(&settings, "agree", "web", "web-canary", &[]).unwrap();
     let sim_source = SimSource::new(env.sim.clone());
     let prom = &prom::shared().prometheus;
     let prometheus = PrometheusSource {
