@@ -998,3 +998,103 @@ fn test_settings() -> kubectl_posthog::canary::settings::Settings {
         timeout: Duration::from_secs(60),
     }
 }
+
+/// stdout of an in-process command, for the demo-style test.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_runs_a_canary_on_the_simulators_own_counters() {
+    use clap::Parser;
+    use kubectl_posthog::canary::sim_source::SimSource;
+    use kubectl_posthog::ctx::{Ctx, Interrupt, SystemClock};
+    use kubectl_posthog::error::Exit;
+
+    let bad = with_traffic(Traffic {
+        status_shares: vec![(200, 0.5), (503, 0.5)],
+        ..healthy().traffic
+    });
+    let env = Env::start("demo-style", bad, false).await;
+    let good = "ghcr.io/acme/app:2.1";
+    env.sim.script_image(good, healthy());
+    let kubeconfig = env.kubeconfig.display().to_string();
+    let cli = kubectl_posthog::cli::Cli::try_parse_from([
+        "kubectl-posthog",
+        "--kubeconfig",
+        &kubeconfig,
+        "-n",
+        "demo-style",
+        "-o",
+        "json",
+        "completion",
+        "bash",
+    ])
+    .unwrap();
+    let (_tx, interrupt) = Interrupt::new();
+    let out = Captured::default();
+    let ctx = Ctx::new(
+        cli.global,
+        Box::new(out.clone()),
+        kubectl_posthog::ui::Styles::plain(),
+        kubectl_posthog::ui::Ui::silent(),
+        std::sync::Arc::new(SystemClock),
+        interrupt,
+    );
+    let flags = [
+        "--steps",
+        "50,100",
+        "--pause",
+        "4s",
+        "--interval",
+        "1s",
+        "--window",
+        "3s",
+    ];
+    let run = |image: &'static str| {
+        let mut argv = vec!["deploy/web", "--image", image];
+        argv.extend(flags);
+        argv.extend(["--inconclusive-limit", "6", "--timeout", "60s"]);
+        argv
+    };
+    let exit = kubectl_posthog::cmd::canary::run_in_demo(
+        &ctx,
+        &run(CANARY),
+        Box::new(SimSource::new(env.sim.clone())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(exit, Exit::VerdictFailed);
+    let text = String::from_utf8(std::mem::take(&mut *out.0.lock().unwrap())).unwrap();
+    let report = json(&text);
+    assert!(
+        abort_reason(&report).starts_with("P1 errors-5xx: "),
+        "{report}"
+    );
+    assert!(
+        report["details"]["metricSource"]
+            .as_str()
+            .unwrap()
+            .starts_with("simulated cluster counters")
+    );
+    env.assert_restored();
+
+    let exit = kubectl_posthog::cmd::canary::run_in_demo(
+        &ctx,
+        &run(good),
+        Box::new(SimSource::new(env.sim.clone())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(exit, Exit::Success);
+    assert_eq!(env.stable_image(), good);
+}
