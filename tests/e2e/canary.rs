@@ -242,6 +242,15 @@ fn abort_reason(report: &Value) -> String {
 async fn healthy_canary_is_promoted_and_kubectl_can_undo_it() {
     let env = Env::start("healthy", healthy(), true).await;
     let prom = &prom::shared().prometheus;
+    // Three writes answered 503 along the way: each is retried, nothing shows.
+    env.sim.inject(simcluster::Fault::Errors {
+        path_contains: Some("/deployments/".into()),
+        methods: vec!["PATCH".into()],
+        status: 503,
+        share: 0.5,
+        retry_after: None,
+        count: Some(3),
+    });
     // Sample capacity while the canary runs: ready stable + ready canary never below 4.
     let sim = env.sim.clone();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -309,6 +318,13 @@ async fn healthy_canary_is_promoted_and_kubectl_can_undo_it() {
         lowest >= REPLICAS,
         "capacity dropped to {lowest} ready pods"
     );
+    let refused = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.status == 503)
+        .count();
+    assert_eq!(refused, 3, "the injected 503s were met and retried");
     assert_eq!(env.stable_image(), CANARY);
     assert_eq!(ready(&env.sim, "web"), REPLICAS);
     assert!(env.deployment("web-canary").is_none());
@@ -1097,4 +1113,63 @@ async fn the_demo_runs_a_canary_on_the_simulators_own_counters() {
     .unwrap();
     assert_eq!(exit, Exit::Success);
     assert_eq!(env.stable_image(), good);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_interrupt_leave_keeps_the_canary_for_resume() {
+    let env = Env::start("leave", healthy(), true).await;
+    let prom = &prom::shared().prometheus;
+    let child = spawn(
+        env.canary(
+            &prom.url,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "50,100",
+                "--pause",
+                "4s",
+                "--on-interrupt",
+                "leave",
+            ],
+        )
+        .args(FAST)
+        .args(LENIENT),
+    );
+    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = finish(child);
+    assert_eq!(
+        out.code, 130,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    let report = json(&out.stdout);
+    assert_eq!(report["details"]["outcome"], "interrupted-left");
+    assert!(
+        report["verdict"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("canary --resume deployment/web")
+    );
+    // Left as it was: 2 canary + 2 stable pods, and marked as driven by nobody.
+    assert_eq!(ready(&env.sim, "web-canary"), 2);
+    assert_eq!(env.deployment("web").unwrap()["spec"]["replicas"], 2);
+    let left = env.state().unwrap();
+    assert_eq!(left.heartbeat, jiff::Timestamp::UNIX_EPOCH);
+    let out = run(env
+        .control(&["deploy/web", "--resume"])
+        .args(["--prometheus-url", &prom.url]));
+    assert_eq!(
+        out.code, 0,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    assert_eq!(env.stable_image(), CANARY);
+    assert_eq!(env.canary_pods(), 0);
 }
