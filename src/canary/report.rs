@@ -71,7 +71,12 @@ pub fn step_findings(
                     format!("passed: {rounds} analysis round(s), pause {pause}"),
                 )
             } else if i > state.step {
-                (Status::Skipped, format!("not reached (pause {pause})"))
+                let planned = if step.is_promotion() {
+                    "not reached".to_string()
+                } else {
+                    format!("not reached (pause {pause})")
+                };
+                (Status::Skipped, planned)
             } else {
                 match (outcome, state.phase) {
                     (None, _) => (Status::Skipped, format!("planned: pause {pause}")),
@@ -373,4 +378,127 @@ fn details(
         value["promotedAt"] = json!(record.finished_at);
     }
     value
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::canary::analysis::{Sample, judge};
+    use crate::canary::ops::AbortSummary;
+    use crate::canary::settings::bind_metrics;
+    use crate::report::render_markdown;
+    use crate::ui::Styles;
+
+    fn at(secs: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_795_000_000 + secs).unwrap()
+    }
+
+    /// A canary aborted at its second step by a 5xx breach, as the driver leaves it.
+    fn aborted() -> (CanaryState, Settings, Vec<BoundMetric>, Record, Outcome) {
+        let settings = crate::canary::settings::tests::settings();
+        let mut state = crate::canary::state::tests::sample_state();
+        state.steps = crate::canary::plan::plan_steps(
+            10,
+            &[10, 50, 100],
+            &crate::canary::plan::DEFAULT_PAUSES,
+            true,
+        );
+        state.stable_replicas = 10;
+        state.step = 1;
+        state.phase = Phase::Aborted;
+        state.started_at = at(0);
+        state.reason = Some("P1 errors-5xx: 42/min > 10/min".into());
+        let bound = bind_metrics(
+            &settings,
+            "prod",
+            "web",
+            "web-canary",
+            &["web-canary-7c9d-a1z9k".into()],
+        )
+        .unwrap();
+        let mut record = Record {
+            rounds: 23,
+            rounds_per_step: BTreeMap::from([(1, 20), (2, 3)]),
+            decided_at: Some(at(700)),
+            finished_at: Some(at(702)),
+            ..Record::default()
+        };
+        for (b, sample) in bound.iter().zip([
+            Sample::Value(42.0),
+            Sample::Value(180.0),
+            Sample::NoData,
+            Sample::Value(0.0),
+        ]) {
+            let reading = judge(
+                &b.spec,
+                &b.unit,
+                &b.canary.promql,
+                &sample,
+                None,
+                None,
+                at(700),
+            );
+            record.latest.insert(reading.metric.clone(), reading);
+        }
+        record.health = crate::canary::health::PodHealth {
+            total: 5,
+            ready: 5,
+            restarts: 0,
+            problems: Vec::new(),
+        };
+        let outcome = Outcome::Aborted {
+            kind: AbortKind::Analysis,
+            reason: "P1 errors-5xx: 42/min > 10/min".into(),
+            summary: AbortSummary {
+                found: true,
+                stable_replicas: 10,
+                stable_ready: 10,
+                canary_removed: true,
+                canary_zeroed_at: Some(at(700) + jiff::SignedDuration::from_millis(40)),
+                state: None,
+            },
+        };
+        (state, settings, bound, record, outcome)
+    }
+
+    fn report() -> Report {
+        let (state, settings, bound, record, outcome) = aborted();
+        let input = ReportInput {
+            target: ReportTarget::deployment("web", Some("prod"), Some("prod-eu")),
+            state: &state,
+            settings: &settings,
+            bound: &bound,
+            record: &record,
+            source: "Prometheus at http://prometheus:9090",
+            now: at(703),
+        };
+        outcome_report(&input, &outcome, &[])
+    }
+
+    #[test]
+    fn aborted_canary_fails_with_the_breach_first() {
+        let report = report();
+        assert_eq!(report.verdict.result, VerdictResult::Fail);
+        assert_eq!(
+            report.verdict.summary,
+            "aborted at 50%: P1 errors-5xx: 42/min > 10/min; stable restored to 10 replicas (10 ready), canary removed"
+        );
+        let worst = report.findings_worst_first();
+        assert_eq!(worst[0].id, "canary.metric.errors-5xx");
+        assert_eq!(worst[1].id, "canary.step-2");
+        assert_eq!(report.details["abort"]["decisionToZeroMs"], 40);
+        assert_eq!(report.details["outcome"], "aborted-by-analysis");
+    }
+
+    #[test]
+    fn aborted_canary_markdown() {
+        insta::assert_snapshot!(render_markdown(&report()));
+    }
+
+    #[test]
+    fn aborted_canary_table() {
+        insta::assert_snapshot!(crate::report::render_table(&report(), &Styles::plain()));
+    }
 }

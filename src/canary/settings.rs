@@ -182,7 +182,7 @@ pub async fn validate(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::canary::metrics::default_metrics;
 

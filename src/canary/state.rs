@@ -232,7 +232,7 @@ pub fn is_driven(state: &CanaryState, now: jiff::Timestamp) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
