@@ -260,6 +260,45 @@ fn active(state: Option<CanaryState>, name: &str) -> Result<CanaryState> {
     }
 }
 
+/// The report of `canary promote`: what was asked, and whether anyone will act on it now.
+pub fn promote_report(
+    target: ReportTarget,
+    state: &CanaryState,
+    alive: bool,
+    now: jiff::Timestamp,
+) -> Report {
+    let name = target.name.clone();
+    let weight = state.current().map_or(0, |s| s.weight);
+    let mut finding = Finding::new(
+        "canary.promote",
+        Step::Rollout,
+        Severity::P3,
+        if alive { Status::Pass } else { Status::Warn },
+        "Promote requested",
+    )
+    .measured(format!(
+        "the pause at step {}/{} ({weight}%) ends at the driver's next look",
+        state.step + 1,
+        state.steps.len()
+    ));
+    if alive {
+        finding = finding.evidence(format!("driven by {}", state.driver));
+    } else {
+        finding = finding.remediation(format!(
+            "no process drives this canary now: `kubectl posthog canary --resume deployment/{name}` \
+             continues past this pause"
+        ));
+    }
+    let summary = format!(
+        "promote requested for deployment/{name} at step {}/{} ({weight}%)",
+        state.step + 1,
+        state.steps.len()
+    );
+    let findings = vec![finding];
+    let verdict = Verdict::decided(VerdictResult::Pass, summary, &findings);
+    Report::new("canary", target, verdict, findings, now)
+}
+
 /// The abort report (`canary abort`).
 pub fn abort_report(target: ReportTarget, summary: &AbortSummary, now: jiff::Timestamp) -> Report {
     let name = target.name.clone();

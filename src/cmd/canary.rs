@@ -62,7 +62,8 @@ pub struct CanaryArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CanaryAction {
-    /// Where a canary stands: phase, step, weight, ready counts, last analysis
+    /// Where a canary stands: phase, step, weight, ready counts, last analysis. Exits 0 while
+    /// it runs or once promoted, 1 once aborted (so CI can wait on it)
     Status(ControlArgs),
     /// End the current pause (or a hold) and go on to the next step
     Promote(ControlArgs),
@@ -193,20 +194,8 @@ pub async fn run_with_source(
         Some(CanaryAction::Promote(a)) => {
             let (apis, target) = connect(ctx, &a.target.parse()?).await?;
             let (state, alive) = control::promote(&apis, &target.name, ctx.clock.as_ref()).await?;
-            let mut line = format!(
-                "promote requested for deployment/{} at step {}/{}",
-                target.name,
-                state.step + 1,
-                state.steps.len()
-            );
-            if !alive {
-                line.push_str(&format!(
-                    "; no process drives it now: `kubectl posthog canary --resume deployment/{}` continues past this pause",
-                    target.name
-                ));
-            }
-            ctx.write_stdout(&format!("{line}\n"))?;
-            Ok(Exit::Success)
+            let report = control::promote_report(target, &state, alive, ctx.now());
+            ctx.emit(&report)
         }
         Some(CanaryAction::Abort(a)) => {
             let (apis, target) = connect(ctx, &a.target.parse()?).await?;

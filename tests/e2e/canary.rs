@@ -726,6 +726,16 @@ async fn a_bad_query_is_refused_before_anything_changes() {
         .collect();
     assert!(writes.is_empty(), "the cluster was changed: {writes:?}");
     assert!(env.state().is_none());
+
+    // An unreachable Prometheus is refused the same way, as an infrastructure failure.
+    let out = run(&mut env.canary("http://127.0.0.1:9", &["deploy/web", "--image", CANARY]));
+    assert_eq!(
+        out.code, 3,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    assert!(out.stderr.contains("unreachable"), "{}", out.stderr);
+    assert!(env.sim.requests().iter().all(|r| r.method == "GET"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -854,6 +864,7 @@ async fn a_manual_pause_waits_for_canary_promote() {
     assert_eq!(env.state().unwrap().phase, Phase::Paused, "still waiting");
     let promote = run(&mut env.control(&["promote", "deploy/web"]));
     assert_eq!(promote.code, 0, "{}", promote.stderr);
+    assert_eq!(json(&promote.stdout)["findings"][0]["status"], "pass");
     let out = finish(child);
     assert_eq!(
         out.code, 0,
