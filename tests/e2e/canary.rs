@@ -325,6 +325,16 @@ async fn healthy_canary_is_promoted_and_kubectl_can_undo_it() {
         .filter(|r| r.status == 503)
         .count();
     assert_eq!(refused, 3, "the injected 503s were met and retried");
+    // API traffic of a whole canary (3 steps, 6 s of pauses, 1 s ticks, promotion): reads are
+    // a poll per tick, writes a handful per step; nothing polls in a tight loop.
+    let requests = env.sim.requests();
+    let writes = requests.iter().filter(|r| r.method != "GET").count();
+    let watches = requests.iter().filter(|r| r.is_watch).count();
+    eprintln!(
+        "canary API requests: {} total, {writes} writes, {watches} watches",
+        requests.len()
+    );
+    assert!(requests.len() < 150, "{} requests", requests.len());
     assert_eq!(env.stable_image(), CANARY);
     assert_eq!(ready(&env.sim, "web"), REPLICAS);
     assert!(env.deployment("web-canary").is_none());
