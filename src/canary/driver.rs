@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 
-use super::analysis::{self, Decision, Reading};
+use super::analysis::{self, Decision, OnInconclusive, Reading};
 use super::health::{self, PodHealth};
 use super::objects;
 use super::ops::{self, AbortOptions, AbortOrder, AbortSummary, Apis};
@@ -82,6 +82,8 @@ pub struct Driver<'a> {
     pub bound: Vec<BoundMetric>,
     /// The canary pods the queries currently name.
     pub canary_pods: Vec<String>,
+    /// Metrics with at least one conclusive reading in the current step's pause.
+    pub measured_in_step: std::collections::BTreeSet<String>,
     pub source: &'a dyn MetricSource,
     pub clock: Arc<dyn Clock>,
     pub view: LiveView,
@@ -300,6 +302,7 @@ impl Driver<'_> {
     async fn pause(&mut self, step: &CanaryStep, canary: &Deployment) -> Result<StepEnd> {
         let pods = self.apis.pods_of(canary).await?;
         self.rescope(&pods)?;
+        self.measured_in_step.clear();
         let pause = step.pause.unwrap_or(Pause::For(Duration::ZERO));
         let started = self
             .state
@@ -376,9 +379,63 @@ impl Driver<'_> {
             }
             let over = pause_end.is_some_and(|end| tokio::time::Instant::now() >= end);
             if over && self.state.phase != Phase::Held {
-                return Ok(StepEnd::Next);
+                match self.unmeasured(step, length) {
+                    None => return Ok(StepEnd::Next),
+                    Some(end) => match self.settings.policy.on_inconclusive {
+                        OnInconclusive::Abort => return Ok(end),
+                        OnInconclusive::Pause => {
+                            if let StepEnd::Abort(_, reason) = end {
+                                self.view.event(&format!(
+                                    "holding at {}%: {reason}; run `kubectl posthog canary promote` to go on or `canary abort`",
+                                    step.weight
+                                ));
+                                self.state.phase = Phase::Held;
+                                self.state.reason = Some(reason);
+                                self.write_state().await?;
+                            }
+                        }
+                        OnInconclusive::Continue => return Ok(StepEnd::Next),
+                    },
+                }
             }
         }
+    }
+
+    /// A step is passed on evidence: every metric needs one conclusive reading during a pause
+    /// (a pause of 0 asks for none). `Some` names the metrics that never had one.
+    fn unmeasured(&self, step: &CanaryStep, length: Option<Duration>) -> Option<StepEnd> {
+        if length.is_none_or(|l| l.is_zero()) {
+            return None;
+        }
+        let missing: Vec<&BoundMetric> = self
+            .bound
+            .iter()
+            .filter(|b| !self.measured_in_step.contains(&b.spec.id))
+            .collect();
+        if missing.is_empty() {
+            return None;
+        }
+        let last = |b: &BoundMetric| self.record.latest.get(&b.spec.id);
+        let infrastructure = missing
+            .iter()
+            .any(|b| last(b).is_some_and(|r| r.source_failed));
+        let why = missing
+            .iter()
+            .find_map(|b| last(b).and_then(|r| r.reason.clone()))
+            .unwrap_or_else(|| "no reading was due before the pause ended".into());
+        Some(StepEnd::Abort(
+            AbortKind::Inconclusive { infrastructure },
+            format!(
+                "no conclusive reading of {} during the pause at {}% ({why}); \
+                 a longer --pause or a shorter --interval gives the analysis time",
+                missing
+                    .iter()
+                    .map(|b| b.spec.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                step.weight
+            ),
+        ))
     }
 
     fn elapsed_since(&self, started: jiff::Timestamp) -> Duration {
@@ -422,6 +479,9 @@ impl Driver<'_> {
         self.view
             .readings(self.record.rounds, step.weight, &readings);
         for r in &readings {
+            if r.status != analysis::ReadingStatus::Inconclusive {
+                self.measured_in_step.insert(r.metric.clone());
+            }
             self.record.latest.insert(r.metric.clone(), r.clone());
         }
         if matches!(decision, Decision::Abort(_)) {

@@ -391,6 +391,7 @@ async fn start(
         settings: &settings,
         bound: bound.clone(),
         canary_pods: Vec::new(),
+        measured_in_step: Default::default(),
         source: source.as_ref(),
         clock: ctx.clock.clone(),
         view: LiveView::new(&ctx.ui, state.steps.len(), &settings.metrics),

@@ -1194,3 +1194,120 @@ async fn on_interrupt_leave_keeps_the_canary_for_resume() {
     assert_eq!(env.stable_image(), CANARY);
     assert_eq!(env.canary_pods(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn canary_abort_from_another_terminal_is_carried_out_by_the_driver() {
+    let env = Env::start("remote-abort", healthy(), true).await;
+    let prom = &prom::shared().prometheus;
+    let driver = spawn(
+        env.canary(
+            &prom.url,
+            &["deploy/web", "--image", CANARY, "--pause", "60s"],
+        )
+        .args(FAST)
+        .args(LENIENT),
+    );
+    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
+    let abort = run(&mut env.control(&["abort", "deploy/web", "--timeout", "30s"]));
+    assert_eq!(abort.code, 0, "{}", abort.stderr);
+    assert!(
+        abort.stderr.contains("asked the driver"),
+        "{}",
+        abort.stderr
+    );
+    let out = finish(driver);
+    assert_eq!(
+        out.code, 1,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    let report = json(&out.stdout);
+    assert_eq!(report["details"]["outcome"], "aborted-by-operator");
+    assert!(abort_reason(&report).starts_with("aborted by `kubectl posthog canary abort`"));
+    env.assert_restored();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_inconclusive_pause_holds_until_promote() {
+    // The canary's pods serve nothing: every reading is inconclusive.
+    let idle = with_traffic(Traffic {
+        rps: 0.0,
+        ..healthy().traffic
+    });
+    let env = Env::start("hold", idle, true).await;
+    let prom = &prom::shared().prometheus;
+    let driver = spawn(
+        env.canary(
+            &prom.url,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "50,100",
+                "--pause",
+                "6s",
+            ],
+        )
+        .args(FAST)
+        .args(["--inconclusive-limit", "2", "--on-inconclusive", "pause"]),
+    );
+    let held = env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Held);
+    assert!(
+        held.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("inconclusive in 2 consecutive readings")
+    );
+    // Held past the 6 s pause, still at 50%.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(env.state().unwrap().phase, Phase::Held);
+    assert_eq!(ready(&env.sim, "web-canary"), 2);
+    let promote = run(&mut env.control(&["promote", "deploy/web"]));
+    assert_eq!(promote.code, 0, "{}", promote.stderr);
+    let out = finish(driver);
+    assert_eq!(
+        out.code, 0,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    assert!(out.stderr.contains("holding at 50%"), "{}", out.stderr);
+    assert_eq!(env.stable_image(), CANARY);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_without_a_single_conclusive_reading_is_not_passed() {
+    // Regression: a pause shorter than the inconclusive limit used to let an unmeasured canary
+    // (here one that serves nothing) through to promotion.
+    let idle = with_traffic(Traffic {
+        rps: 0.0,
+        ..healthy().traffic
+    });
+    let env = Env::start("unmeasured", idle, true).await;
+    let prom = &prom::shared().prometheus;
+    let out = run(env
+        .canary(
+            &prom.url,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "50,100",
+                "--pause",
+                "2s",
+            ],
+        )
+        .args(FAST)
+        .args(LENIENT));
+    assert_eq!(
+        out.code, 1,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    let report = json(&out.stdout);
+    assert_eq!(report["details"]["abort"]["kind"], "inconclusive-no-data");
+    let reason = abort_reason(&report);
+    assert!(reason.starts_with("no conclusive reading of errors-5xx, latency-p99, rate-limited, auth-failures during the pause at 50%"), "{reason}");
+    env.assert_restored();
+}
