@@ -1311,3 +1311,86 @@ async fn a_step_without_a_single_conclusive_reading_is_not_passed() {
     assert!(reason.starts_with("no conclusive reading of errors-5xx, latency-p99, rate-limited, auth-failures during the pause at 50%"), "{reason}");
     env.assert_restored();
 }
+
+/// A Prometheus API stand-in behind a bearer token: an empty vector for the right token,
+/// 401 otherwise (what an authenticating proxy in front of Prometheus answers).
+async fn prometheus_behind_a_token(token: &'static str) -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    let app = axum::Router::new().route(
+        "/api/v1/query",
+        axum::routing::get(move |headers: HeaderMap| async move {
+            let sent = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if sent == format!("Bearer {token}") {
+                (
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+                )
+            } else {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [("content-type", "text/plain")],
+                    "unauthorized",
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_credentials_come_from_a_secret_or_the_environment() {
+    let env = Env::start("prom-auth", healthy(), false).await;
+    let url = prometheus_behind_a_token("s3cr3t-t0ken").await;
+    env.sim
+        .apply_yaml(
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: prom-auth, namespace: prom-auth}\n\
+             stringData: {token: s3cr3t-t0ken}\n",
+        )
+        .unwrap();
+    let config = env.dir.path().join("kubectl-posthog.yaml");
+    std::fs::write(
+        &config,
+        "prometheus:\n  bearerToken: {secret: {name: prom-auth, key: token}}\n",
+    )
+    .unwrap();
+    let dry_run = ["deploy/web", "--image", CANARY, "--dry-run"];
+    let out = run(env.canary(&url, &dry_run).arg("--config").arg(&config));
+    assert_eq!(
+        out.code, 0,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    assert!(!out.stdout.contains("s3cr3t") && !out.stderr.contains("s3cr3t"));
+    // Validated with the token (a dry run notes an unreachable or refusing Prometheus instead).
+    let validated = |stdout: &str| {
+        json(stdout)["details"]["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| !n.as_str().unwrap().contains("not validated"))
+    };
+    assert!(validated(&out.stdout), "{}", out.stdout);
+    // The environment's token when the config names none; a wrong one is refused as such.
+    let out = run(env
+        .canary(&url, &dry_run)
+        .env("PROMETHEUS_BEARER_TOKEN", "s3cr3t-t0ken"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(validated(&out.stdout), "{}", out.stdout);
+    let out = run(env
+        .canary(&url, &["deploy/web", "--image", CANARY])
+        .env("PROMETHEUS_BEARER_TOKEN", "wrong"));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("refused the credentials (401"),
+        "{}",
+        out.stderr
+    );
+}
