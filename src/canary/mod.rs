@@ -4,12 +4,15 @@
 pub mod analysis;
 pub mod control;
 pub mod driver;
+mod finish;
 pub mod health;
 pub mod metrics;
 pub mod objects;
 pub mod ops;
+mod pause;
 pub mod plan;
 pub mod report;
+pub mod resolve;
 pub mod settings;
 pub mod sim_source;
 pub mod source;
