@@ -2,9 +2,11 @@
 //! and act. One test binary, so the suite links once.
 
 mod action;
+mod canary;
 mod cli;
 mod github;
 mod kubeconfig;
 mod preflight;
+mod prom;
 mod standins;
 mod support;
