@@ -237,6 +237,8 @@ pub enum Decision {
 pub struct AbortCause {
     pub metric: String,
     pub summary: String,
+    /// The abort comes from readings that stayed inconclusive, not from a breach.
+    pub inconclusive: bool,
     /// The abort comes from readings that failed at the source (Prometheus down), not from the
     /// canary's behaviour: the exit code says "infrastructure" (3) rather than "aborted" (1).
     pub infrastructure: bool,
@@ -282,6 +284,7 @@ pub fn decide(readings: &[Reading], streaks: &mut Streaks, policy: &Policy) -> D
                         AbortCause {
                             metric: r.metric.clone(),
                             summary,
+                            inconclusive: false,
                             infrastructure: false,
                         },
                     ));
@@ -314,6 +317,7 @@ pub fn decide(readings: &[Reading], streaks: &mut Streaks, policy: &Policy) -> D
                         AbortCause {
                             metric: r.metric.clone(),
                             summary,
+                            inconclusive: true,
                             infrastructure: r.source_failed,
                         },
                     )),

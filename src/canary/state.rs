@@ -31,6 +31,9 @@ pub enum Phase {
     /// The stable took the new template; waiting for its rollout.
     Promoting,
     Promoted,
+    /// The stable's rollout of the new template failed; the canary was removed. The stable
+    /// runs the new template: roll back with `kubectl posthog rollback`.
+    PromotionFailed,
     /// Restoring the stable and removing the canary.
     Aborting,
     Aborted,
@@ -38,7 +41,10 @@ pub enum Phase {
 
 impl Phase {
     pub fn is_terminal(self) -> bool {
-        matches!(self, Phase::Promoted | Phase::Aborted)
+        matches!(
+            self,
+            Phase::Promoted | Phase::Aborted | Phase::PromotionFailed
+        )
     }
 
     pub fn label(self) -> &'static str {
@@ -48,6 +54,7 @@ impl Phase {
             Phase::Held => "held",
             Phase::Promoting => "promoting",
             Phase::Promoted => "promoted",
+            Phase::PromotionFailed => "promotion failed",
             Phase::Aborting => "aborting",
             Phase::Aborted => "aborted",
         }
