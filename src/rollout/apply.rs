@@ -100,21 +100,27 @@ pub struct UndoOutcome {
     pub conflicts: u32,
 }
 
-/// Decides the undo on a fresh read and sends it; on 409 reads again and decides again.
+/// Decides the undo on `first` (or a fresh read) and sends it; on 409 reads again and decides
+/// again, at most [`MAX_CONFLICT_RETRIES`] times.
 pub async fn undo(
     deployments: &Api<Deployment>,
     replica_sets: &Api<ReplicaSet>,
     namespace: &str,
     name: &str,
     to_revision: i64,
+    first: Option<Fetched>,
 ) -> Result<UndoOutcome, RolloutError> {
+    let mut first = first;
     let request = format!(
         "PATCH {} (application/json-patch+json)",
         deployment_path(namespace, name)
     );
     let mut conflicts = 0;
     loop {
-        let fetched = fetch(deployments, replica_sets, namespace, name).await?;
+        let fetched = match first.take() {
+            Some(fetched) => fetched,
+            None => fetch(deployments, replica_sets, namespace, name).await?,
+        };
         let plan = undo::undo_patch(&fetched.deployment, &fetched.replica_sets, to_revision)?;
         let UndoAction::Patch { patch, .. } = &plan.action else {
             return Ok(UndoOutcome {

@@ -80,6 +80,11 @@ pub struct UndoPlan {
     pub current_revision: Option<i64>,
     pub target_revision: i64,
     pub target_replica_set: String,
+    /// The target ReplicaSet's `pod-template-hash`: it selects the pods the rollback waits for.
+    pub target_hash: Option<String>,
+    /// The revision the target becomes once the controller adopts it: one above every other
+    /// revision (the Deployment controller's rule). Rolling back "to" it again is a no-op.
+    pub resulting_revision: i64,
     /// The target ReplicaSet's template without the hash label: what the Deployment will run.
     pub target_template: PodTemplateSpec,
     pub action: UndoAction,
@@ -214,12 +219,28 @@ pub fn undo_patch(
             .and_then(|s| s.template.clone())
             .unwrap_or_default(),
     );
+    let target_name = target.replica_set.metadata.name.as_deref();
+    let resulting_revision = history(deployment, replica_sets)?
+        .iter()
+        .filter(|r| r.replica_set.metadata.name.as_deref() != target_name)
+        .map(|r| r.number)
+        .max()
+        .unwrap_or(0)
+        + 1;
     let plan = |action| UndoPlan {
+        resulting_revision,
         name: name.clone(),
         current_revision: revision_of(deployment.metadata.annotations.as_ref())
             .filter(|_| has_revision(deployment)),
         target_revision: target.number,
         target_replica_set: target.replica_set.metadata.name.clone().unwrap_or_default(),
+        target_hash: target
+            .replica_set
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(HASH_LABEL))
+            .cloned(),
         target_template: target_template.clone(),
         action,
     };
@@ -248,6 +269,29 @@ pub fn undo_patch(
     let patch: json_patch::Patch =
         serde_json::from_value(Value::Array(ops)).unwrap_or(json_patch::Patch(Vec::new()));
     Ok(plan(UndoAction::Patch { patch, annotations }))
+}
+
+/// The `pod-template-hash` of the ReplicaSet running the Deployment's current template.
+pub fn current_hash(deployment: &Deployment, replica_sets: &[ReplicaSet]) -> Option<String> {
+    let template = deployment.spec.as_ref().map(|s| s.template.clone())?;
+    history(deployment, replica_sets)
+        .ok()?
+        .into_iter()
+        .find(|r| {
+            r.replica_set
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.as_ref())
+                .is_some_and(|t| equal_ignore_hash(t, &template))
+        })
+        .and_then(|r| {
+            r.replica_set
+                .metadata
+                .labels
+                .as_ref()?
+                .get(HASH_LABEL)
+                .cloned()
+        })
 }
 
 fn has_revision(deployment: &Deployment) -> bool {
