@@ -39,9 +39,10 @@ impl Shared {
             message.to_string(),
         );
         let existing = lock(&self.events).by_key.get(&key).cloned();
-        if let Some(name) = existing
-            && let Some(ev) = self.store().get(ids::EVENTS, &ns, &name)
-        {
+        // Bind the event first: a guard in an `if let` condition would live through the
+        // block and deadlock the update below.
+        let current = existing.and_then(|name| self.store().get(ids::EVENTS, &ns, &name));
+        if let Some(ev) = current {
             let mut ev = (*ev).clone();
             let count = ev.get("count").and_then(Value::as_i64).unwrap_or(1) + 1;
             ev["count"] = json!(count);
@@ -63,13 +64,13 @@ impl Shared {
             "apiVersion": involved.get("apiVersion").cloned().unwrap_or(Value::Null),
             "resourceVersion": meta::resource_version(involved),
         });
-        if involved.get("kind").and_then(Value::as_str) == Some("Pod") {
-            if let Some(c) = involved
+        if component == "kubelet"
+            && involved.get("kind").and_then(Value::as_str) == Some("Pod")
+            && let Some(c) = involved
                 .pointer("/spec/containers/0/name")
                 .and_then(Value::as_str)
-            {
-                involved_ref["fieldPath"] = json!(format!("spec.containers{{{c}}}"));
-            }
+        {
+            involved_ref["fieldPath"] = json!(format!("spec.containers{{{c}}}"));
         }
         let mut source = json!({"component": component});
         if component == "kubelet" {

@@ -87,8 +87,8 @@ pub(crate) fn accrue(shared: &Shared) {
     for pod in pods.iter().filter(|p| ready_since(p).is_some()) {
         let b = &scripts.for_image(pod_image(pod)).traffic;
         let labels: BTreeMap<String, String> = meta::labels(pod)
-            .into_iter()
-            .map(|(k, v)| (k, v.as_str().unwrap_or("").to_string()))
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
             .collect();
         let entry = t
             .pods

@@ -6,8 +6,10 @@ pub(crate) mod deployment;
 mod deployment_status;
 pub(crate) mod gc;
 pub(crate) mod hash;
+mod new_rs;
 pub(crate) mod replicaset;
 pub(crate) mod rolling;
+mod scaling;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,6 +10,8 @@ use crate::resources::ids;
 use crate::state::Shared;
 use crate::store::UpdateMode;
 
+const BURST: i64 = 500;
+
 pub(crate) fn sync_all(shared: &Shared) {
     let sets = shared.store().list(ids::REPLICASETS, None);
     for rs in sets {
@@ -49,7 +51,8 @@ fn sync_one(shared: &Shared, rs: &Value) {
         .collect();
     let have = pods.len() as i64;
     if have < want {
-        for _ in have..want {
+        // At most BURST creations per pass, like the controller's burstReplicas.
+        for _ in have..want.min(have + BURST) {
             if let Some(p) = create_pod(shared, rs) {
                 pods.push(p);
             }
@@ -116,14 +119,7 @@ fn create_pod(shared: &Shared, rs: &Value) -> Option<Value> {
     m.insert("generateName".into(), json!(format!("{rs_name}-")));
     m.insert("namespace".into(), json!(meta::namespace(rs)));
     m.insert("ownerReferences".into(), json!([meta::controller_ref(rs)]));
-    let mut spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
-    let s = meta::obj_mut(&mut spec, &[]);
-    s.entry("restartPolicy").or_insert(json!("Always"));
-    s.entry("terminationGracePeriodSeconds")
-        .or_insert(json!(30));
-    s.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
-    s.entry("schedulerName")
-        .or_insert(json!("default-scheduler"));
+    let spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec});
     let created = store.create(ids::PODS, pod, now).ok()?;
     drop(store);
