@@ -4,5 +4,6 @@
 mod cli;
 mod kubeconfig;
 mod preflight;
+mod rollback;
 mod standins;
 mod support;
