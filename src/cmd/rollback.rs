@@ -144,10 +144,22 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
     let name = args.target.parse()?.name;
     let apis = Apis::connect(ctx).await?;
     let fetched = apis.fetch(&name).await?;
-    let canary = apis
-        .canary
-        .get_opt(&crate::canary::objects::canary_name(&name))
-        .await?;
+    // Every canary this tool starts records its state on the stable before creating the canary
+    // Deployment, so without that annotation there is no canary to look for.
+    let has_canary_state = fetched
+        .deployment
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(crate::canary::state::STATE_ANNOTATION));
+    let canary = match has_canary_state {
+        true => {
+            apis.canary
+                .get_opt(&crate::canary::objects::canary_name(&name))
+                .await?
+        }
+        false => None,
+    };
     let mut findings = Vec::new();
     let recovery = match recover::plan_recovery(&fetched.deployment, canary.as_ref(), ctx.now()) {
         Ok(recovery) => recovery,
@@ -195,7 +207,8 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
     }
 
     let mut resume_revision = undo::revision_of(fetched.deployment.metadata.annotations.as_ref());
-    let target_hash = if undo_needed {
+    // The target's pod-template-hash, and the Deployment the PATCH answered (the wait starts there).
+    let (target_hash, patched) = if undo_needed {
         let to_revision = args.to_revision.unwrap_or(0);
         match apply::undo(
             &apis.deployments,
@@ -220,7 +233,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
                         outcome.plan.target_revision
                     ));
                 }
-                outcome.plan.target_hash
+                (outcome.plan.target_hash, outcome.patched)
             }
             Err(RolloutError::Undo(refusal)) => {
                 findings.push(findings::refusal_finding(&name, &refusal));
@@ -230,7 +243,10 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
         }
     } else {
         findings.push(findings::stable_kept_finding(resume_revision));
-        undo::current_hash(&fetched.deployment, &fetched.replica_sets)
+        (
+            undo::current_hash(&fetched.deployment, &fetched.replica_sets),
+            None,
+        )
     };
 
     let mut details = serde_json::json!({"canary": recovery});
@@ -240,6 +256,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
             &apis,
             &name,
             &fetched,
+            patched.as_ref(),
             target_hash,
             args.timeout,
             resume_revision,
@@ -262,6 +279,7 @@ async fn wait_with_progress(
     apis: &Apis,
     name: &str,
     fetched: &Fetched,
+    patched: Option<&Deployment>,
     target_hash: Option<String>,
     timeout: Duration,
     resume_revision: Option<i64>,
@@ -276,6 +294,7 @@ async fn wait_with_progress(
         &apis.deployments,
         &apis.pods,
         name,
+        patched,
         selector.as_deref(),
         timeout,
         |d, s| progress.update(d, s),

@@ -12,7 +12,7 @@ use kube::api::{Api, WatchEvent, WatchParams};
 
 use super::apply::RolloutError;
 use super::pods::{PodProblem, failing_containers};
-use super::status::{RolloutStatus, WaitError, wait_for_rollout};
+use super::status::{RolloutStatus, WaitError, wait_for_rollout, wait_for_rollout_from};
 
 /// How a wait ended, when the cluster answered.
 #[derive(Debug, Clone)]
@@ -33,18 +33,27 @@ pub enum WaitOutcome {
     },
 }
 
-/// Waits for the Deployment `name` to complete. `target_pods` is the label selector of the
+/// Waits for the Deployment `name` to complete, starting from `start` (the answer to the undo
+/// patch) when there is one, else from a LIST. `target_pods` is the label selector of the
 /// rollback target's pods (the Deployment's selector plus the target's `pod-template-hash`);
 /// when watching them is refused, the wait goes on without that early failure.
 pub async fn wait(
     deployments: &Api<Deployment>,
     pods: &Api<Pod>,
     name: &str,
+    start: Option<&Deployment>,
     target_pods: Option<&str>,
     timeout: Duration,
     on_change: impl FnMut(&Deployment, &RolloutStatus) + Send,
 ) -> Result<WaitOutcome, RolloutError> {
-    let rollout = wait_for_rollout(deployments, name, timeout, on_change);
+    let rollout = async {
+        match start {
+            Some(deployment) => {
+                wait_for_rollout_from(deployments, deployment, timeout, on_change).await
+            }
+            None => wait_for_rollout(deployments, name, timeout, on_change).await,
+        }
+    };
     tokio::pin!(rollout);
     let failing = async {
         match target_pods {

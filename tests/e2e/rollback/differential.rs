@@ -131,7 +131,11 @@ async fn already_at_the_revision_changes_nothing_like_kubectls_skip() {
 
 /// Both refuse, with the same words, and neither changes the Deployment.
 fn refuse_both(judge: &Env, ours: &Env, to_revision: Option<&str>) -> String {
-    let before = (judge.deployment("web"), ours.deployment("web"));
+    let before = (
+        comparable(&judge.deployment("web")),
+        comparable(&ours.deployment("web")),
+    );
+    ours.sim.clear_requests();
     let mut kubectl_args = vec!["rollout", "undo", "deployment/web"];
     let flag = to_revision.map(|r| format!("--to-revision={r}"));
     if let Some(flag) = &flag {
@@ -160,12 +164,19 @@ fn refuse_both(judge: &Env, ours: &Env, to_revision: Option<&str>) -> String {
     assert_eq!(report["verdict"]["result"], "fail");
     assert_eq!(measured(&report, "rollback.undo"), kubectl_says);
     assert_eq!(
-        judge.deployment("web")["metadata"]["resourceVersion"],
-        before.0["metadata"]["resourceVersion"]
+        comparable(&judge.deployment("web")),
+        before.0,
+        "kubectl changed nothing"
     );
     assert_eq!(
-        ours.deployment("web")["metadata"]["resourceVersion"],
-        before.1["metadata"]["resourceVersion"]
+        comparable(&ours.deployment("web")),
+        before.1,
+        "we changed nothing"
+    );
+    assert_eq!(
+        super::mutating(&ours.sim),
+        Vec::<String>::new(),
+        "no write was even attempted"
     );
     kubectl_says
 }

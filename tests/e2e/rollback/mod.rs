@@ -75,10 +75,6 @@ impl Env {
             .unwrap_or_else(|| panic!("deployment {name} exists"))
     }
 
-    pub fn typed(&self, name: &str) -> Deployment {
-        serde_json::from_value(self.deployment(name)).expect("a Deployment")
-    }
-
     /// Creates or replaces the Deployment with one revision's template.
     pub fn apply(&self, revision: &Revision) {
         self.sim
