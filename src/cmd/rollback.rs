@@ -250,14 +250,18 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
     };
 
     let mut details = serde_json::json!({"canary": recovery});
+    // The rollback target's pods: the Deployment's selector plus the target's hash.
+    let target_pods = undo::selector_of(&fetched.deployment)
+        .ok()
+        .zip(target_hash)
+        .map(|(selector, hash)| format!("{selector},{HASH_LABEL}={hash}"));
     if !args.no_wait {
         let outcome = wait_with_progress(
             ctx,
             &apis,
             &name,
-            &fetched,
             patched.as_ref(),
-            target_hash,
+            target_pods,
             args.timeout,
             resume_revision,
         )
@@ -278,16 +282,11 @@ async fn wait_with_progress(
     ctx: &Ctx,
     apis: &Apis,
     name: &str,
-    fetched: &Fetched,
     patched: Option<&Deployment>,
-    target_hash: Option<String>,
+    target_pods: Option<String>,
     timeout: Duration,
     resume_revision: Option<i64>,
 ) -> Result<WaitOutcome> {
-    let selector = undo::selector_of(&fetched.deployment)
-        .ok()
-        .zip(target_hash)
-        .map(|(selector, hash)| format!("{selector},{HASH_LABEL}={hash}"));
     let mut progress = RolloutProgress::new(&ctx.ui, name);
     ctx.interrupt.take_over();
     let waited = wait::wait(
@@ -295,7 +294,7 @@ async fn wait_with_progress(
         &apis.pods,
         name,
         patched,
-        selector.as_deref(),
+        target_pods.as_deref(),
         timeout,
         |d, s| progress.update(d, s),
     );

@@ -46,16 +46,16 @@ impl Env {
 
     /// `kubectl-posthog --kubeconfig … rollback ARGS`.
     pub fn rollback(&self, args: &[&str]) -> Run {
-        run(self.rollback_command(args).as_mut())
+        run(&mut self.rollback_command(args))
     }
 
-    pub fn rollback_command(&self, args: &[&str]) -> Box<Command> {
+    pub fn rollback_command(&self, args: &[&str]) -> Command {
         let mut cmd = bin();
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("rollback")
             .args(args);
-        Box::new(cmd)
+        cmd
     }
 
     /// The real kubectl against this cluster, with its own HOME (discovery cache).
