@@ -207,6 +207,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
     }
 
     let mut resume_revision = undo::revision_of(fetched.deployment.metadata.annotations.as_ref());
+    let mut undo_details = serde_json::Value::Null;
     // The target's pod-template-hash, and the Deployment the PATCH answered (the wait starts there).
     let (target_hash, patched) = if undo_needed {
         let to_revision = args.to_revision.unwrap_or(0);
@@ -226,6 +227,8 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
                     outcome.conflicts,
                     false,
                 ));
+                undo_details =
+                    undo_summary(&outcome.plan, outcome.conflicts, outcome.patched.is_some());
                 if matches!(outcome.plan.action, UndoAction::Patch { .. }) {
                     resume_revision = Some(outcome.plan.resulting_revision);
                     ctx.ui.event(&format!(
@@ -249,7 +252,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
         )
     };
 
-    let mut details = serde_json::json!({"canary": recovery});
+    let mut details = serde_json::json!({"canary": recovery, "undo": undo_details});
     // The rollback target's pods: the Deployment's selector plus the target's hash.
     let target_pods = undo::selector_of(&fetched.deployment)
         .ok()
@@ -275,6 +278,18 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
         }
     }
     emit(ctx, &apis, &name, findings, details)
+}
+
+/// The `details.undo` of the report: what was chosen and sent.
+fn undo_summary(plan: &undo::UndoPlan, conflicts: u32, patched: bool) -> serde_json::Value {
+    serde_json::json!({
+        "fromRevision": plan.current_revision,
+        "toRevision": plan.target_revision,
+        "replicaSet": plan.target_replica_set,
+        "resultingRevision": patched.then_some(plan.resulting_revision),
+        "patched": patched,
+        "conflictRetries": conflicts,
+    })
 }
 
 /// The wait, drawn as a progress bar; Ctrl-C says how to resume without undoing twice.
@@ -359,6 +374,7 @@ fn dry_run(
         |r| format!("current (revision {r})"),
     );
     let mut diff = String::new();
+    let mut undo_details = serde_json::Value::Null;
     if !undo_needed {
         findings.push(findings::stable_kept_finding(undo::revision_of(
             deployment.metadata.annotations.as_ref(),
@@ -383,7 +399,10 @@ fn dry_run(
             }
         }
         match undo::undo_patch(deployment, &fetched.replica_sets, to_revision) {
-            Ok(plan) => findings.push(findings::undo_finding(&plan, 0, true)),
+            Ok(plan) => {
+                undo_details = undo_summary(&plan, 0, false);
+                findings.push(findings::undo_finding(&plan, 0, true));
+            }
             Err(refusal) => findings.push(findings::refusal_finding(name, &refusal)),
         }
     }
@@ -394,7 +413,8 @@ fn dry_run(
         }
         _ => {}
     }
-    let details = serde_json::json!({"dryRun": true, "diff": diff, "canary": recovery});
+    let details =
+        serde_json::json!({"dryRun": true, "diff": diff, "canary": recovery, "undo": undo_details});
     emit(ctx, apis, name, findings, details)
 }
 

@@ -151,10 +151,12 @@ pub fn undo_finding(plan: &UndoPlan, conflicts: u32, dry_run: bool) -> Finding {
                 "rolled back"
             };
             base.measured(format!(
-                "{verb} from {from} to revision {} (replicaset {}){retried}",
-                plan.target_revision, plan.target_replica_set
+                "{verb} from {from} to revision {} (replicaset {}, which becomes revision {}){retried}",
+                plan.target_revision, plan.target_replica_set, plan.resulting_revision
             ))
-            .evidence("one JSON patch: replace /spec/template and /metadata/annotations")
+            .evidence(
+                "one JSON patch, as kubectl rollout undo: replace /spec/template and /metadata/annotations",
+            )
         }
     }
 }

@@ -214,6 +214,8 @@ fn patch_replaces_template_and_annotations_as_kubectl_does() {
     let rss = vec![old, replica_set("web-c", Some("3"), "app:3", "dep-uid")];
     let plan = undo_patch(&d, &rss, 0).unwrap();
     assert_eq!(plan.target_replica_set, "web-a");
+    assert_eq!(plan.target_hash.as_deref(), Some("web-a"));
+    assert_eq!(plan.resulting_revision, 4, "one above every other revision");
     let UndoAction::Patch { patch, annotations } = &plan.action else {
         panic!("expected a patch, got {:?}", plan.action);
     };
@@ -271,4 +273,35 @@ fn hash_label_alone_does_not_make_templates_differ() {
     let mut other = stripped.clone();
     other.spec.as_mut().unwrap().containers[0].image = Some("app:2".into());
     assert!(!equal_ignore_hash(&template, &other));
+}
+
+#[test]
+fn current_hash_is_the_replica_set_running_the_template() {
+    let d = deployment("app:1", "2", json!({}));
+    let mut running = replica_set("web-a", Some("2"), "app:1", "dep-uid");
+    running
+        .spec
+        .as_mut()
+        .unwrap()
+        .template
+        .as_mut()
+        .unwrap()
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0]
+        .env = d
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .env
+        .clone();
+    let rss = vec![replica_set("web-b", Some("1"), "app:1", "dep-uid"), running];
+    assert_eq!(current_hash(&d, &rss).as_deref(), Some("web-a"));
+    assert_eq!(current_hash(&d, &rss[..1]), None);
 }
