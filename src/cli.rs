@@ -43,7 +43,7 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Check the production readiness checklist against the cluster or manifest files
-    Preflight(crate::cmd::preflight::PreflightArgs),
+    Preflight(Box<crate::cmd::preflight::PreflightArgs>),
     /// Progressive rollout (10% → 50% → 100%) with Prometheus analysis and automatic abort
     Canary(crate::cmd::canary::CanaryArgs),
     /// Undo to the previous (or a given) revision like `kubectl rollout undo`, and wait for it
@@ -96,6 +96,9 @@ pub struct GlobalArgs {
     /// Log what the tool does to stderr; repeat for more detail (-vv)
     #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    #[command(flatten)]
+    pub github: crate::github::GithubArgs,
 }
 
 /// Where a report is written: a table for people, JSON/YAML for programs, Markdown for PRs.
