@@ -3,6 +3,7 @@
 
 mod canary;
 mod differential;
+mod in_process;
 mod safety;
 mod wait;
 
