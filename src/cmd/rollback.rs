@@ -13,8 +13,9 @@ use url::Url;
 use crate::cli::{OutputFormat, TargetArg};
 use crate::ctx::Ctx;
 use crate::error::{Error, Exit, Result};
-use crate::report::{Finding, Report, ReportTarget, Status, Verdict, VerdictResult};
+use crate::report::{Finding, Report, ReportTarget, Verdict, VerdictResult};
 use crate::rollout::apply::{self, Fetched, RolloutError};
+use crate::rollout::dry_run;
 use crate::rollout::findings;
 use crate::rollout::history;
 use crate::rollout::progress::RolloutProgress;
@@ -164,13 +165,11 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
     let recovery = match recover::plan_recovery(&fetched.deployment, canary.as_ref(), ctx.now()) {
         Ok(recovery) => recovery,
         Err(problem) => {
-            findings.push(unreadable_canary(&problem));
+            findings.push(findings::unreadable_canary_finding(&problem));
             None
         }
     };
-    // Without --to-revision, an aborted canary whose images the stable never ran leaves
-    // nothing to undo: the stable is the version to return to.
-    let undo_needed = recovery.as_ref().is_none_or(|r| r.promoted) || args.to_revision.is_some();
+    let undo_needed = dry_run::undo_needed(recovery.as_ref(), args.to_revision);
     if args.dry_run {
         return dry_run(
             ctx,
@@ -178,7 +177,6 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
             &name,
             &fetched,
             recovery.as_ref(),
-            undo_needed,
             args.to_revision,
             findings,
         );
@@ -200,7 +198,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
         findings.push(findings::canary_finding(
             recovery,
             Some(&done),
-            heartbeat_age(ctx, recovery),
+            recover::heartbeat_age(recovery, ctx.now()),
         ));
         // Our own writes changed the Deployment: decide the undo on a fresh read.
         first = None;
@@ -227,8 +225,11 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
                     outcome.conflicts,
                     false,
                 ));
-                undo_details =
-                    undo_summary(&outcome.plan, outcome.conflicts, outcome.patched.is_some());
+                undo_details = findings::undo_details(
+                    &outcome.plan,
+                    outcome.conflicts,
+                    outcome.patched.is_some(),
+                );
                 if matches!(outcome.plan.action, UndoAction::Patch { .. }) {
                     resume_revision = Some(outcome.plan.resulting_revision);
                     ctx.ui.event(&format!(
@@ -274,22 +275,10 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
             details["failingPods"] = serde_json::json!(problems);
         }
         if let (WaitOutcome::Complete(_), Some(url)) = (&outcome, &args.health_url) {
-            findings.push(check_health(url).await);
+            findings.push(wait::verify_health(url).await);
         }
     }
     emit(ctx, &apis, &name, findings, details)
-}
-
-/// The `details.undo` of the report: what was chosen and sent.
-fn undo_summary(plan: &undo::UndoPlan, conflicts: u32, patched: bool) -> serde_json::Value {
-    serde_json::json!({
-        "fromRevision": plan.current_revision,
-        "toRevision": plan.target_revision,
-        "replicaSet": plan.target_replica_set,
-        "resultingRevision": patched.then_some(plan.resulting_revision),
-        "patched": patched,
-        "conflictRetries": conflicts,
-    })
 }
 
 /// The wait, drawn as a progress bar; Ctrl-C says how to resume without undoing twice.
@@ -330,112 +319,32 @@ async fn wait_with_progress(
     outcome.map_err(apis.err())
 }
 
-async fn check_health(url: &Url) -> Finding {
-    let answer = match crate::posthog::PostHogClient::new(Duration::from_secs(10)) {
-        Ok(client) => client
-            .probe(url)
-            .await
-            .map(|probe| (probe.status, crate::posthog::parse_health(&probe.body).ok()))
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    findings::health_finding(url.as_str(), answer)
-}
-
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; the inputs are the run's facts"
-)]
 fn dry_run(
     ctx: &Ctx,
     apis: &Apis,
     name: &str,
     fetched: &Fetched,
     recovery: Option<&CanaryRecovery>,
-    undo_needed: bool,
     to_revision: Option<i64>,
-    mut findings: Vec<Finding>,
+    findings: Vec<Finding>,
 ) -> Result<Exit> {
-    if let Some(recovery) = recovery {
-        findings.push(findings::canary_finding(
-            recovery,
-            None,
-            heartbeat_age(ctx, recovery),
-        ));
-    }
-    let deployment = &fetched.deployment;
-    let current = deployment
-        .spec
-        .as_ref()
-        .map(|s| s.template.clone())
-        .unwrap_or_default();
-    let current_label = undo::revision_of(deployment.metadata.annotations.as_ref()).map_or_else(
-        || "current".to_string(),
-        |r| format!("current (revision {r})"),
-    );
-    let mut diff = String::new();
-    let mut undo_details = serde_json::Value::Null;
-    if !undo_needed {
-        findings.push(findings::stable_kept_finding(undo::revision_of(
-            deployment.metadata.annotations.as_ref(),
-        )));
-    } else {
-        let to_revision = to_revision.unwrap_or(0);
-        // The diff is shown whenever the target exists, even if the real run would be refused.
-        if let Ok(target) = undo::select_revision(deployment, &fetched.replica_sets, to_revision) {
-            let template = target
-                .replica_set
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.clone())
-                .unwrap_or_default();
-            if !undo::equal_ignore_hash(&template, &current) {
-                diff = history::template_diff(
-                    &current,
-                    &current_label,
-                    &template,
-                    &format!("revision {}", target.number),
-                );
-            }
-        }
-        match undo::undo_patch(deployment, &fetched.replica_sets, to_revision) {
-            Ok(plan) => {
-                undo_details = undo_summary(&plan, 0, false);
-                findings.push(findings::undo_finding(&plan, 0, true));
-            }
-            Err(refusal) => findings.push(findings::refusal_finding(name, &refusal)),
-        }
-    }
+    let heartbeat_age = recovery.and_then(|r| recover::heartbeat_age(r, ctx.now()));
+    let planned = dry_run::plan(name, fetched, recovery, heartbeat_age, to_revision);
     match ctx.global.output {
-        OutputFormat::Table if !diff.is_empty() => ctx.write_stdout(&format!("{diff}\n"))?,
-        OutputFormat::Markdown if !diff.is_empty() => {
-            ctx.write_stdout(&format!("```diff\n{diff}```\n\n"))?
+        OutputFormat::Table if !planned.diff.is_empty() => {
+            ctx.write_stdout(&format!("{}\n", planned.diff))?
+        }
+        OutputFormat::Markdown if !planned.diff.is_empty() => {
+            ctx.write_stdout(&format!("```diff\n{}```\n\n", planned.diff))?
         }
         _ => {}
     }
-    let details =
-        serde_json::json!({"dryRun": true, "diff": diff, "canary": recovery, "undo": undo_details});
-    emit(ctx, apis, name, findings, details)
-}
-
-fn heartbeat_age(ctx: &Ctx, recovery: &CanaryRecovery) -> Option<Duration> {
-    let state = recovery.state.as_ref()?;
-    let secs = ctx.now().duration_since(state.heartbeat).as_secs();
-    u64::try_from(secs).ok().map(Duration::from_secs)
-}
-
-fn unreadable_canary(problem: &str) -> Finding {
-    Finding::new(
-        "rollback.canary",
-        crate::report::Step::Rollout,
-        crate::report::Severity::P2,
-        Status::Warn,
-        "A canary in progress or left behind is aborted first",
-    )
-    .measured(format!(
-        "canary state not read, canary left untouched: {problem}"
-    ))
-    .remediation("inspect it with `kubectl posthog canary status` before removing it by hand")
+    let details = serde_json::json!({
+        "dryRun": true, "diff": planned.diff, "canary": recovery, "undo": planned.undo,
+    });
+    let mut all = findings;
+    all.extend(planned.findings);
+    emit(ctx, apis, name, all, details)
 }
 
 fn emit(
@@ -445,21 +354,7 @@ fn emit(
     findings: Vec<Finding>,
     details: serde_json::Value,
 ) -> Result<Exit> {
-    let failed = findings.iter().find(|f| f.status == Status::Fail);
-    let (result, summary) = match failed {
-        Some(f) => (
-            VerdictResult::Fail,
-            f.measured.clone().unwrap_or_else(|| f.title.clone()),
-        ),
-        None => {
-            let said: Vec<String> = findings
-                .iter()
-                .filter(|f| f.id != "rollback.canary")
-                .filter_map(|f| f.measured.clone())
-                .collect();
-            (VerdictResult::Pass, said.join("; "))
-        }
-    };
+    let (result, summary) = findings::verdict(&findings);
     let verdict = Verdict::decided(result, summary, &findings);
     let context = ctx.global.context.clone();
     let target = ReportTarget::deployment(name, Some(&apis.namespace), context.as_deref());

@@ -8,7 +8,7 @@ use super::recover::{CanaryRecovery, RecoveryDone};
 use super::undo::{UndoAction, UndoError, UndoPlan};
 use super::wait::WaitOutcome;
 use crate::posthog::HealthReport;
-use crate::report::{Finding, Severity, Status, Step};
+use crate::report::{Finding, Severity, Status, Step, VerdictResult};
 
 fn finding(id: &str, severity: Severity, status: Status, title: &str) -> Finding {
     Finding::new(id, Step::Rollout, severity, status, title)
@@ -102,6 +102,20 @@ pub fn canary_finding(
     ))
 }
 
+/// The canary state could not be read: the canary is left alone, and the rollback goes on.
+pub fn unreadable_canary_finding(problem: &str) -> Finding {
+    finding(
+        "rollback.canary",
+        Severity::P2,
+        Status::Warn,
+        "A canary in progress or left behind is aborted first",
+    )
+    .measured(format!(
+        "canary state not read, canary left untouched: {problem}"
+    ))
+    .remediation("inspect it with `kubectl posthog canary status` before removing it by hand")
+}
+
 /// The canary was aborted and the stable never ran its images: nothing else to undo.
 pub fn stable_kept_finding(current_revision: Option<i64>) -> Finding {
     let revision = current_revision.map_or_else(String::new, |r| format!(" (revision {r})"));
@@ -157,6 +171,36 @@ pub fn undo_finding(plan: &UndoPlan, conflicts: u32, dry_run: bool) -> Finding {
             .evidence(
                 "one JSON patch, as kubectl rollout undo: replace /spec/template and /metadata/annotations",
             )
+        }
+    }
+}
+
+/// The report's `details.undo`: what was chosen and whether it was sent.
+pub fn undo_details(plan: &UndoPlan, conflicts: u32, patched: bool) -> serde_json::Value {
+    serde_json::json!({
+        "fromRevision": plan.current_revision,
+        "toRevision": plan.target_revision,
+        "replicaSet": plan.target_replica_set,
+        "resultingRevision": patched.then_some(plan.resulting_revision),
+        "patched": patched,
+        "conflictRetries": conflicts,
+    })
+}
+
+/// The verdict: the first failing finding decides it; otherwise what was done, in order.
+pub fn verdict(findings: &[Finding]) -> (VerdictResult, String) {
+    match findings.iter().find(|f| f.status == Status::Fail) {
+        Some(f) => (
+            VerdictResult::Fail,
+            f.measured.clone().unwrap_or_else(|| f.title.clone()),
+        ),
+        None => {
+            let said: Vec<String> = findings
+                .iter()
+                .filter(|f| f.id != "rollback.canary")
+                .filter_map(|f| f.measured.clone())
+                .collect();
+            (VerdictResult::Pass, said.join("; "))
         }
     }
 }

@@ -7,6 +7,7 @@
 //! [`recover`] (abort a canary), [`wait`] and [`status::wait_for_rollout`].
 
 pub mod apply;
+pub mod dry_run;
 pub mod findings;
 pub mod history;
 pub mod pods;

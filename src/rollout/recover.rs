@@ -98,6 +98,14 @@ pub fn handoff_time(state: &CanaryState, timeout: Duration) -> Duration {
         .min(timeout)
 }
 
+/// How long ago the canary's driver last wrote its heartbeat.
+pub fn heartbeat_age(recovery: &CanaryRecovery, now: jiff::Timestamp) -> Option<Duration> {
+    let secs = now
+        .duration_since(recovery.state.as_ref()?.heartbeat)
+        .as_secs();
+    u64::try_from(secs).ok().map(Duration::from_secs)
+}
+
 /// The state after a rollback ended the canary.
 pub fn aborted_state(state: &CanaryState, now: jiff::Timestamp, reason: &str) -> CanaryState {
     let mut state = state.clone();
