@@ -101,7 +101,8 @@ impl Reading {
 /// A number with its unit, rounded for people: `12.4/min`, `5000 ms`, `1 responses`, `0.5%`.
 pub fn format_value(value: f64, unit: &str) -> String {
     let whole = value == value.trunc() && value.abs() < 1e12;
-    let number = if whole || value.abs() >= 100.0 {
+    // 99.96 shows as 100, not 100.0.
+    let number = if whole || value.abs() >= 99.95 {
         format!("{value:.0}")
     } else if value.abs() >= 1.0 {
         format!("{value:.1}")
@@ -409,6 +410,8 @@ mod tests {
         assert_eq!(r.query, "histogram_quantile(…)");
         assert_eq!(format_value(12.44, "/min"), "12.4/min");
         assert_eq!(format_value(0.25, "%"), "0.250%");
+        assert_eq!(format_value(99.97, "ms"), "100 ms");
+        assert_eq!(format_value(42.0, "responses"), "42 responses");
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub async fn status(
     let canary = apis.get_opt(&state.canary_name).await?;
     let step = state.current().cloned();
     let mut findings = Vec::new();
-    let alive = state.driver_alive(now);
+    let alive = state::is_driven(&state, now);
     let age = now.duration_since(state.heartbeat).as_secs().max(0);
     let phase_status = match state.phase {
         Phase::Promoted => Status::Pass,
@@ -145,7 +145,11 @@ pub async fn status(
                 status,
                 &format!("Last analysis: {}", reading.metric),
             )
-            .measured(format!("{} at {}", reading.describe(), reading.at))
+            .measured(format!(
+                "{} at {}",
+                reading.describe(),
+                reading.at.strftime("%H:%M:%S UTC")
+            ))
             .evidence(reading.query.clone()),
         );
     }
@@ -184,7 +188,7 @@ pub async fn promote(apis: &Apis, name: &str, clock: &dyn Clock) -> Result<(Cana
         by: state::driver_id(),
     };
     apis.write_command(name, Some(&command)).await?;
-    let alive = state.driver_alive(clock.now());
+    let alive = state::is_driven(&state, clock.now());
     Ok((state, alive))
 }
 
@@ -198,7 +202,7 @@ pub async fn abort(
     on_event: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<AbortSummary> {
     let (_, state) = read(apis, name).await?;
-    if let Some(state) = state.as_ref().filter(|s| s.driver_alive(clock.now())) {
+    if let Some(state) = state.as_ref().filter(|s| state::is_driven(s, clock.now())) {
         let command = Command {
             action: Action::Abort,
             step: state.step,
@@ -226,7 +230,7 @@ pub async fn abort(
                         state: Some(s),
                     });
                 }
-                Some(s) if s.phase.is_terminal() || !s.driver_alive(clock.now()) => break,
+                Some(s) if s.phase.is_terminal() || !state::is_driven(&s, clock.now()) => break,
                 _ => {}
             }
         }

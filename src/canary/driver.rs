@@ -78,7 +78,10 @@ pub struct Driver<'a> {
     pub apis: Apis,
     pub name: String,
     pub settings: &'a Settings,
-    pub bound: &'a [BoundMetric],
+    /// The metrics with their queries, re-bound to the canary's pods whenever they change.
+    pub bound: Vec<BoundMetric>,
+    /// The canary pods the queries currently name.
+    pub canary_pods: Vec<String>,
     pub source: &'a dyn MetricSource,
     pub clock: Arc<dyn Clock>,
     pub view: LiveView,
@@ -231,6 +234,7 @@ impl Driver<'_> {
             self.apis.get(&self.name).await?
         };
         let pods = self.apis.pods_of(canary).await?;
+        self.rescope(&pods)?;
         let health = health::assess(&pods, self.settings.max_restarts);
         self.view.pods(
             health.ready,
@@ -258,6 +262,28 @@ impl Driver<'_> {
         Ok(None)
     }
 
+    /// Points the canary's queries at exactly its current pods (see `canary_pods_pattern`).
+    fn rescope(&mut self, pods: &[k8s_openapi::api::core::v1::Pod]) -> Result<()> {
+        let mut names: Vec<String> = pods
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        names.sort();
+        if names != self.canary_pods {
+            self.bound = super::settings::bind_metrics(
+                self.settings,
+                &self.apis.namespace,
+                &self.name,
+                &self.state.canary_name,
+                &names,
+            )
+            .map_err(Error::Input)?;
+            self.canary_pods = names;
+        }
+        Ok(())
+    }
+
     /// A promote command for the current step, consumed (the annotation is cleared).
     async fn take_promote(&mut self) -> Result<bool> {
         let (_, command) = state::read_annotations(self.stable.metadata.annotations.as_ref())
@@ -272,6 +298,8 @@ impl Driver<'_> {
     }
 
     async fn pause(&mut self, step: &CanaryStep, canary: &Deployment) -> Result<StepEnd> {
+        let pods = self.apis.pods_of(canary).await?;
+        self.rescope(&pods)?;
         let pause = step.pause.unwrap_or(Pause::For(Duration::ZERO));
         let started = self
             .state
@@ -362,7 +390,8 @@ impl Driver<'_> {
     async fn analyse(&mut self, step: &CanaryStep) -> Decision {
         let compare = self.settings.comparison;
         let source = self.source;
-        let samples = futures::future::join_all(self.bound.iter().map(|b| async move {
+        let bound = self.bound.clone();
+        let samples = futures::future::join_all(bound.iter().map(|b| async move {
             let (canary, stable) = tokio::join!(source.sample(&b.canary), async {
                 match compare {
                     Some(_) => Some(source.sample(&b.stable).await),
@@ -537,8 +566,15 @@ impl Driver<'_> {
         let view = self.view.clone();
         let deployments = self.apis.deployments.clone();
         let want = self.state.stable_replicas;
+        // The canary keeps serving at its last step's size until the stable's rollout is done.
+        let canary = self
+            .state
+            .step
+            .checked_sub(1)
+            .and_then(|i| self.state.steps.get(i))
+            .map_or(0, |s| s.canary_replicas);
         let wait = wait_for_rollout(&deployments, &self.name, self.settings.timeout, |d, s| {
-            view.pods(0, 0, ops::ready_replicas(d), want);
+            view.pods(canary, canary, ops::ready_replicas(d), want);
             if let crate::rollout::status::RolloutStatus::Progressing { updated, .. } = s {
                 view.scaling(&format!("stable rollout: {updated}/{want} updated"));
             }

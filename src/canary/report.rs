@@ -160,7 +160,11 @@ fn reading_finding(mut finding: Finding, reading: &Reading) -> Finding {
         ReadingStatus::Breach => Status::Fail,
         ReadingStatus::Inconclusive => Status::Warn,
     };
-    finding.measured = Some(format!("{} at {}", reading.describe(), reading.at));
+    finding.measured = Some(format!(
+        "{} at {}",
+        reading.describe(),
+        reading.at.strftime("%H:%M:%S UTC")
+    ));
     if reading.status == ReadingStatus::Breach {
         finding.remediation = Some(
             "the canary was aborted; look at its logs (`kubectl posthog evidence`) before retrying"

@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::analysis::{Comparison, Policy};
-use super::metrics::{MetricSpec, Naming, TemplateVars, Track, pod_name_pattern};
+use super::metrics::{
+    MetricSpec, Naming, TemplateVars, Track, canary_pods_pattern, pod_name_pattern,
+};
 use super::plan::CanaryStep;
 use super::source::{MetricSource, SourceError, SourceQuery};
 
@@ -91,25 +93,33 @@ pub struct BoundMetric {
 }
 
 /// Fills in every metric's template for both tracks; a template error names the metric.
+/// `canary_pods` names the canary's pods once they exist (see [`canary_pods_pattern`]).
 pub fn bind_metrics(
     settings: &Settings,
     namespace: &str,
     stable: &str,
     canary: &str,
+    canary_pods: &[String],
 ) -> Result<Vec<BoundMetric>, String> {
     let compare = settings.comparison.is_some();
+    let canary_pattern = canary_pods_pattern(canary, canary_pods);
+    let stable_pattern = pod_name_pattern(stable);
     settings
         .metrics
         .iter()
         .map(|spec| {
             let (template, measure, unit) = spec.for_mode(compare);
             let query = |track: Track| -> Result<SourceQuery, String> {
+                let pods = match track {
+                    Track::Canary => &canary_pattern,
+                    Track::Stable => &stable_pattern,
+                };
                 let vars = TemplateVars::new(
                     &settings.naming,
                     namespace,
-                    stable,
-                    canary,
+                    (stable, canary),
                     track,
+                    pods,
                     settings.window,
                 );
                 let promql = vars
@@ -121,10 +131,7 @@ pub fn bind_metrics(
                     measure: measure.clone(),
                     track,
                     namespace: namespace.to_string(),
-                    pod_pattern: pod_name_pattern(match track {
-                        Track::Canary => canary,
-                        Track::Stable => stable,
-                    }),
+                    pod_pattern: pods.clone(),
                     window: settings.window,
                 })
             };
@@ -197,7 +204,7 @@ mod tests {
 
     #[test]
     fn metrics_bind_to_both_tracks_with_arguments_filled_in() {
-        let bound = bind_metrics(&settings(), "prod", "web", "web-canary").unwrap();
+        let bound = bind_metrics(&settings(), "prod", "web", "web-canary", &[]).unwrap();
         assert_eq!(bound.len(), 4);
         let errors = &bound[0];
         assert!(
@@ -220,7 +227,7 @@ mod tests {
     fn comparison_mode_uses_the_share_queries() {
         let mut s = settings();
         s.comparison = Some(Comparison { factor: 1.5 });
-        let bound = bind_metrics(&s, "prod", "web", "web-canary").unwrap();
+        let bound = bind_metrics(&s, "prod", "web", "web-canary", &[]).unwrap();
         assert_eq!(bound[0].unit, "%");
         assert!(
             bound[0].canary.promql.ends_with("* 100"),
@@ -234,10 +241,10 @@ mod tests {
     #[test]
     fn a_broken_template_names_the_metric() {
         let mut s = settings();
-        s.metrics[0].query = "rate(x{ {{pods}} }[5m])".into();
-        let err = bind_metrics(&s, "prod", "web", "web-canary").unwrap_err();
+        s.metrics[0].query = "rate(x{ {{podz}} }[5m])".into();
+        let err = bind_metrics(&s, "prod", "web", "web-canary", &[]).unwrap_err();
         assert!(
-            err.starts_with("canary.metrics.errors-5xx: unknown placeholder {{pods}}"),
+            err.starts_with("canary.metrics.errors-5xx: unknown placeholder {{podz}}"),
             "{err}"
         );
     }

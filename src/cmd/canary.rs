@@ -340,7 +340,7 @@ async fn start(
             Box::new(crate::prometheus::PrometheusSource { prometheus })
         }
     };
-    let bound = settings::bind_metrics(&settings, &apis.namespace, &name, &state.canary_name)
+    let bound = settings::bind_metrics(&settings, &apis.namespace, &name, &state.canary_name, &[])
         .map_err(Error::Input)?;
     let source_name = source.describe();
 
@@ -400,7 +400,8 @@ async fn start(
         apis: apis.clone(),
         name: name.clone(),
         settings: &settings,
-        bound: &bound,
+        bound: bound.clone(),
+        canary_pods: Vec::new(),
         source: source.as_ref(),
         clock: ctx.clock.clone(),
         view: LiveView::new(&ctx.ui, state.steps.len(), &settings.metrics),
@@ -422,7 +423,7 @@ async fn start(
         target: report_target,
         state: &driver.state,
         settings: &settings,
-        bound: &bound,
+        bound: &driver.bound,
         record: &driver.record,
         source: &source_name,
         now: ctx.now(),
@@ -464,7 +465,7 @@ fn resumable(
             state.phase.label()
         )));
     }
-    if state.driver_alive(now) && !force {
+    if state::is_driven(&state, now) && !force {
         return Err(Error::Usage(format!(
             "the canary of deployment/{name} is driven by {} (heartbeat {}s ago): \
              use `canary status`, or --force to take over",

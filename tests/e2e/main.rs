@@ -2,10 +2,12 @@
 //! and act. One test binary, so the suite links once.
 
 mod action;
+mod canary;
 mod cli;
 mod github;
 mod kubeconfig;
 mod preflight;
+mod prom;
 mod rollback;
 mod standins;
 mod support;

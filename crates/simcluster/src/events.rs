@@ -14,6 +14,8 @@ use crate::store::UpdateMode;
 /// Maps (involved uid, reason, message) to the event's name, for aggregation.
 #[derive(Debug, Default)]
 pub(crate) struct EventIndex {
+    /// When expired events were last deleted (sim time).
+    last_expiry: Option<jiff::Timestamp>,
     by_key: HashMap<(String, String, String), String>,
     seq: u64,
 }
@@ -94,4 +96,43 @@ impl Shared {
             lock(&self.events).by_key.insert(key, name);
         }
     }
+}
+
+/// Events live an hour (the apiserver's default `--event-ttl`).
+const EVENT_TTL_SECS: f64 = 3600.0;
+
+/// Deletes expired events, at most once a sim minute.
+pub(crate) fn expire(shared: &Shared) {
+    let now = shared.now();
+    {
+        let mut idx = lock(&shared.events);
+        if idx
+            .last_expiry
+            .is_some_and(|t| crate::clock::secs_between(t, now) < 60.0)
+        {
+            return;
+        }
+        idx.last_expiry = Some(now);
+    }
+    let expired: Vec<(String, String)> = shared
+        .store()
+        .list(ids::EVENTS, None)
+        .iter()
+        .filter(|e| {
+            meta::str_at(e, &["lastTimestamp"])
+                .and_then(crate::clock::parse_time)
+                .is_some_and(|t| crate::clock::secs_between(t, now) > EVENT_TTL_SECS)
+        })
+        .map(|e| (meta::namespace(e).to_string(), meta::name(e).to_string()))
+        .collect();
+    if expired.is_empty() {
+        return;
+    }
+    for (ns, name) in &expired {
+        let _ = shared.store().delete(ids::EVENTS, ns, name);
+    }
+    let names: std::collections::HashSet<&String> = expired.iter().map(|(_, n)| n).collect();
+    lock(&shared.events)
+        .by_key
+        .retain(|_, n| !names.contains(n));
 }

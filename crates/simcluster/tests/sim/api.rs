@@ -552,3 +552,28 @@ async fn malformed_requests_get_status_errors_not_panics() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn events_expire_after_an_hour_and_dropped_handles_stop_the_server() {
+    let sim = start(5.0).await;
+    sim.apply_yaml(WEB).expect("apply");
+    assert!(sim.wait_until(WAIT, |s| rolled_out(s, "web")).await);
+    assert!(!sim.list("v1", "Event", None).is_empty());
+    sim.clock().advance(Duration::from_secs(2 * 3600));
+    assert!(
+        sim.wait_until(WAIT, |s| s.list("v1", "Event", None).is_empty())
+            .await,
+        "events have a one-hour TTL"
+    );
+    let url = sim.url();
+    drop(sim);
+    let mut stopped = false;
+    for _ in 0..50 {
+        if reqwest::get(format!("{url}/version")).await.is_err() {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stopped, "the last handle going away stops the server");
+}
