@@ -47,7 +47,10 @@ pub(crate) fn service_pods(shared: &Shared, svc: &Value) -> (Vec<Value>, Vec<Val
     let pods = shared.store().list(ids::PODS, Some(meta::namespace(svc)));
     let (mut ready, mut not_ready) = (Vec::new(), Vec::new());
     for p in pods.iter().filter(|p| sel.matches(meta::labels(p))) {
-        if meta::str_at(p, &["status", "podIP"]).is_none() {
+        // Terminating pods leave the endpoints at once, as with the endpoints controller.
+        if meta::str_at(p, &["status", "podIP"]).is_none()
+            || p.pointer("/metadata/deletionTimestamp").is_some()
+        {
             continue;
         }
         if ready_since(p).is_some() {

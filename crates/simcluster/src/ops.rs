@@ -195,6 +195,33 @@ impl Shared {
         name: &str,
         prop: Propagation,
     ) -> Result<Value, ApiError> {
+        self.delete_obj_with(res, ns, name, prop, None)
+    }
+
+    /// Deletes; pods are deleted gracefully (`deletionTimestamp` set, the kubelet removes
+    /// them once their container stopped) unless `grace` is 0.
+    pub(crate) fn delete_obj_with(
+        &self,
+        res: ResId,
+        ns: &str,
+        name: &str,
+        prop: Propagation,
+        grace: Option<i64>,
+    ) -> Result<Value, ApiError> {
+        if res == ids::PODS && grace != Some(0) {
+            let pod = self.get_obj(res, ns, name)?;
+            if pod.pointer("/metadata/deletionTimestamp").is_some() {
+                return Ok(pod);
+            }
+            let grace = grace
+                .or_else(|| meta::i64_at(&pod, &["spec", "terminationGracePeriodSeconds"]))
+                .unwrap_or(30)
+                .max(0);
+            let at = crate::clock::add_secs(self.now(), grace as f64);
+            return self
+                .store()
+                .mark_terminating(res, ns, name, &crate::clock::rfc3339(at), grace);
+        }
         let target = self.get_obj(res, ns, name)?;
         let uid = meta::uid(&target).to_string();
         match prop {

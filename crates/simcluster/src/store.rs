@@ -231,6 +231,7 @@ impl Store {
         m.remove("managedFields");
         reset_status_on_create(res, &mut obj);
         crate::defaults::apply(res, &mut obj);
+        crate::validation::validate(res, &obj)?;
         Ok((key, obj))
     }
 
@@ -302,6 +303,8 @@ impl Store {
         obj["kind"] = json!(d.kind);
         if mode == UpdateMode::Main {
             crate::defaults::apply(res, &mut obj);
+            crate::validation::validate(res, &obj)?;
+            crate::validation::validate_update(res, &old, &obj)?;
         }
         // Identity and bookkeeping fields belong to the server.
         let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
@@ -310,7 +313,13 @@ impl Store {
             generation += 1;
         }
         let m = meta::obj_mut(&mut obj, &["metadata"]);
-        for k in ["uid", "creationTimestamp", "namespace", "deletionTimestamp"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
             match old_meta.get(k) {
                 Some(v) => m.insert(k.into(), v.clone()),
                 None => m.remove(k),
@@ -326,6 +335,31 @@ impl Store {
                 .unwrap_or(Value::Null),
         );
         Ok((key, obj, old))
+    }
+
+    /// Starts a graceful deletion: the object stays, with `deletionTimestamp` set.
+    pub(crate) fn mark_terminating(
+        &mut self,
+        res: ResId,
+        ns: &str,
+        name: &str,
+        deletion_timestamp: &str,
+        grace: i64,
+    ) -> Result<Value, ApiError> {
+        let key = (res, ns.to_string(), name.to_string());
+        let Some(old) = self.objects.get(&key).cloned() else {
+            return Err(ApiError::not_found(def(res), name));
+        };
+        self.rv += 1;
+        let mut obj = (*old).clone();
+        let m = meta::obj_mut(&mut obj, &["metadata"]);
+        m.insert("deletionTimestamp".into(), json!(deletion_timestamp));
+        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+        m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let arc = Arc::new(obj);
+        self.objects.insert(key, arc.clone());
+        self.record(EventType::Modified, res, arc.clone());
+        Ok((*arc).clone())
     }
 
     pub(crate) fn delete(&mut self, res: ResId, ns: &str, name: &str) -> Result<Value, ApiError> {
@@ -442,7 +476,7 @@ mod tests {
     fn create_update_conflict_and_generation() {
         let mut s = store_with_ns();
         let d = s
-            .create(ids::DEPLOYMENTS, json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"replicas": 1}}), Timestamp::now())
+            .create(ids::DEPLOYMENTS, json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}}}}), Timestamp::now())
             .unwrap();
         assert_eq!(d["metadata"]["generation"], 1);
         assert!(

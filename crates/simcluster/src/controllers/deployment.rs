@@ -220,8 +220,15 @@ fn rollout_recreate(
         }
         return;
     }
-    if old.iter().any(|r| r.status_replicas > 0) {
-        // Wait for the old pods to be gone before starting new ones.
+    // Wait until the old pods are gone, terminating ones included, before starting new ones.
+    let old_uids: Vec<&str> = old.iter().map(|r| meta::uid(&r.obj)).collect();
+    let old_pods_left = plan
+        .shared
+        .store()
+        .list(ids::PODS, Some(&plan.ns))
+        .iter()
+        .any(|p| meta::controller_uid(p).is_some_and(|u| old_uids.contains(&u)));
+    if old.iter().any(|r| r.status_replicas > 0) || old_pods_left {
         return;
     }
     match new {

@@ -19,6 +19,11 @@ pub(crate) fn sync_all(shared: &Shared) {
     }
 }
 
+/// Ready and not being deleted: what endpoints and traffic count.
+pub(crate) fn serving(pod: &Value) -> bool {
+    ready_since(pod).is_some() && pod.pointer("/metadata/deletionTimestamp").is_none()
+}
+
 /// Whether the pod's Ready condition is True, and since when.
 pub(crate) fn ready_since(pod: &Value) -> Option<&str> {
     pod.pointer("/status/conditions")
@@ -47,6 +52,8 @@ fn sync_one(shared: &Shared, rs: &Value) {
         .list(ids::PODS, Some(&ns))
         .iter()
         .filter(|p| meta::controller_uid(p) == Some(uid.as_str()))
+        // Terminating pods are no longer counted; their replacements start at once.
+        .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
         .map(|p| (**p).clone())
         .collect();
     let have = pods.len() as i64;
@@ -70,15 +77,6 @@ fn sync_one(shared: &Shared, rs: &Value) {
         let doomed: Vec<Value> = pods.drain(..(have - want) as usize).collect();
         for p in doomed {
             let pod_name = meta::name(&p).to_string();
-            if let Some(c) = p.pointer("/spec/containers/0/name").and_then(Value::as_str) {
-                shared.record_event(
-                    &p,
-                    "Normal",
-                    "Killing",
-                    &format!("Stopping container {c}"),
-                    "kubelet",
-                );
-            }
             if shared
                 .delete_obj(
                     ids::PODS,

@@ -23,6 +23,8 @@ pub(crate) const HOST_IP: &str = "10.0.0.1";
 /// Sim seconds from scheduling to the container running.
 const CREATE_DELAY: f64 = 0.5;
 const UNHEALTHY_EVERY: f64 = 10.0;
+/// Sim seconds a container takes to exit after SIGTERM (a well-behaved app).
+const TERMINATION_SECS: f64 = 1.0;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Stage {
@@ -55,6 +57,7 @@ pub(crate) struct PodRuntime {
     pub(crate) last_term: Option<Terminated>,
     pub(crate) backoff_until: Option<Timestamp>,
     last_unhealthy: Option<Timestamp>,
+    terminating_since: Option<Timestamp>,
 }
 
 #[derive(Debug, Default)]
@@ -102,6 +105,10 @@ fn sync_pod(shared: &Shared, scripts: &crate::behavior::Scripts, pod: &Value) {
         .and_then(Value::as_str)
         .unwrap_or("app")
         .to_string();
+    if pod.pointer("/metadata/deletionTimestamp").is_some() {
+        terminate(shared, pod, now, &container);
+        return;
+    }
     let existing = lock(&shared.kubelet).pods.get(&uid).cloned();
     let mut rt = match existing {
         Some(rt) => rt,
@@ -143,6 +150,41 @@ fn sync_pod(shared: &Shared, scripts: &crate::behavior::Scripts, pod: &Value) {
     }
 }
 
+/// A pod being deleted: its container is stopped (Killing) and the pod goes once it exited,
+/// after [`TERMINATION_SECS`] or its grace period, whichever is shorter.
+fn terminate(shared: &Shared, pod: &Value, now: Timestamp, container: &str) {
+    let uid = meta::uid(pod);
+    let (since, first, started) = {
+        let mut k = lock(&shared.kubelet);
+        match k.pods.get_mut(uid) {
+            Some(rt) => {
+                let first = rt.terminating_since.is_none();
+                let since = *rt.terminating_since.get_or_insert(now);
+                (since, first, rt.stage != Stage::Creating)
+            }
+            None => (now, false, false),
+        }
+    };
+    if first && started {
+        shared.record_event(
+            pod,
+            "Normal",
+            "Killing",
+            &format!("Stopping container {container}"),
+            "kubelet",
+        );
+    }
+    let grace = meta::i64_at(pod, &["metadata", "deletionGracePeriodSeconds"]).unwrap_or(30) as f64;
+    let exited = !started || secs_between(since, now) >= grace.min(TERMINATION_SECS);
+    if exited
+        && let Ok(gone) = shared
+            .store()
+            .delete(ids::PODS, meta::namespace(pod), meta::name(pod))
+    {
+        crate::controllers::forget_deleted(shared, ids::PODS, &gone);
+    }
+}
+
 fn schedule(shared: &Shared, pod: &Value, now: Timestamp) -> PodRuntime {
     let ip = {
         let mut k = lock(&shared.kubelet);
@@ -177,6 +219,7 @@ fn schedule(shared: &Shared, pod: &Value, now: Timestamp) -> PodRuntime {
         last_term: None,
         backoff_until: None,
         last_unhealthy: None,
+        terminating_since: None,
     }
 }
 
@@ -324,6 +367,7 @@ mod tests {
             last_term: None,
             backoff_until: None,
             last_unhealthy: None,
+            terminating_since: None,
         }
     }
 

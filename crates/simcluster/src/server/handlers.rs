@@ -234,8 +234,22 @@ pub(crate) fn delete(shared: &Arc<Shared>, res: ResId, ns: &str, name: &str, req
         let obj = shared.get_obj(res, ns, name)?;
         return Ok(json_response(200, &success_status(res, &obj)));
     }
-    let obj = shared.delete_obj(res, ns, name, prop)?;
+    let obj = shared.delete_obj_with(res, ns, name, prop, grace_period(req))?;
+    // A gracefully deleted pod still exists: the apiserver answers with the object.
+    if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        return Ok(json_response(200, &obj));
+    }
     Ok(json_response(200, &success_status(res, &obj)))
+}
+
+/// `gracePeriodSeconds` from the query or the DeleteOptions body (0 means now).
+fn grace_period(req: &Req) -> Option<i64> {
+    if let Some(g) = req.params.num("gracePeriodSeconds") {
+        return Some(g);
+    }
+    serde_json::from_slice::<Value>(&req.body)
+        .ok()
+        .and_then(|o| o.get("gracePeriodSeconds").and_then(Value::as_i64))
 }
 
 pub(crate) fn delete_collection(

@@ -302,7 +302,13 @@ async fn delete_propagation_policies() {
         )
         .await;
     assert_eq!(code, 200);
-    assert!(pods(&sim).is_empty(), "foreground deletes dependents first");
+    assert!(
+        pods(&sim)
+            .iter()
+            .all(|p| p.pointer("/metadata/deletionTimestamp").is_some()),
+        "foreground deletes dependents first (pods terminate gracefully)"
+    );
+    assert!(sim.wait_until(WAIT, |s| pods(s).is_empty()).await);
     let (code, _) = h.send("DELETE", d, "application/json", None).await;
     assert_eq!(code, 404);
     sim.shutdown().await;
@@ -576,4 +582,73 @@ async fn events_expire_after_an_hour_and_dropped_handles_stop_the_server() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(stopped, "the last handle going away stops the server");
+}
+
+#[tokio::test]
+async fn pods_terminate_gracefully() {
+    let sim = start(1.0).await;
+    let k = Kubectl::new(&sim);
+    k.apply(WEB);
+    assert!(sim.wait_until(WAIT, |s| rolled_out(s, "web")).await);
+    let h = Http::new(&sim);
+    let pod = pods(&sim)[0]["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (code, obj) = h
+        .send(
+            "DELETE",
+            &format!("/api/v1/namespaces/default/pods/{pod}"),
+            "application/json",
+            None,
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(obj["kind"], "Pod", "the terminating pod is returned");
+    assert_eq!(obj["metadata"]["deletionGracePeriodSeconds"], 30);
+    let table = k.ok(&["get", "pods"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&pod) && l.contains("Terminating")),
+        "{table}"
+    );
+    // The replacement starts at once; the endpoints drop the terminating pod at once.
+    assert!(
+        sim.wait_until(WAIT, |s| pods(s)
+            .iter()
+            .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
+            .count()
+            == 3)
+            .await
+    );
+    let ep = sim.get("v1", "Endpoints", None, "web").expect("endpoints");
+    let addresses = ep
+        .pointer("/subsets/0/addresses")
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    assert!(!addresses.contains(&pod), "{addresses}");
+    assert!(
+        sim.wait_until(WAIT, |s| s.get("v1", "Pod", None, &pod).is_none())
+            .await,
+        "gone after the container stopped"
+    );
+    let events = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={pod}"),
+    ]);
+    assert!(
+        events.contains("Killing") && events.contains("Stopping container web"),
+        "{events}"
+    );
+    // --grace-period=0 --force deletes at once.
+    let other = pods(&sim)[0]["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    k.ok(&["delete", "pod", &other, "--grace-period=0", "--force"]);
+    assert!(sim.get("v1", "Pod", None, &other).is_none());
+    sim.shutdown().await;
 }

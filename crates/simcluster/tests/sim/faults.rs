@@ -147,6 +147,28 @@ async fn latency_conflicts_and_dropped_watches() {
     assert!(err.contains("Error from server (Conflict)"), "{err}");
     assert!(err.contains("the object has been modified"), "{err}");
     k.ok(&["label", "deploy/web", "team=core"]);
+    // And on a PUT (update), even with the current resourceVersion.
+    sim.inject(Fault::Conflicts {
+        kind_plural: "deployments".into(),
+        name: None,
+        count: 1,
+    });
+    let url = format!(
+        "{}/apis/apps/v1/namespaces/default/deployments/web",
+        sim.url()
+    );
+    let current = deployment(&sim, "web").to_string();
+    let put = |body: String| {
+        http.put(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        put(current.clone()).await.expect("put").status().as_u16(),
+        409
+    );
+    assert_eq!(put(current).await.expect("put").status().as_u16(), 200);
 
     // Dropped watches end early; the request log marks them.
     sim.inject(Fault::DropWatches {

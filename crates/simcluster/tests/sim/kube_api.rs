@@ -293,3 +293,148 @@ async fn watch_sees_rollout_progress() {
     );
     sim.shutdown().await;
 }
+
+/// Every object the simulator writes must decode into k8s-openapi's typed structs, or
+/// kube-rs users (the product) would fail on it.
+#[tokio::test]
+async fn typed_decoding_of_everything_the_controllers_write() {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    use k8s_openapi::api::core::v1::{Endpoints, Event, Namespace, Node, Pod, Secret, Service};
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    let sim = start(20.0).await;
+    sim.script_image(
+        "crashy:*",
+        simcluster::PodBehavior {
+            readiness: simcluster::Readiness::CrashLoop {
+                after: Duration::from_secs(2),
+                exit_code: 137,
+                reason: "OOMKilled".into(),
+            },
+            ..Default::default()
+        },
+    );
+    sim.apply_yaml(WEB).expect("apply");
+    sim.apply_yaml(
+        &WEB.replace("name: web", "name: crashy")
+            .replace("app: web", "app: crashy")
+            .replace("image: nginx:1", "image: crashy:1"),
+    )
+    .expect("apply");
+    sim.apply_yaml(
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec: {minAvailable: 2, selector: {matchLabels: {app: web}}}\n---\n\
+         apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: web}\nspec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}, minReplicas: 2, maxReplicas: 5}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n",
+    )
+    .expect("apply");
+    assert!(
+        sim.wait_until(WAIT, |s| rolled_out(s, "web")
+            && pods(s).iter().any(|p| p
+                .pointer("/status/containerStatuses/0/restartCount")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0)
+                > 0))
+            .await
+    );
+    let c = client(&sim).await;
+    let lp = ListParams::default();
+    assert!(
+        !Api::<Pod>::default_namespaced(c.clone())
+            .list(&lp)
+            .await
+            .expect("pods")
+            .items
+            .is_empty()
+    );
+    assert!(
+        !Api::<Event>::default_namespaced(c.clone())
+            .list(&lp)
+            .await
+            .expect("events")
+            .items
+            .is_empty()
+    );
+    assert!(
+        !Api::<ReplicaSet>::default_namespaced(c.clone())
+            .list(&lp)
+            .await
+            .expect("rs")
+            .items
+            .is_empty()
+    );
+    assert!(
+        !Api::<Endpoints>::default_namespaced(c.clone())
+            .list(&lp)
+            .await
+            .expect("endpoints")
+            .items
+            .is_empty()
+    );
+    assert!(
+        !Api::<Service>::default_namespaced(c.clone())
+            .list(&lp)
+            .await
+            .expect("services")
+            .items
+            .is_empty()
+    );
+    assert!(
+        !Api::<Deployment>::default_namespaced(c.clone())
+            .list(&lp)
+            .await
+            .expect("deployments")
+            .items
+            .is_empty()
+    );
+    let secret = Api::<Secret>::default_namespaced(c.clone())
+        .get("s")
+        .await
+        .expect("secret");
+    assert_eq!(
+        secret.data.and_then(|d| d.get("k").map(|b| b.0.clone())),
+        Some(b"v".to_vec())
+    );
+    assert_eq!(
+        Api::<Node>::all(c.clone())
+            .list(&lp)
+            .await
+            .expect("nodes")
+            .items
+            .len(),
+        1
+    );
+    assert!(
+        Api::<Namespace>::all(c.clone())
+            .list(&lp)
+            .await
+            .expect("namespaces")
+            .items
+            .len()
+            >= 4
+    );
+    let pdb = Api::<PodDisruptionBudget>::default_namespaced(c.clone())
+        .get("web")
+        .await
+        .expect("pdb");
+    let st = pdb.status.expect("pdb status");
+    assert_eq!(
+        (
+            st.current_healthy,
+            st.desired_healthy,
+            st.disruptions_allowed,
+            st.expected_pods
+        ),
+        (3, 2, 1, 3)
+    );
+    let hpa = Api::<HorizontalPodAutoscaler>::default_namespaced(c.clone())
+        .get("web")
+        .await
+        .expect("hpa");
+    assert_eq!(hpa.status.and_then(|s| s.current_replicas), Some(3));
+    let scale = Api::<Deployment>::default_namespaced(c)
+        .get_scale("web")
+        .await
+        .expect("scale");
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(3));
+    sim.shutdown().await;
+}

@@ -340,3 +340,64 @@ async fn the_binary_serves_a_seeded_cluster() {
     let _ = child.wait();
     assert!(rolled, "the seeded deployment rolls out");
 }
+
+#[tokio::test]
+async fn describe_restart_wait_diff_and_server_dry_run() {
+    let sim = start(5.0).await;
+    let k = Kubectl::new(&sim);
+    k.apply(WEB);
+    let out = k.ok(&[
+        "wait",
+        "--for=condition=Available",
+        "deploy/web",
+        "--timeout=60s",
+    ]);
+    assert!(out.contains("deployment.apps/web condition met"), "{out}");
+    let d = k.ok(&["describe", "deploy", "web"]);
+    assert!(
+        d.contains(
+            "Replicas:               3 desired | 3 updated | 3 total | 3 available | 0 unavailable"
+        ),
+        "{d}"
+    );
+    assert!(d.contains("NewReplicaSet:   web-"), "{d}");
+    assert!(d.contains("ScalingReplicaSet"), "{d}");
+    let pod = pods(&sim)[0]["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let p = k.ok(&["describe", "pod", &pod]);
+    assert!(p.contains("Node:         sim-node-1/10.0.0.1"), "{p}");
+    assert!(p.contains("Controlled By:  ReplicaSet/web-"), "{p}");
+
+    let out = k.ok(&["rollout", "restart", "deploy/web"]);
+    assert!(out.contains("deployment.apps/web restarted"), "{out}");
+    k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    assert_eq!(replicasets(&sim).len(), 2, "a restart is a new template");
+
+    let path = k.dir().join("web4.yaml");
+    std::fs::write(&path, WEB.replace("replicas: 3", "replicas: 4")).expect("write");
+    let p = path.to_string_lossy().into_owned();
+    let diff = k.run(&["diff", "-f", &p]);
+    assert!(
+        diff.stdout.contains("-  replicas: 3") && diff.stdout.contains("+  replicas: 4"),
+        "{diff:?}"
+    );
+    let out = k.ok(&["apply", "--dry-run=server", "--validate=false", "-f", &p]);
+    assert!(
+        out.contains("deployment.apps/web configured (server dry run)"),
+        "{out}"
+    );
+    assert_eq!(
+        deployment(&sim, "web")["spec"]["replicas"],
+        3,
+        "dry runs change nothing"
+    );
+    let out = k.ok(&["apply", "--server-side", "--validate=false", "-f", &p]);
+    assert!(
+        out.contains("deployment.apps/web serverside-applied"),
+        "{out}"
+    );
+    assert_eq!(deployment(&sim, "web")["spec"]["replicas"], 4);
+    sim.shutdown().await;
+}

@@ -163,7 +163,7 @@ async fn service_proxy_answers_from_the_health_script() {
     k.apply(
         &WEB.replace("name: web\n  labels", "name: broken\n  labels")
             .replace("image: nginx:1", "image: broken:1")
-            .replace("{app: web}", "{app: broken}")
+            .replace("app: web", "app: broken")
             .replace(
                 "name: web\nspec:\n  selector",
                 "name: broken\nspec:\n  selector",
