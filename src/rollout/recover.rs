@@ -28,7 +28,7 @@ pub struct CanaryRecovery {
     /// The canary's phase, absent when only a left-behind canary Deployment was found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    /// A driver wrote its heartbeat recently: it is asked to abort first.
+    /// A driver wrote its heartbeat recently and is not known dead: it is asked to abort first.
     pub driver_alive: bool,
     /// The state is not terminal: it ends marked aborted.
     pub abort_state: bool,
@@ -81,7 +81,7 @@ pub fn plan_recovery(
             .map(|s| s.canary_name.clone())
             .unwrap_or_else(|| objects::canary_name(&name)),
         phase: state.as_ref().map(|s| s.phase),
-        driver_alive: active.is_some_and(|s| s.driver_alive(now)),
+        driver_alive: active.is_some_and(|s| state::is_driven(s, now)),
         abort_state: active.is_some(),
         restore: (current < full && !promoted).then_some((current, full)),
         delete_canary: ours.is_some(),
@@ -207,7 +207,9 @@ async fn await_driver_abort(
                     canary_removed: canary.is_none(),
                 }));
             }
-            Some(s) if s.phase.is_terminal() || !s.driver_alive(clock.now()) => return Ok(None),
+            Some(s) if s.phase.is_terminal() || !state::is_driven(&s, clock.now()) => {
+                return Ok(None);
+            }
             _ => {}
         }
     }

@@ -153,3 +153,21 @@ fn unreadable_state_is_an_error_not_a_guess() {
         .insert(state::STATE_ANNOTATION.into(), "{".into());
     assert!(plan_recovery(&d, None, at(NOW)).is_err());
 }
+
+#[test]
+fn a_killed_local_driver_gets_no_handoff_however_fresh_its_heartbeat() {
+    let mut s = state(Phase::Paused, NOW);
+    let me = state::driver_id();
+    s.driver = format!("{}/99999999", me.rsplit_once('/').unwrap().0);
+    let plan = plan_recovery(
+        &stable("app:1", 2, Some(&s)),
+        Some(&canary("web", 2)),
+        at(NOW),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(
+        !plan.driver_alive,
+        "PIDs stay below 2^22 on Linux: this one is gone"
+    );
+}
