@@ -1,18 +1,396 @@
-//! `kubectl posthog rollback`: not built yet; see its issue.
+//! `kubectl posthog rollback`: the checklist's "Immediate Rollback" (`kubectl rollout undo` then
+//! `kubectl rollout status`) as one command — recover from a canary, undo exactly like kubectl,
+//! wait through a watch with a progress bar, optionally check health — and `rollback history`.
 
-use clap::Args;
+use std::time::Duration;
 
-use crate::cli::TargetArg;
+use clap::{Args, Subcommand};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use url::Url;
+
+use crate::cli::{OutputFormat, TargetArg};
 use crate::ctx::Ctx;
 use crate::error::{Error, Exit, Result};
+use crate::report::{Finding, Report, ReportTarget, Verdict, VerdictResult};
+use crate::rollout::apply::{self, Fetched, RolloutError};
+use crate::rollout::dry_run;
+use crate::rollout::findings;
+use crate::rollout::history;
+use crate::rollout::progress::RolloutProgress;
+use crate::rollout::recover::{self, CanaryRecovery};
+use crate::rollout::undo::{self, HASH_LABEL, UndoAction};
+use crate::rollout::wait::{self, WaitOutcome};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Roll back to the previous revision and wait up to 5m for it
+  kubectl posthog rollback deployment/posthog-integration
+
+  # Choose a revision, look at what would change, then roll back to it
+  kubectl posthog rollback history deployment/posthog-integration
+  kubectl posthog rollback deployment/posthog-integration --to-revision 3 --dry-run
+  kubectl posthog rollback deployment/posthog-integration --to-revision 3
+
+  # Check the health endpoint once the rollout completed
+  kubectl posthog rollback posthog-integration --health-url https://app.example.com/health
+
+A canary of the Deployment in progress or left behind is aborted first (the stable track back at
+full capacity, the canary Deployment removed). Exit 0 when the rollout completed, 1 when kubectl
+would refuse the undo or the rollout failed (progress deadline, crash-looping pods, --timeout).";
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, after_help = EXAMPLES)]
 pub struct RollbackArgs {
+    #[command(subcommand)]
+    pub command: Option<RollbackCommand>,
+
+    #[command(flatten)]
+    pub target: TargetArg,
+
+    /// The revision to roll back to (see `rollback history`); default: the previous revision
+    #[arg(long, value_name = "N")]
+    pub to_revision: Option<i64>,
+
+    /// How long to wait for the rollout to complete, e.g. 90s or 10m
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+
+    /// Return right after the patch instead of waiting for the rollout
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// After the rollout completed, GET this URL and check the checklist's health shape
+    #[arg(long, value_name = "URL")]
+    pub health_url: Option<Url>,
+
+    /// Print the pod-template diff between the current and the target revision; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl RollbackArgs {
+    /// Defaults for a target, as the demo calls it: previous revision, wait 5m.
+    pub fn new(target: &str) -> Self {
+        RollbackArgs {
+            command: None,
+            target: TargetArg {
+                target: target.to_string(),
+            },
+            to_revision: None,
+            timeout: Duration::from_secs(300),
+            no_wait: false,
+            health_url: None,
+            dry_run: false,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RollbackCommand {
+    /// List the revisions with their images, change-cause, age and which one runs now
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  kubectl posthog rollback history deployment/posthog-integration\n  kubectl posthog rollback history web -o json"
+)]
+pub struct HistoryArgs {
     #[command(flatten)]
     pub target: TargetArg,
 }
 
-pub async fn run(args: RollbackArgs, _ctx: &Ctx) -> Result<Exit> {
-    args.target.parse()?;
-    Err(Error::NotYetAvailable("rollback"))
+/// The Kubernetes APIs the rollback uses, in the target's namespace.
+struct Apis {
+    deployments: Api<Deployment>,
+    replica_sets: Api<ReplicaSet>,
+    pods: Api<Pod>,
+    namespace: String,
+    server: String,
+    /// The canary's operations (its abort is reused for the recovery).
+    canary: crate::canary::ops::Apis,
+}
+
+impl Apis {
+    async fn connect(ctx: &Ctx) -> Result<Apis> {
+        let cluster = ctx.cluster().await?;
+        let (client, ns) = (cluster.client.clone(), cluster.namespace.as_str());
+        Ok(Apis {
+            deployments: Api::namespaced(client.clone(), ns),
+            replica_sets: Api::namespaced(client.clone(), ns),
+            pods: Api::namespaced(client.clone(), ns),
+            namespace: ns.to_string(),
+            server: cluster.server.clone(),
+            canary: crate::canary::ops::Apis::new(client, ns, &cluster.server),
+        })
+    }
+
+    async fn fetch(&self, name: &str) -> Result<Fetched> {
+        apply::fetch(&self.deployments, &self.replica_sets, &self.namespace, name)
+            .await
+            .map_err(|e| e.into_error(&self.server))
+    }
+
+    fn err(&self) -> impl Fn(RolloutError) -> Error + '_ {
+        |e| e.into_error(&self.server)
+    }
+}
+
+pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
+    if let Some(RollbackCommand::History(history)) = args.command {
+        return run_history(history, ctx).await;
+    }
+    let name = args.target.parse()?.name;
+    let apis = Apis::connect(ctx).await?;
+    let fetched = apis.fetch(&name).await?;
+    // Every canary this tool starts records its state on the stable before creating the canary
+    // Deployment, so without that annotation there is no canary to look for.
+    let has_canary_state = fetched
+        .deployment
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(crate::canary::state::STATE_ANNOTATION));
+    let canary = match has_canary_state {
+        true => {
+            apis.canary
+                .get_opt(&crate::canary::objects::canary_name(&name))
+                .await?
+        }
+        false => None,
+    };
+    let mut findings = Vec::new();
+    let recovery = match recover::plan_recovery(&fetched.deployment, canary.as_ref(), ctx.now()) {
+        Ok(recovery) => recovery,
+        Err(problem) => {
+            findings.push(findings::unreadable_canary_finding(&problem));
+            None
+        }
+    };
+    let undo_needed = dry_run::undo_needed(recovery.as_ref(), args.to_revision);
+    if args.dry_run {
+        return dry_run(
+            ctx,
+            &apis,
+            &name,
+            &fetched,
+            recovery.as_ref(),
+            args.to_revision,
+            findings,
+        );
+    }
+
+    let mut first = Some(fetched.clone());
+    if let Some(recovery) = &recovery {
+        let ui = ctx.ui.clone();
+        let on_event = move |line: &str| ui.event(line);
+        let done = recover::recover(
+            &apis.canary,
+            &name,
+            recovery,
+            args.timeout,
+            ctx.clock.as_ref(),
+            &on_event,
+        )
+        .await?;
+        findings.push(findings::canary_finding(
+            recovery,
+            Some(&done),
+            recover::heartbeat_age(recovery, ctx.now()),
+        ));
+        // Our own writes changed the Deployment: decide the undo on a fresh read.
+        first = None;
+    }
+
+    let mut resume_revision = undo::revision_of(fetched.deployment.metadata.annotations.as_ref());
+    let mut undo_details = serde_json::Value::Null;
+    // The target's pod-template-hash, and the Deployment the PATCH answered (the wait starts there).
+    let (target_hash, patched) = if undo_needed {
+        let to_revision = args.to_revision.unwrap_or(0);
+        match apply::undo(
+            &apis.deployments,
+            &apis.replica_sets,
+            &apis.namespace,
+            &name,
+            to_revision,
+            first,
+        )
+        .await
+        {
+            Ok(outcome) => {
+                findings.push(findings::undo_finding(
+                    &outcome.plan,
+                    outcome.conflicts,
+                    false,
+                ));
+                undo_details = findings::undo_details(
+                    &outcome.plan,
+                    outcome.conflicts,
+                    outcome.patched.is_some(),
+                );
+                if matches!(outcome.plan.action, UndoAction::Patch { .. }) {
+                    resume_revision = Some(outcome.plan.resulting_revision);
+                    ctx.ui.event(&format!(
+                        "deployment.apps/{name} rolled back to revision {}",
+                        outcome.plan.target_revision
+                    ));
+                }
+                (outcome.plan.target_hash, outcome.patched)
+            }
+            Err(RolloutError::Undo(refusal)) => {
+                findings.push(findings::refusal_finding(&name, &refusal));
+                return emit(ctx, &apis, &name, findings, serde_json::Value::Null);
+            }
+            Err(e) => return Err(apis.err()(e)),
+        }
+    } else {
+        findings.push(findings::stable_kept_finding(resume_revision));
+        (
+            undo::current_hash(&fetched.deployment, &fetched.replica_sets),
+            None,
+        )
+    };
+
+    let mut details = serde_json::json!({"canary": recovery, "undo": undo_details});
+    // The rollback target's pods: the Deployment's selector plus the target's hash.
+    let target_pods = undo::selector_of(&fetched.deployment)
+        .ok()
+        .zip(target_hash)
+        .map(|(selector, hash)| format!("{selector},{HASH_LABEL}={hash}"));
+    if !args.no_wait {
+        let outcome = wait_with_progress(
+            ctx,
+            &apis,
+            &name,
+            patched.as_ref(),
+            target_pods,
+            args.timeout,
+            resume_revision,
+        )
+        .await?;
+        findings.push(findings::wait_finding(&name, &outcome));
+        if let WaitOutcome::PodsFailing { problems } = &outcome {
+            details["failingPods"] = serde_json::json!(problems);
+        }
+        if let (WaitOutcome::Complete(_), Some(url)) = (&outcome, &args.health_url) {
+            findings.push(wait::verify_health(url).await);
+        }
+    }
+    emit(ctx, &apis, &name, findings, details)
+}
+
+/// The wait, drawn as a progress bar; Ctrl-C says how to resume without undoing twice.
+async fn wait_with_progress(
+    ctx: &Ctx,
+    apis: &Apis,
+    name: &str,
+    patched: Option<&Deployment>,
+    target_pods: Option<String>,
+    timeout: Duration,
+    resume_revision: Option<i64>,
+) -> Result<WaitOutcome> {
+    let mut progress = RolloutProgress::new(&ctx.ui, name);
+    ctx.interrupt.take_over();
+    let waited = wait::wait(
+        &apis.deployments,
+        &apis.pods,
+        name,
+        patched,
+        target_pods.as_deref(),
+        timeout,
+        |d, s| progress.update(d, s),
+    );
+    let outcome = tokio::select! {
+        outcome = waited => outcome,
+        () = ctx.interrupt.wait() => {
+            progress.finish();
+            // Re-running plain `rollback` would undo the rollback: point at the idempotent form.
+            if let Some(revision) = resume_revision {
+                ctx.ui.event(&format!(
+                    "the rollback was applied; to keep waiting run: kubectl posthog rollback deployment/{name} --to-revision {revision}"
+                ));
+            }
+            return Err(Error::Interrupted);
+        }
+    };
+    progress.finish();
+    outcome.map_err(apis.err())
+}
+
+fn dry_run(
+    ctx: &Ctx,
+    apis: &Apis,
+    name: &str,
+    fetched: &Fetched,
+    recovery: Option<&CanaryRecovery>,
+    to_revision: Option<i64>,
+    findings: Vec<Finding>,
+) -> Result<Exit> {
+    let heartbeat_age = recovery.and_then(|r| recover::heartbeat_age(r, ctx.now()));
+    let planned = dry_run::plan(name, fetched, recovery, heartbeat_age, to_revision);
+    match ctx.global.output {
+        OutputFormat::Table if !planned.diff.is_empty() => {
+            ctx.write_stdout(&format!("{}\n", planned.diff))?
+        }
+        OutputFormat::Markdown if !planned.diff.is_empty() => {
+            ctx.write_stdout(&format!("```diff\n{}```\n\n", planned.diff))?
+        }
+        _ => {}
+    }
+    let details = serde_json::json!({
+        "dryRun": true, "diff": planned.diff, "canary": recovery, "undo": planned.undo,
+    });
+    let mut all = findings;
+    all.extend(planned.findings);
+    emit(ctx, apis, name, all, details)
+}
+
+fn emit(
+    ctx: &Ctx,
+    apis: &Apis,
+    name: &str,
+    findings: Vec<Finding>,
+    details: serde_json::Value,
+) -> Result<Exit> {
+    let (result, summary) = findings::verdict(&findings);
+    let verdict = Verdict::decided(result, summary, &findings);
+    let context = ctx.global.context.clone();
+    let target = ReportTarget::deployment(name, Some(&apis.namespace), context.as_deref());
+    let report =
+        Report::new("rollback", target, verdict, findings, ctx.now()).with_details(details);
+    ctx.emit(&report)
+}
+
+async fn run_history(args: HistoryArgs, ctx: &Ctx) -> Result<Exit> {
+    let name = args.target.parse()?.name;
+    let apis = Apis::connect(ctx).await?;
+    let fetched = apis.fetch(&name).await?;
+    let rows = history::revision_rows(&fetched.deployment, &fetched.replica_sets)
+        .map_err(|e| Error::Cluster(e.to_string()))?;
+    let now = ctx.now();
+    match ctx.global.output {
+        OutputFormat::Table => {
+            ctx.write_stdout(&history::render_table(&name, &rows, now, &ctx.out_styles))?
+        }
+        OutputFormat::Markdown => ctx.write_stdout(&history::render_markdown(&name, &rows, now))?,
+        OutputFormat::Json | OutputFormat::Yaml => {
+            let summary = format!(
+                "{} revision{}",
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" }
+            );
+            let verdict = Verdict::decided(VerdictResult::Pass, summary, &[]);
+            let target = ReportTarget::deployment(
+                &name,
+                Some(&apis.namespace),
+                ctx.global.context.as_deref(),
+            );
+            let report = Report::new("rollback-history", target, verdict, Vec::new(), now)
+                .with_details(serde_json::json!({"revisions": rows}));
+            ctx.emit(&report)?;
+        }
+    }
+    Ok(Exit::Success)
 }

@@ -134,19 +134,50 @@ pub async fn wait_for_rollout(
     api: &Api<Deployment>,
     name: &str,
     timeout: Duration,
+    on_change: impl FnMut(&Deployment, &RolloutStatus) + Send,
+) -> Result<Deployment, WaitError> {
+    wait_inner(api, name, None, timeout, on_change).await
+}
+
+/// [`wait_for_rollout`] starting from a Deployment already in hand (the answer to a PATCH):
+/// it is judged first and the watch starts at its resourceVersion, so no LIST is needed.
+pub async fn wait_for_rollout_from(
+    api: &Api<Deployment>,
+    deployment: &Deployment,
+    timeout: Duration,
+    on_change: impl FnMut(&Deployment, &RolloutStatus) + Send,
+) -> Result<Deployment, WaitError> {
+    let name = deployment.metadata.name.clone().unwrap_or_default();
+    wait_inner(api, &name, Some(deployment), timeout, on_change).await
+}
+
+async fn wait_inner(
+    api: &Api<Deployment>,
+    name: &str,
+    start: Option<&Deployment>,
+    timeout: Duration,
     mut on_change: impl FnMut(&Deployment, &RolloutStatus) + Send,
 ) -> Result<Deployment, WaitError> {
     let mut last = String::from("no status observed yet");
     let wait = async {
         let api_err = |context: String| move |source| WaitError::Api { context, source };
         let fields = format!("metadata.name={name}");
-        let list = api
-            .list(&ListParams::default().fields(&fields))
-            .await
-            .map_err(api_err(format!("list deployment {name}")))?;
-        let mut version = list.metadata.resource_version.clone().unwrap_or_default();
-        let Some(deployment) = list.items.into_iter().next() else {
-            return Err(WaitError::NotFound(name.to_string()));
+        let (deployment, mut version) = match start {
+            Some(d) => (
+                d.clone(),
+                d.metadata.resource_version.clone().unwrap_or_default(),
+            ),
+            None => {
+                let list = api
+                    .list(&ListParams::default().fields(&fields))
+                    .await
+                    .map_err(api_err(format!("list deployment {name}")))?;
+                let version = list.metadata.resource_version.clone().unwrap_or_default();
+                let Some(deployment) = list.items.into_iter().next() else {
+                    return Err(WaitError::NotFound(name.to_string()));
+                };
+                (deployment, version)
+            }
         };
         if let Some(result) = judge(&deployment, &mut last, &mut on_change) {
             return result;

@@ -8,5 +8,6 @@ mod github;
 mod kubeconfig;
 mod preflight;
 mod prom;
+mod rollback;
 mod standins;
 mod support;
