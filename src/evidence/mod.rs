@@ -1,5 +1,8 @@
 //! Incident evidence and triage: collectors, redaction, the bundle writer, postmortem and the runbook's decision tree.
 
+pub mod redact;
+pub mod redact_stream;
+
 use serde::Deserialize;
 
 /// The `evidence:` section of the configuration file.
