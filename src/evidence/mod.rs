@@ -1,7 +1,10 @@
 //! Incident evidence and triage: collectors, redaction, the bundle writer, postmortem and the runbook's decision tree.
 
+pub mod actions;
+pub mod facts;
 pub mod redact;
 pub mod redact_stream;
+pub mod triage;
 
 use serde::Deserialize;
 
