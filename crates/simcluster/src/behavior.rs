@@ -1,0 +1,192 @@
+//! Scripted pod behaviour, chosen per container image: when the pod becomes ready (or never,
+//! or crash-loops), what traffic it serves, what its health endpoint answers and what it logs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// How the pod's main container behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    /// Becomes ready `ready_after` after it starts.
+    Ready,
+    /// Runs, but its readiness probe never passes.
+    NeverReady,
+    /// Runs for `after`, then exits with `exit_code` (`reason` is `Error`, `OOMKilled`, …),
+    /// and restarts with Kubernetes' growing back-off.
+    CrashLoop {
+        after: Duration,
+        exit_code: i32,
+        reason: String,
+    },
+}
+
+/// Synthetic HTTP traffic a ready pod serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traffic {
+    pub rps: f64,
+    /// Share of each status code; normalised if they do not sum to 1.
+    pub status_shares: Vec<(u16, f64)>,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+}
+
+impl Default for Traffic {
+    fn default() -> Self {
+        Traffic {
+            rps: 10.0,
+            status_shares: vec![(200, 1.0)],
+            latency_p50_ms: 20.0,
+            latency_p99_ms: 100.0,
+        }
+    }
+}
+
+/// What the pod's health endpoint answers through the service or pod proxy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthScript {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Default for HealthScript {
+    fn default() -> Self {
+        HealthScript {
+            status: 200,
+            body: json!({"status": "healthy", "posthog": {"connected": true, "latencyMs": 42}}),
+        }
+    }
+}
+
+/// The container's log. `lines` are templates emitted one every `every` (in turn, looping);
+/// placeholders: `{n}` (line number), `{pod}`, `{namespace}`, `{container}`, `{ts}`.
+/// `bulk_bytes` of filler lines are logged at start-up, generated lazily when read.
+/// `previous_lines` is what the previous (crashed) container logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogScript {
+    pub lines: Vec<String>,
+    pub every: Duration,
+    pub bulk_bytes: u64,
+    pub previous_lines: Vec<String>,
+}
+
+impl Default for LogScript {
+    fn default() -> Self {
+        LogScript {
+            lines: vec![
+                "level=info msg=\"request handled\" method=GET path=/api/orders status=200 n={n}"
+                    .into(),
+                "level=info msg=\"posthog: flushed batch\" events=12 n={n}".into(),
+            ],
+            every: Duration::from_secs(1),
+            bulk_bytes: 0,
+            previous_lines: vec![
+                "level=info msg=\"starting\" pod={pod}".into(),
+                "level=error msg=\"fatal: exiting\" pod={pod}".into(),
+            ],
+        }
+    }
+}
+
+/// Everything scripted about pods running one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodBehavior {
+    pub ready_after: Duration,
+    pub readiness: Readiness,
+    pub traffic: Traffic,
+    pub health: HealthScript,
+    pub logs: LogScript,
+}
+
+impl Default for PodBehavior {
+    fn default() -> Self {
+        PodBehavior {
+            ready_after: Duration::from_secs(1),
+            readiness: Readiness::Ready,
+            traffic: Traffic::default(),
+            health: HealthScript::default(),
+            logs: LogScript::default(),
+        }
+    }
+}
+
+/// Scripts by image: exact names win over `prefix*` patterns (longest prefix first).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scripts {
+    pub(crate) default: PodBehavior,
+    exact: BTreeMap<String, PodBehavior>,
+    prefixes: Vec<(String, PodBehavior)>,
+}
+
+impl Scripts {
+    pub(crate) fn new(default: PodBehavior) -> Self {
+        Scripts {
+            default,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn set(&mut self, image: &str, b: PodBehavior) {
+        match image.strip_suffix('*') {
+            Some(prefix) => {
+                self.prefixes.retain(|(p, _)| p != prefix);
+                self.prefixes.push((prefix.to_string(), b));
+                self.prefixes
+                    .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+            }
+            None => {
+                self.exact.insert(image.to_string(), b);
+            }
+        }
+    }
+
+    pub(crate) fn for_image(&self, image: &str) -> &PodBehavior {
+        if let Some(b) = self.exact.get(image) {
+            return b;
+        }
+        self.prefixes
+            .iter()
+            .find(|(p, _)| image.starts_with(p.as_str()))
+            .map(|(_, b)| b)
+            .unwrap_or(&self.default)
+    }
+
+    /// Every scripted latency, so the histogram gets a bucket at each.
+    pub(crate) fn latencies_ms(&self) -> Vec<f64> {
+        std::iter::once(&self.default)
+            .chain(self.exact.values())
+            .chain(self.prefixes.iter().map(|(_, b)| b))
+            .flat_map(|b| [b.traffic.latency_p50_ms, b.traffic.latency_p99_ms])
+            .collect()
+    }
+}
+
+/// The image of the pod's first container: the one whose script applies.
+pub(crate) fn pod_image(pod: &Value) -> &str {
+    pod.get("spec")
+        .and_then(|s| s.get("containers"))
+        .and_then(|c| c.get(0))
+        .and_then(|c| c.get("image"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_beats_prefix() {
+        let mut s = Scripts::new(PodBehavior::default());
+        let mut never = PodBehavior::default();
+        never.readiness = Readiness::NeverReady;
+        let mut slow = PodBehavior::default();
+        slow.ready_after = Duration::from_secs(30);
+        s.set("app:*", never.clone());
+        s.set("app:slow", slow.clone());
+        assert_eq!(s.for_image("app:slow"), &slow);
+        assert_eq!(s.for_image("app:v2"), &never);
+        assert_eq!(s.for_image("other"), &PodBehavior::default());
+    }
+}

@@ -1,0 +1,204 @@
+//! Fault injection: latency, error answers (with Retry-After), update conflicts and dropped
+//! watches, matched against each request before it is served.
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// A fault the API server injects until cleared (or its `count` runs out).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Delays matching requests (real time).
+    Latency {
+        path_contains: Option<String>,
+        delay: Duration,
+    },
+    /// Answers a `share` of matching requests with `status` (500, 503, 429, …).
+    /// `methods` empty means any method; `count` limits how many are failed.
+    Errors {
+        path_contains: Option<String>,
+        methods: Vec<String>,
+        status: u16,
+        share: f64,
+        retry_after: Option<u32>,
+        count: Option<u32>,
+    },
+    /// The next `count` updates or patches of `kind_plural` (optionally one `name`) get 409.
+    Conflicts {
+        kind_plural: String,
+        name: Option<String>,
+        count: u32,
+    },
+    /// Watch streams end after `after` (real time).
+    DropWatches { after: Duration },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FaultId(pub u64);
+
+/// What the server must do to one request.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Verdict {
+    pub(crate) delay: Duration,
+    pub(crate) error: Option<(u16, Option<u32>)>,
+    pub(crate) conflict: bool,
+    pub(crate) drop_watch_after: Option<Duration>,
+}
+
+pub(crate) struct Faults {
+    next: u64,
+    active: Vec<(FaultId, Fault)>,
+    rng: StdRng,
+}
+
+/// The request facts faults match on.
+pub(crate) struct RequestFacts<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) plural: Option<&'a str>,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) is_write: bool,
+}
+
+impl Faults {
+    pub(crate) fn new(seed: u64) -> Self {
+        Faults {
+            next: 1,
+            active: Vec::new(),
+            rng: StdRng::seed_from_u64(seed ^ 0x5eed_fa17),
+        }
+    }
+
+    pub(crate) fn add(&mut self, f: Fault) -> FaultId {
+        let id = FaultId(self.next);
+        self.next += 1;
+        self.active.push((id, f));
+        id
+    }
+
+    pub(crate) fn remove(&mut self, id: FaultId) {
+        self.active.retain(|(i, _)| *i != id);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.active.clear();
+    }
+
+    /// Decides the faults for one request, consuming counted ones.
+    pub(crate) fn judge(&mut self, r: &RequestFacts<'_>) -> Verdict {
+        let mut v = Verdict::default();
+        let matches_path = |p: &Option<String>| p.as_deref().is_none_or(|p| r.path.contains(p));
+        for (_, f) in self.active.iter_mut() {
+            match f {
+                Fault::Latency {
+                    path_contains,
+                    delay,
+                } if matches_path(path_contains) => v.delay += *delay,
+                Fault::Errors {
+                    path_contains,
+                    methods,
+                    status,
+                    share,
+                    retry_after,
+                    count,
+                } => {
+                    let method_ok = methods.is_empty()
+                        || methods.iter().any(|m| m.eq_ignore_ascii_case(r.method));
+                    if v.error.is_some()
+                        || !matches_path(path_contains)
+                        || !method_ok
+                        || *count == Some(0)
+                    {
+                        continue;
+                    }
+                    if self.rng.random::<f64>() < *share {
+                        v.error = Some((*status, *retry_after));
+                        if let Some(c) = count {
+                            *c -= 1;
+                        }
+                    }
+                }
+                Fault::Conflicts {
+                    kind_plural,
+                    name,
+                    count,
+                } => {
+                    let hit = r.is_write
+                        && *count > 0
+                        && !v.conflict
+                        && r.plural == Some(kind_plural.as_str())
+                        && name.as_deref().is_none_or(|n| r.name == Some(n));
+                    if hit {
+                        *count -= 1;
+                        v.conflict = true;
+                    }
+                }
+                Fault::DropWatches { after } => {
+                    v.drop_watch_after = Some(v.drop_watch_after.map_or(*after, |d| d.min(*after)));
+                }
+                Fault::Latency { .. } => {}
+            }
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_errors_run_out() {
+        let mut f = Faults::new(1);
+        f.add(Fault::Errors {
+            path_contains: Some("/pods".into()),
+            methods: vec!["GET".into()],
+            status: 503,
+            share: 1.0,
+            retry_after: Some(2),
+            count: Some(2),
+        });
+        let facts = RequestFacts {
+            method: "GET",
+            path: "/api/v1/pods",
+            plural: Some("pods"),
+            name: None,
+            is_write: false,
+        };
+        assert_eq!(f.judge(&facts).error, Some((503, Some(2))));
+        assert_eq!(f.judge(&facts).error, Some((503, Some(2))));
+        assert_eq!(f.judge(&facts).error, None);
+        let post = RequestFacts {
+            method: "POST",
+            ..facts
+        };
+        assert_eq!(f.judge(&post).error, None);
+    }
+
+    #[test]
+    fn conflicts_only_on_writes_of_the_kind() {
+        let mut f = Faults::new(1);
+        let id = f.add(Fault::Conflicts {
+            kind_plural: "deployments".into(),
+            name: Some("web".into()),
+            count: 1,
+        });
+        let read = RequestFacts {
+            method: "GET",
+            path: "/x",
+            plural: Some("deployments"),
+            name: Some("web"),
+            is_write: false,
+        };
+        assert!(!f.judge(&read).conflict);
+        let write = RequestFacts {
+            is_write: true,
+            method: "PUT",
+            ..read
+        };
+        assert!(f.judge(&write).conflict);
+        assert!(!f.judge(&write).conflict);
+        f.remove(id);
+    }
+}

@@ -1,0 +1,448 @@
+//! The simulated kubelet on node `sim-node-1`: binds and starts pods, and drives each one
+//! through Pending → Running → Ready (or never ready, or CrashLoopBackOff with Kubernetes'
+//! doubling back-off) as its image's script says, writing container statuses, conditions
+//! and the kubelet's events.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::behavior::{PodBehavior, Readiness, pod_image};
+use crate::clock::{add_secs, rfc3339, secs_between};
+use crate::meta;
+use crate::resources::ids;
+use crate::state::{Shared, lock};
+use crate::store::UpdateMode;
+
+pub(crate) const NODE: &str = "sim-node-1";
+pub(crate) const HOST_IP: &str = "10.0.0.1";
+/// Sim seconds from scheduling to the container running.
+const CREATE_DELAY: f64 = 0.5;
+const UNHEALTHY_EVERY: f64 = 10.0;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Stage {
+    Creating,
+    Running,
+    BackOff,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Terminated {
+    pub(crate) exit_code: i32,
+    pub(crate) reason: String,
+    pub(crate) started: Timestamp,
+    pub(crate) finished: Timestamp,
+}
+
+/// What the kubelet remembers about one pod.
+#[derive(Debug, Clone)]
+pub(crate) struct PodRuntime {
+    pub(crate) scheduled_at: Timestamp,
+    pub(crate) ip: String,
+    pub(crate) stage: Stage,
+    pub(crate) restarts: u32,
+    pub(crate) started_at: Option<Timestamp>,
+    pub(crate) ready_at: Option<Timestamp>,
+    pub(crate) ready_changed: Timestamp,
+    pub(crate) last_term: Option<Terminated>,
+    pub(crate) backoff_until: Option<Timestamp>,
+    last_unhealthy: Option<Timestamp>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct KubeletState {
+    pub(crate) pods: HashMap<String, PodRuntime>,
+    next_ip: u32,
+}
+
+impl KubeletState {
+    pub(crate) fn new(_seed: u64) -> Self {
+        KubeletState {
+            pods: HashMap::new(),
+            next_ip: 10,
+        }
+    }
+}
+
+pub(crate) fn runtime(shared: &Shared, uid: &str) -> Option<PodRuntime> {
+    lock(&shared.kubelet).pods.get(uid).cloned()
+}
+
+pub(crate) fn forget(shared: &Shared, uid: &str) {
+    lock(&shared.kubelet).pods.remove(uid);
+}
+
+pub(crate) fn sync_all(shared: &Shared) {
+    let pods = shared.store().list(ids::PODS, None);
+    for pod in pods {
+        sync_pod(shared, &pod);
+    }
+}
+
+/// Crash-loop back-off: 10 s doubling per restart, capped at 5 minutes.
+pub(crate) fn backoff_secs(restarts: u32) -> f64 {
+    (10.0 * 2f64.powi(restarts.saturating_sub(1).min(10) as i32)).min(300.0)
+}
+
+fn sync_pod(shared: &Shared, pod: &Value) {
+    let uid = meta::uid(pod).to_string();
+    let now = shared.now();
+    let behavior = shared.scripts().for_image(pod_image(pod)).clone();
+    let container = pod
+        .pointer("/spec/containers/0/name")
+        .and_then(Value::as_str)
+        .unwrap_or("app")
+        .to_string();
+    let existing = lock(&shared.kubelet).pods.get(&uid).cloned();
+    let mut rt = match existing {
+        Some(rt) => rt,
+        None => {
+            let rt = schedule(shared, pod, now);
+            lock(&shared.kubelet).pods.insert(uid.clone(), rt.clone());
+            rt
+        }
+    };
+    let mut events: Vec<(&str, &str, String)> = Vec::new();
+    advance(&mut rt, &behavior, now, &container, pod, &mut events);
+    lock(&shared.kubelet).pods.insert(uid, rt.clone());
+    let pod_now = shared
+        .store()
+        .get(ids::PODS, meta::namespace(pod), meta::name(pod));
+    let Some(pod_now) = pod_now else { return };
+    for (type_, reason, msg) in events {
+        shared.record_event(&pod_now, type_, reason, &msg, "kubelet");
+    }
+    let status = pod_status(&pod_now, &rt);
+    if pod_now.get("status") != Some(&status) {
+        shared.mutate(
+            ids::PODS,
+            meta::namespace(pod),
+            meta::name(pod),
+            UpdateMode::Status,
+            |o| o["status"] = status,
+        );
+    }
+}
+
+fn schedule(shared: &Shared, pod: &Value, now: Timestamp) -> PodRuntime {
+    let ip = {
+        let mut k = lock(&shared.kubelet);
+        k.next_ip += 1;
+        format!("10.244.{}.{}", k.next_ip / 250, k.next_ip % 250 + 1)
+    };
+    let (ns, name) = (
+        meta::namespace(pod).to_string(),
+        meta::name(pod).to_string(),
+    );
+    if pod.pointer("/spec/nodeName").is_none() {
+        shared.mutate(ids::PODS, &ns, &name, UpdateMode::Main, |o| {
+            o["spec"]["nodeName"] = json!(NODE)
+        });
+    }
+    shared.record_event(
+        pod,
+        "Normal",
+        "Scheduled",
+        &format!("Successfully assigned {ns}/{name} to {NODE}"),
+        "default-scheduler",
+    );
+    PodRuntime {
+        scheduled_at: now,
+        ip,
+        stage: Stage::Creating,
+        restarts: 0,
+        started_at: None,
+        ready_at: None,
+        ready_changed: now,
+        last_term: None,
+        backoff_until: None,
+        last_unhealthy: None,
+    }
+}
+
+fn start_events(
+    events: &mut Vec<(&'static str, &'static str, String)>,
+    image: &str,
+    container: &str,
+) {
+    events.push((
+        "Normal",
+        "Pulled",
+        format!("Container image \"{image}\" already present on machine"),
+    ));
+    events.push((
+        "Normal",
+        "Created",
+        format!("Created container: {container}"),
+    ));
+    events.push((
+        "Normal",
+        "Started",
+        format!("Started container {container}"),
+    ));
+}
+
+/// Moves the pod's state machine up to `now`, possibly through several transitions when the
+/// clock jumped.
+pub(crate) fn advance(
+    rt: &mut PodRuntime,
+    b: &PodBehavior,
+    now: Timestamp,
+    container: &str,
+    pod: &Value,
+    events: &mut Vec<(&'static str, &'static str, String)>,
+) {
+    let image = pod_image(pod).to_string();
+    let pod_ref = format!(
+        "{}_{}({})",
+        meta::name(pod),
+        meta::namespace(pod),
+        meta::uid(pod)
+    );
+    for _ in 0..1000 {
+        match rt.stage {
+            Stage::Creating => {
+                let start = add_secs(rt.scheduled_at, CREATE_DELAY);
+                if now < start {
+                    break;
+                }
+                rt.stage = Stage::Running;
+                rt.started_at = Some(start);
+                start_events(events, &image, container);
+            }
+            Stage::Running => {
+                let Some(started) = rt.started_at else { break };
+                let ready_at = add_secs(started, b.ready_after.as_secs_f64());
+                let crash_at = match &b.readiness {
+                    Readiness::CrashLoop { after, .. } => {
+                        Some(add_secs(started, after.as_secs_f64()))
+                    }
+                    _ => None,
+                };
+                let can_be_ready = !matches!(b.readiness, Readiness::NeverReady)
+                    && crash_at.is_none_or(|c| ready_at < c);
+                if can_be_ready && rt.ready_at.is_none() && now >= ready_at {
+                    rt.ready_at = Some(ready_at);
+                    rt.ready_changed = ready_at;
+                }
+                if !can_be_ready && rt.ready_at.is_some() {
+                    rt.ready_at = None;
+                    rt.ready_changed = now;
+                }
+                if matches!(b.readiness, Readiness::NeverReady) && now >= ready_at {
+                    let due = rt
+                        .last_unhealthy
+                        .is_none_or(|t| secs_between(t, now) >= UNHEALTHY_EVERY);
+                    if due {
+                        rt.last_unhealthy = Some(now);
+                        events.push((
+                            "Warning",
+                            "Unhealthy",
+                            "Readiness probe failed: HTTP probe failed with statuscode: 503".into(),
+                        ));
+                    }
+                }
+                let (
+                    Some(crash),
+                    Readiness::CrashLoop {
+                        exit_code, reason, ..
+                    },
+                ) = (crash_at, &b.readiness)
+                else {
+                    break;
+                };
+                if now < crash {
+                    break;
+                }
+                rt.last_term = Some(Terminated {
+                    exit_code: *exit_code,
+                    reason: reason.clone(),
+                    started,
+                    finished: crash,
+                });
+                rt.restarts += 1;
+                if rt.ready_at.take().is_some() {
+                    rt.ready_changed = crash;
+                }
+                rt.stage = Stage::BackOff;
+                rt.backoff_until = Some(add_secs(crash, backoff_secs(rt.restarts)));
+                events.push((
+                    "Warning",
+                    "BackOff",
+                    format!("Back-off restarting failed container {container} in pod {pod_ref}"),
+                ));
+            }
+            Stage::BackOff => {
+                let Some(until) = rt.backoff_until else { break };
+                if now < until {
+                    break;
+                }
+                rt.stage = Stage::Running;
+                rt.started_at = Some(until);
+                rt.backoff_until = None;
+                start_events(events, &image, container);
+            }
+        }
+    }
+}
+
+fn container_id(uid: &str, restarts: u32) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("{uid}/{restarts}"));
+    format!("containerd://{}", hex::encode(h.finalize()))
+}
+
+fn cond(type_: &str, ok: bool, at: Timestamp) -> Value {
+    json!({"type": type_, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": rfc3339(at)})
+}
+
+/// The pod status the kubelet reports for `rt`.
+pub(crate) fn pod_status(pod: &Value, rt: &PodRuntime) -> Value {
+    let uid = meta::uid(pod);
+    let ready = rt.ready_at.is_some() && rt.stage == Stage::Running;
+    let running = rt.stage != Stage::Creating;
+    let state = match rt.stage {
+        Stage::Creating => json!({"waiting": {"reason": "ContainerCreating"}}),
+        Stage::Running => json!({"running": {"startedAt": rt.started_at.map(rfc3339)}}),
+        Stage::BackOff => {
+            let c = pod
+                .pointer("/spec/containers/0/name")
+                .and_then(Value::as_str)
+                .unwrap_or("app");
+            json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!(
+                "back-off {}s restarting failed container={c} pod={}_{}({uid})",
+                backoff_secs(rt.restarts) as i64, meta::name(pod), meta::namespace(pod))}})
+        }
+    };
+    let last_state = match &rt.last_term {
+        Some(t) => json!({"terminated": {
+            "exitCode": t.exit_code, "reason": t.reason,
+            "startedAt": rfc3339(t.started), "finishedAt": rfc3339(t.finished),
+            "containerID": container_id(uid, rt.restarts.saturating_sub(1)),
+        }}),
+        None => json!({}),
+    };
+    let containers = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let statuses: Vec<Value> = containers
+        .iter()
+        .map(|c| {
+            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+            let mut s = json!({
+                "name": c.get("name").cloned().unwrap_or(Value::Null),
+                "image": image,
+                "imageID": format!("docker.io/library/{image}@sha256:{}", &hex::encode(Sha256::digest(image.as_bytes()))),
+                "ready": ready,
+                "restartCount": rt.restarts,
+                "started": rt.stage == Stage::Running,
+                "state": state,
+                "lastState": last_state,
+            });
+            if running {
+                s["containerID"] = json!(container_id(uid, rt.restarts));
+            }
+            s
+        })
+        .collect();
+    let started = rt.started_at.unwrap_or(rt.scheduled_at);
+    json!({
+        "phase": if running { "Running" } else { "Pending" },
+        "conditions": [
+            cond("PodReadyToStartContainers", running, started),
+            cond("Initialized", true, rt.scheduled_at),
+            cond("Ready", ready, rt.ready_changed),
+            cond("ContainersReady", ready, rt.ready_changed),
+            cond("PodScheduled", true, rt.scheduled_at),
+        ],
+        "hostIP": HOST_IP,
+        "hostIPs": [{"ip": HOST_IP}],
+        "podIP": rt.ip,
+        "podIPs": [{"ip": rt.ip}],
+        "startTime": rfc3339(rt.scheduled_at),
+        "containerStatuses": statuses,
+        "qosClass": "BestEffort",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn rt(at: Timestamp) -> PodRuntime {
+        PodRuntime {
+            scheduled_at: at,
+            ip: "10.244.0.2".into(),
+            stage: Stage::Creating,
+            restarts: 0,
+            started_at: None,
+            ready_at: None,
+            ready_changed: at,
+            last_term: None,
+            backoff_until: None,
+            last_unhealthy: None,
+        }
+    }
+
+    #[test]
+    fn ready_after_delay() {
+        let t0: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        let b = PodBehavior {
+            ready_after: Duration::from_secs(2),
+            ..Default::default()
+        };
+        let pod = json!({"metadata": {"name": "p", "namespace": "default", "uid": "u"}, "spec": {"containers": [{"name": "web", "image": "x"}]}});
+        let mut r = rt(t0);
+        let mut ev = Vec::new();
+        advance(&mut r, &b, add_secs(t0, 1.0), "web", &pod, &mut ev);
+        assert_eq!(r.stage, Stage::Running);
+        assert!(r.ready_at.is_none());
+        advance(&mut r, &b, add_secs(t0, 3.0), "web", &pod, &mut ev);
+        assert!(r.ready_at.is_some());
+        let s = pod_status(&pod, &r);
+        assert_eq!(s["phase"], "Running");
+        assert_eq!(s["containerStatuses"][0]["ready"], true);
+        assert_eq!(ev.len(), 3);
+    }
+
+    #[test]
+    fn crash_loop_backs_off_and_counts_restarts() {
+        let t0: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        let b = PodBehavior {
+            readiness: Readiness::CrashLoop {
+                after: Duration::from_secs(5),
+                exit_code: 137,
+                reason: "OOMKilled".into(),
+            },
+            ..Default::default()
+        };
+        let pod = json!({"metadata": {"name": "p", "namespace": "default", "uid": "u"}, "spec": {"containers": [{"name": "web", "image": "x"}]}});
+        let mut r = rt(t0);
+        let mut ev = Vec::new();
+        // start 0.5, crash 5.5 (+10 back-off) -> 15.5 start, 20.5 crash (+20) -> 40.5 start, 45.5 crash.
+        advance(&mut r, &b, add_secs(t0, 50.0), "web", &pod, &mut ev);
+        assert_eq!(r.restarts, 3);
+        assert_eq!(r.stage, Stage::BackOff);
+        let s = pod_status(&pod, &r);
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "CrashLoopBackOff"
+        );
+        assert_eq!(
+            s["containerStatuses"][0]["lastState"]["terminated"]["exitCode"],
+            137
+        );
+        assert_eq!(
+            s["containerStatuses"][0]["lastState"]["terminated"]["reason"],
+            "OOMKilled"
+        );
+        assert_eq!(backoff_secs(1), 10.0);
+        assert_eq!(backoff_secs(9), 300.0);
+    }
+}
