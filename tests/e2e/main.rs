@@ -3,4 +3,6 @@
 
 mod cli;
 mod kubeconfig;
+mod preflight;
+mod standins;
 mod support;
