@@ -1,8 +1,241 @@
-//! Prometheus HTTP API: instant and range queries, query validation, rules.
+//! Prometheus HTTP API: instant queries for the canary analysis, query validation, and the
+//! connection settings (URL, bearer token or basic auth from the environment or a Secret).
+
+mod client;
+
+pub use client::{Auth, Prometheus, PrometheusSource, QueryError};
 
 use serde::Deserialize;
 
+use crate::error::{Error, Result};
+
+/// Environment variables read when the config file names no credentials.
+pub const TOKEN_ENV: &str = "PROMETHEUS_BEARER_TOKEN";
+pub const USERNAME_ENV: &str = "PROMETHEUS_USERNAME";
+pub const PASSWORD_ENV: &str = "PROMETHEUS_PASSWORD";
+
 /// The `prometheus:` section of the configuration file.
+///
+/// ```yaml
+/// prometheus:
+///   url: http://prometheus.monitoring:9090
+///   timeout: 10s
+///   bearerToken: { secret: { name: prom-auth, key: token } }   # or { env: PROM_TOKEN }
+///   # basicAuth: { username: { env: PROM_USER }, password: { secret: { name: prom, key: password } } }
+/// ```
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct PrometheusConfig {}
+pub struct PrometheusConfig {
+    /// Base URL of the Prometheus HTTP API (`--prometheus-url` wins).
+    pub url: Option<String>,
+    /// Per-request timeout, e.g. `10s`.
+    pub timeout: Option<String>,
+    pub bearer_token: Option<CredentialRef>,
+    pub basic_auth: Option<BasicAuthConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    pub username: CredentialRef,
+    pub password: CredentialRef,
+}
+
+/// Where a credential comes from: an environment variable or a key of a Secret.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct CredentialRef {
+    pub env: Option<String>,
+    pub secret: Option<SecretKeyRef>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretKeyRef {
+    pub name: String,
+    pub key: String,
+    /// Default: the target's namespace.
+    pub namespace: Option<String>,
+}
+
+impl PrometheusConfig {
+    pub fn timeout(&self) -> Result<std::time::Duration> {
+        match &self.timeout {
+            None => Ok(std::time::Duration::from_secs(10)),
+            Some(raw) => humantime::parse_duration(raw).map_err(|e| {
+                Error::Input(format!("prometheus.timeout {raw:?}: {e}; write e.g. 10s"))
+            }),
+        }
+    }
+}
+
+/// Resolves the configured credentials. Secrets are read from the cluster (only when named).
+pub async fn resolve_auth(
+    config: &PrometheusConfig,
+    cluster: Option<&crate::kube::Cluster>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Auth> {
+    if let Some(token) = &config.bearer_token {
+        let token = resolve(token, "prometheus.bearerToken", cluster, env).await?;
+        return Ok(Auth::Bearer(token));
+    }
+    if let Some(basic) = &config.basic_auth {
+        let username = resolve(
+            &basic.username,
+            "prometheus.basicAuth.username",
+            cluster,
+            env,
+        )
+        .await?;
+        let password = resolve(
+            &basic.password,
+            "prometheus.basicAuth.password",
+            cluster,
+            env,
+        )
+        .await?;
+        return Ok(Auth::Basic { username, password });
+    }
+    if let Some(token) = env(TOKEN_ENV).filter(|t| !t.is_empty()) {
+        return Ok(Auth::Bearer(token));
+    }
+    if let (Some(username), Some(password)) = (env(USERNAME_ENV), env(PASSWORD_ENV)) {
+        return Ok(Auth::Basic { username, password });
+    }
+    Ok(Auth::None)
+}
+
+async fn resolve(
+    reference: &CredentialRef,
+    what: &str,
+    cluster: Option<&crate::kube::Cluster>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String> {
+    match (&reference.env, &reference.secret) {
+        (Some(name), None) => env(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| Error::Input(format!("{what}: environment variable {name} is not set"))),
+        (None, Some(secret)) => {
+            let cluster = cluster.ok_or_else(|| {
+                Error::Input(format!(
+                    "{what}: reading Secret {} needs a cluster connection",
+                    secret.name
+                ))
+            })?;
+            read_secret_key(cluster, secret, what).await
+        }
+        _ => Err(Error::Input(format!(
+            "{what}: give exactly one of `env` or `secret`"
+        ))),
+    }
+}
+
+async fn read_secret_key(
+    cluster: &crate::kube::Cluster,
+    secret: &SecretKeyRef,
+    what: &str,
+) -> Result<String> {
+    use k8s_openapi::api::core::v1::Secret;
+    let namespace = secret.namespace.as_deref().unwrap_or(&cluster.namespace);
+    let api: kube::Api<Secret> = kube::Api::namespaced(cluster.client.clone(), namespace);
+    let object = api.get(&secret.name).await.map_err(|e| {
+        crate::kube::api_error(
+            &format!("get secret {namespace}/{} for {what}", secret.name),
+            &cluster.server,
+            e,
+        )
+    })?;
+    let bytes = object
+        .data
+        .as_ref()
+        .and_then(|data| data.get(&secret.key))
+        .map(|b| b.0.clone())
+        .or_else(|| {
+            object
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(&secret.key))
+                .map(|s| s.as_bytes().to_vec())
+        })
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "{what}: Secret {namespace}/{} has no key {:?}",
+                secret.name, secret.key
+            ))
+        })?;
+    String::from_utf8(bytes)
+        .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+        .map_err(|_| {
+            Error::Input(format!(
+                "{what}: key {:?} of Secret {namespace}/{} is not UTF-8 text",
+                secret.key, secret.name
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_from_env_by_default_or_as_configured() {
+        let config = PrometheusConfig::default();
+        let auth = resolve_auth(&config, None, &env_of(&[(TOKEN_ENV, "t0k")]))
+            .await
+            .unwrap();
+        assert_eq!(auth, Auth::Bearer("t0k".into()));
+        let auth = resolve_auth(
+            &config,
+            None,
+            &env_of(&[(USERNAME_ENV, "u"), (PASSWORD_ENV, "p")]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            auth,
+            Auth::Basic {
+                username: "u".into(),
+                password: "p".into()
+            }
+        );
+        assert_eq!(
+            resolve_auth(&config, None, &env_of(&[])).await.unwrap(),
+            Auth::None
+        );
+
+        let config = PrometheusConfig {
+            bearer_token: Some(CredentialRef {
+                env: Some("MY_TOKEN".into()),
+                secret: None,
+            }),
+            ..PrometheusConfig::default()
+        };
+        let err = resolve_auth(&config, None, &env_of(&[])).await.unwrap_err();
+        assert!(err.to_string().contains("MY_TOKEN is not set"), "{err}");
+        assert_eq!(err.exit().code(), 2);
+    }
+
+    #[test]
+    fn config_section_parses() {
+        let config: crate::config::Config = crate::config::Config::parse(
+            "prometheus:\n  url: http://prom:9090\n  timeout: 5s\n  basicAuth:\n    username: {env: U}\n    password: {secret: {name: prom, key: password}}\n",
+        )
+        .unwrap();
+        assert_eq!(config.prometheus.url.as_deref(), Some("http://prom:9090"));
+        assert_eq!(
+            config.prometheus.timeout().unwrap(),
+            std::time::Duration::from_secs(5)
+        );
+        let basic = config.prometheus.basic_auth.unwrap();
+        assert_eq!(basic.password.secret.unwrap().key, "password");
+    }
+}

@@ -1,0 +1,367 @@
+//! The plan of a canary: which weights it steps through, how long it pauses after each, and how
+//! many canary and stable pods serve at each weight.
+//!
+//! Traffic is split by replicas, the way a Service splits it: every ready pod behind the Service
+//! gets about the same share of new connections, so the canary's share is
+//! `canary / (canary + stable)`. Long-lived connections (websockets, gRPC streams) are not
+//! rebalanced when pods come and go, so their split lags the plan; that is the limit of any
+//! replica-based canary (Flagger refuses this mode for that reason).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The weights the checklist walks through: 10 %, 50 %, then all of it.
+pub const DEFAULT_STEPS: [u32; 3] = [10, 50, 100];
+/// The checklist's watch windows: 10 minutes at 10 %, 5 minutes at 50 %.
+pub const DEFAULT_PAUSES: [Pause; 2] = [
+    Pause::For(Duration::from_secs(600)),
+    Pause::For(Duration::from_secs(300)),
+];
+
+/// Canary and stable replica counts for `replicas` desired pods at `weight` percent.
+///
+/// The candidates are the canary counts `⌈R·w/100⌉` and `⌊R·w/100⌋` out of `R` pods, and, when
+/// `surge` allows one extra pod, the same out of `R + 1`; the pair whose canary share is closest to
+/// `weight` wins (the first listed on a tie, so no surge when it does not help). For a weight
+/// between 1 and 99 both sides keep at least one pod; the canary count is 0 only at weight 0
+/// (argo-rollouts' replica-based canary, as `REFERENCE.md` records it). Canary plus stable is
+/// never less than `replicas`, so the ready capacity never drops below the stable's desired count
+/// once both sides are ready.
+pub fn canary_counts(replicas: u32, weight: u32, surge: bool) -> (u32, u32) {
+    let weight = weight.min(100);
+    if replicas == 0 {
+        return (0, 0);
+    }
+    if weight == 0 {
+        return (0, replicas);
+    }
+    if weight == 100 {
+        return (replicas, 0);
+    }
+    let mut totals = vec![replicas];
+    if surge {
+        totals.push(replicas + 1);
+    }
+    let candidates: Vec<(u32, u32)> = totals
+        .iter()
+        .flat_map(|&total| {
+            let exact = u64::from(total) * u64::from(weight);
+            let floor = u32::try_from(exact / 100).unwrap_or(total);
+            let ceil = u32::try_from(exact.div_ceil(100)).unwrap_or(total);
+            [(ceil, total), (floor, total)]
+        })
+        .collect();
+    let both_sides = candidates
+        .iter()
+        .copied()
+        .filter(|&(canary, total)| canary >= 1 && canary < total);
+    let best = pick_closest(both_sides, weight)
+        // One pod and no surge: the only way to run the canary at all is to replace the stable pod.
+        .or_else(|| pick_closest(candidates.iter().copied().filter(|&(c, _)| c >= 1), weight))
+        .unwrap_or((1, replicas));
+    (best.0, best.1 - best.0)
+}
+
+fn pick_closest(candidates: impl Iterator<Item = (u32, u32)>, weight: u32) -> Option<(u32, u32)> {
+    let mut best: Option<((u32, u32), f64)> = None;
+    for candidate in candidates {
+        let delta = (share_percent(candidate.0, candidate.1) - f64::from(weight)).abs();
+        if best.is_none_or(|(_, best_delta)| delta < best_delta) {
+            best = Some((candidate, delta));
+        }
+    }
+    best.map(|(candidate, _)| candidate)
+}
+
+/// The canary's share of traffic in percent when `canary` of `total` ready pods are canaries.
+pub fn share_percent(canary: u32, total: u32) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        100.0 * f64::from(canary) / f64::from(total)
+    }
+}
+
+/// How long a step waits (and analyses) before the next weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Pause {
+    /// Wait this long, analysing every interval.
+    For(#[serde(with = "humantime_serde_secs")] Duration),
+    /// Wait, analysing, until `kubectl posthog canary promote`.
+    UntilPromoted,
+}
+
+impl Pause {
+    /// `10m`, `90s`, `0` (no pause) or `manual` (wait for `canary promote`).
+    pub fn parse(raw: &str) -> Result<Pause, String> {
+        let raw = raw.trim();
+        match raw.to_ascii_lowercase().as_str() {
+            "manual" | "indefinite" | "promote" | "inf" => Ok(Pause::UntilPromoted),
+            "0" => Ok(Pause::For(Duration::ZERO)),
+            _ => humantime::parse_duration(raw).map(Pause::For).map_err(|e| {
+                format!(
+                    "invalid pause {raw:?}: {e}; write a duration such as 10m or 90s, \
+                     0 for none, or manual to wait for `canary promote`"
+                )
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Pause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pause::For(d) if d.is_zero() => f.write_str("none"),
+            Pause::For(d) => f.write_str(&humantime::format_duration(*d).to_string()),
+            Pause::UntilPromoted => f.write_str("until `canary promote`"),
+        }
+    }
+}
+
+/// Serialises a duration as whole seconds so the state annotation stays small and readable.
+mod humantime_serde_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
+}
+
+/// Parses `--steps 10,50,100`: strictly increasing weights from 1 to 100; 100 is appended when
+/// missing because a canary always ends promoted or aborted.
+pub fn parse_steps(raw: &str) -> Result<Vec<u32>, String> {
+    let mut steps = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let weight: u32 = part
+            .trim_end_matches('%')
+            .parse()
+            .map_err(|_| format!("invalid step {part:?}: a step is a weight from 1 to 100"))?;
+        if !(1..=100).contains(&weight) {
+            return Err(format!(
+                "invalid step {weight}: a step is a weight from 1 to 100"
+            ));
+        }
+        if steps.last().is_some_and(|&last| weight <= last) {
+            return Err(format!(
+                "steps must increase: {weight} follows {}",
+                steps.last().copied().unwrap_or_default()
+            ));
+        }
+        steps.push(weight);
+    }
+    if steps.is_empty() {
+        return Err("no steps given: write weights such as 10,50,100".to_string());
+    }
+    if steps.last() != Some(&100) {
+        steps.push(100);
+    }
+    Ok(steps)
+}
+
+/// Parses `--pause 10m,5m`: one pause per step before 100 %, or a single pause for all of them.
+pub fn parse_pauses(raw: &str, steps: &[u32]) -> Result<Vec<Pause>, String> {
+    let pauses: Vec<Pause> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(Pause::parse)
+        .collect::<Result<_, _>>()?;
+    let needed = steps.len().saturating_sub(1);
+    match pauses.len() {
+        n if n == needed => Ok(pauses),
+        1 => Ok(vec![pauses[0]; needed]),
+        0 if needed == 0 => Ok(Vec::new()),
+        n => Err(format!(
+            "{n} pauses for {needed} steps before 100%: give one pause per step ({}) or one for all",
+            steps[..needed]
+                .iter()
+                .map(|w| format!("{w}%"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// One weight of the plan with the pod counts it needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStep {
+    /// 1-based position, as shown to people.
+    pub number: usize,
+    pub weight: u32,
+    pub canary_replicas: u32,
+    pub stable_replicas: u32,
+    /// The wait after reaching the weight; `None` for the final 100 %, which promotes.
+    pub pause: Option<Pause>,
+}
+
+impl CanaryStep {
+    pub fn is_promotion(&self) -> bool {
+        self.weight >= 100
+    }
+
+    /// The canary's actual share once all pods are ready (the weight rounded to whole pods).
+    pub fn actual_share(&self) -> f64 {
+        share_percent(
+            self.canary_replicas,
+            self.canary_replicas + self.stable_replicas,
+        )
+    }
+}
+
+/// Every step from the first weight to promotion.
+pub fn plan_steps(
+    replicas: u32,
+    weights: &[u32],
+    pauses: &[Pause],
+    surge: bool,
+) -> Vec<CanaryStep> {
+    weights
+        .iter()
+        .enumerate()
+        .map(|(i, &weight)| {
+            let (canary, stable) = if weight >= 100 {
+                // Promotion: the stable takes the new template at full size; the canary keeps
+                // serving at its last size until the stable's rollout completes.
+                (0, replicas)
+            } else {
+                canary_counts(replicas, weight, surge)
+            };
+            CanaryStep {
+                number: i + 1,
+                weight,
+                canary_replicas: canary,
+                stable_replicas: stable,
+                pause: (weight < 100)
+                    .then(|| pauses.get(i).copied().unwrap_or(Pause::For(Duration::ZERO))),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_example_ten_replicas_forty_one_percent() {
+        assert_eq!(canary_counts(10, 41, true), (4, 6));
+        assert_eq!(canary_counts(10, 41, false), (4, 6));
+    }
+
+    #[test]
+    fn checklist_weights_on_ten_replicas() {
+        assert_eq!(canary_counts(10, 10, true), (1, 9));
+        assert_eq!(canary_counts(10, 50, true), (5, 5));
+        assert_eq!(canary_counts(10, 100, true), (10, 0));
+        assert_eq!(canary_counts(10, 0, true), (0, 10));
+    }
+
+    #[test]
+    fn at_least_one_canary_for_every_weight_between_1_and_99() {
+        for replicas in 1..=25 {
+            for weight in 1..=99 {
+                for surge in [true, false] {
+                    let (canary, stable) = canary_counts(replicas, weight, surge);
+                    assert!(canary >= 1, "R={replicas} w={weight} surge={surge}");
+                    assert!(
+                        canary + stable >= replicas,
+                        "capacity R={replicas} w={weight}"
+                    );
+                    let limit = replicas + u32::from(surge);
+                    assert!(canary + stable <= limit, "R={replicas} w={weight}");
+                    if replicas > 1 || surge {
+                        assert!(stable >= 1, "stable kept R={replicas} w={weight}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_canary_only_at_weight_zero() {
+        assert_eq!(canary_counts(3, 0, true), (0, 3));
+        assert_eq!(canary_counts(0, 50, true), (0, 0));
+        assert_eq!(canary_counts(3, 1, false), (1, 2));
+    }
+
+    #[test]
+    fn surge_is_used_only_when_it_gets_closer() {
+        // R=1: without surge the only way to run a canary is to replace the stable pod.
+        assert_eq!(canary_counts(1, 10, false), (1, 0));
+        // With one extra pod, 1+1 is 50 %, much closer to 10 % than 100 %.
+        assert_eq!(canary_counts(1, 10, true), (1, 1));
+        // R=2, w=33: 1/2 = 50 % (Δ17) versus 1/3 = 33.3 % with surge (Δ0.3).
+        assert_eq!(canary_counts(2, 33, true), (1, 2));
+        assert_eq!(canary_counts(2, 33, false), (1, 1));
+        // R=4, w=25: exact without surge, so no extra pod.
+        assert_eq!(canary_counts(4, 25, true), (1, 3));
+        // R=3, w=50: 1/3 or 2/3 without surge, 2/4 exactly with it.
+        assert_eq!(canary_counts(3, 50, true), (2, 2));
+    }
+
+    #[test]
+    fn weights_are_parsed_and_end_at_100() {
+        assert_eq!(parse_steps("10,50,100").unwrap(), vec![10, 50, 100]);
+        assert_eq!(parse_steps("10%, 50").unwrap(), vec![10, 50, 100]);
+        assert!(parse_steps("50,10").unwrap_err().contains("increase"));
+        assert!(parse_steps("0,50").is_err());
+        assert!(parse_steps("101").is_err());
+        assert!(parse_steps("").is_err());
+        assert!(parse_steps("ten").is_err());
+    }
+
+    #[test]
+    fn pauses_one_per_step_or_one_for_all() {
+        let steps = [10, 50, 100];
+        assert_eq!(
+            parse_pauses("10m,5m", &steps).unwrap(),
+            DEFAULT_PAUSES.to_vec()
+        );
+        assert_eq!(
+            parse_pauses("30s", &steps).unwrap(),
+            vec![Pause::For(Duration::from_secs(30)); 2]
+        );
+        assert_eq!(
+            parse_pauses("manual,0", &steps).unwrap(),
+            vec![Pause::UntilPromoted, Pause::For(Duration::ZERO)]
+        );
+        let err = parse_pauses("1m,2m,3m", &steps).unwrap_err();
+        assert!(err.contains("10%, 50%"), "{err}");
+        assert!(Pause::parse("soon").is_err());
+        assert_eq!(parse_pauses("", &[100]).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn plan_has_counts_and_pauses_per_step() {
+        let plan = plan_steps(10, &[10, 50, 100], &DEFAULT_PAUSES, true);
+        assert_eq!(plan.len(), 3);
+        assert_eq!((plan[0].canary_replicas, plan[0].stable_replicas), (1, 9));
+        assert_eq!(plan[0].pause, Some(DEFAULT_PAUSES[0]));
+        assert_eq!((plan[1].canary_replicas, plan[1].stable_replicas), (5, 5));
+        assert!(plan[2].is_promotion());
+        assert_eq!(plan[2].pause, None);
+        assert_eq!(plan[2].stable_replicas, 10);
+        assert!((plan[0].actual_share() - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn pause_serialises_as_seconds() {
+        let json = serde_json::to_string(&Pause::For(Duration::from_secs(600))).unwrap();
+        assert_eq!(json, r#"{"for":600}"#);
+        let back: Pause = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, Pause::For(Duration::from_secs(600)));
+        assert_eq!(
+            serde_json::to_string(&Pause::UntilPromoted).unwrap(),
+            r#""untilPromoted""#
+        );
+    }
+}

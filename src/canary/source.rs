@@ -1,0 +1,57 @@
+//! The one interface the analysis reads samples through: Prometheus in real use
+//! ([`crate::prometheus::PrometheusSource`]), the simulated cluster's own request counters in the
+//! demo ([`super::sim_source::SimSource`]). Both answer the same [`SourceQuery`] and feed the same
+//! verdict code.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use super::analysis::Sample;
+use super::metrics::{Measure, Track};
+
+/// One metric of one track, in the two forms a source may understand: the filled-in PromQL and
+/// what it measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceQuery {
+    pub metric: String,
+    pub promql: String,
+    pub measure: Measure,
+    pub track: Track,
+    pub namespace: String,
+    /// The track's pods, as a fully anchored regular expression over pod names.
+    pub pod_pattern: String,
+    pub window: Duration,
+}
+
+/// Why a query cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    /// The query itself is wrong (syntax, a range vector, an unknown function): fix the config.
+    #[error("{0}")]
+    Invalid(String),
+    /// The source could not answer (unreachable, refused the credentials, timed out).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// What validating a query found out, beyond "it parses".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated {
+    /// The query returned data now (for the stable this says Prometheus sees the app's metrics).
+    pub has_data: bool,
+}
+
+pub trait MetricSource: Send + Sync {
+    /// Where the readings come from, for the report: `Prometheus at http://…`.
+    fn describe(&self) -> String;
+
+    /// Checks a query before anything changes in the cluster.
+    fn validate<'a>(
+        &'a self,
+        query: &'a SourceQuery,
+    ) -> BoxFuture<'a, Result<Validated, SourceError>>;
+
+    /// Takes one sample; failures become [`Sample::Failed`] (inconclusive), never an error.
+    fn sample<'a>(&'a self, query: &'a SourceQuery) -> BoxFuture<'a, Sample>;
+}

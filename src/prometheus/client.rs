@@ -1,0 +1,340 @@
+//! A Prometheus client over our reqwest stack (ring TLS only), and the canary's metric source on it.
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use prometheus_http_query::response::Data;
+
+use crate::canary::analysis::Sample;
+use crate::canary::source::{MetricSource, SourceError, SourceQuery, Validated};
+use crate::error::{Error, Result};
+
+/// How requests to Prometheus authenticate.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    Bearer(String),
+    Basic { username: String, password: String },
+}
+
+impl std::fmt::Debug for Auth {
+    // Never print a credential, not even in -vv logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Bearer(_) => f.write_str("Bearer(***)"),
+            Auth::Basic { username, .. } => write!(f, "Basic({username}:***)"),
+        }
+    }
+}
+
+/// Why a query failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    /// Prometheus rejected the query (`bad_data`, `execution`): the query is wrong.
+    #[error("Prometheus rejected the query: {0}")]
+    Rejected(String),
+    /// The answer has a shape the analysis cannot use (a range vector, a string).
+    #[error("{0}")]
+    Shape(String),
+    /// Prometheus could not be reached or did not answer properly.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A connected Prometheus HTTP API.
+#[derive(Clone)]
+pub struct Prometheus {
+    client: prometheus_http_query::Client,
+    url: String,
+}
+
+impl std::fmt::Debug for Prometheus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prometheus")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl Prometheus {
+    pub fn new(url: &str, auth: &Auth, timeout: Duration) -> Result<Self> {
+        let parsed = url::Url::parse(url).map_err(|e| {
+            Error::Usage(format!(
+                "invalid Prometheus URL {url:?}: {e}; write e.g. http://prometheus.monitoring:9090"
+            ))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::Usage(format!(
+                "invalid Prometheus URL {url:?}: use http:// or https://"
+            )));
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = match auth {
+            Auth::None => None,
+            Auth::Bearer(token) => Some(format!("Bearer {token}")),
+            Auth::Basic { username, password } => {
+                use base64::Engine as _;
+                let encoded = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                Some(format!("Basic {encoded}"))
+            }
+        };
+        if let Some(value) = value {
+            let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+                Error::Input(
+                    "the Prometheus credential contains characters not allowed in a header"
+                        .to_string(),
+                )
+            })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("kubectl-posthog/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Input(format!("cannot build the Prometheus HTTP client: {e}")))?;
+        let client = prometheus_http_query::Client::from(http, url)
+            .map_err(|e| Error::Usage(format!("invalid Prometheus URL {url:?}: {e}")))?;
+        Ok(Prometheus {
+            client,
+            url: url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Runs an instant query and reduces it to one number: a scalar, or the largest element of
+    /// an instant vector (the worst pod or series); an empty vector is `None`.
+    pub async fn instant(&self, query: &str) -> Result<Option<f64>, QueryError> {
+        let result = self
+            .client
+            .query(query)
+            .get()
+            .await
+            .map_err(|e| self.query_error(e))?;
+        match result.data() {
+            Data::Scalar(sample) => Ok(Some(sample.value())),
+            Data::Vector(vector) => Ok(vector
+                .iter()
+                .map(|v| v.sample().value())
+                .reduce(|a, b| if b > a || a.is_nan() { b } else { a })),
+            Data::Matrix(_) => Err(QueryError::Shape(
+                "the query returns a range vector; wrap it in a function such as rate(…[5m]) \
+                 or max_over_time(…[5m]) so it yields one number"
+                    .to_string(),
+            )),
+        }
+    }
+
+    fn query_error(&self, error: prometheus_http_query::Error) -> QueryError {
+        match error {
+            prometheus_http_query::Error::Prometheus(e) if e.is_bad_data() || e.is_execution() => {
+                QueryError::Rejected(e.message().to_string())
+            }
+            prometheus_http_query::Error::Prometheus(e) => {
+                QueryError::Unavailable(format!("Prometheus at {} failed the query: {e}", self.url))
+            }
+            prometheus_http_query::Error::Client(e) => {
+                let status = e.inner().and_then(reqwest::Error::status);
+                let detail = match status {
+                    Some(s) if s.as_u16() == 401 || s.as_u16() == 403 => format!(
+                        "refused the credentials ({s}): check prometheus.bearerToken/basicAuth"
+                    ),
+                    Some(s) => format!("answered {s}"),
+                    None => match e.inner() {
+                        Some(inner) if inner.is_decode() => {
+                            "did not answer with the Prometheus API's JSON: \
+                             check that the URL is the Prometheus base URL"
+                                .to_string()
+                        }
+                        Some(inner) => innermost(inner),
+                        None => format!("did not answer as the Prometheus API does: {e}"),
+                    },
+                };
+                QueryError::Unavailable(format!("Prometheus at {} {detail}", self.url))
+            }
+            other => QueryError::Unavailable(format!("Prometheus at {}: {other}", self.url)),
+        }
+    }
+}
+
+/// "connection refused" rather than "error sending request".
+fn innermost(error: &dyn std::error::Error) -> String {
+    let mut text = format!("is unreachable: {error}");
+    let mut source = error.source();
+    while let Some(e) = source {
+        text = format!("is unreachable: {e}");
+        source = e.source();
+    }
+    text
+}
+
+/// The canary's metric source on a real Prometheus: runs the filled-in PromQL.
+#[derive(Debug, Clone)]
+pub struct PrometheusSource {
+    pub prometheus: Prometheus,
+}
+
+impl MetricSource for PrometheusSource {
+    fn describe(&self) -> String {
+        format!("Prometheus at {}", self.prometheus.url())
+    }
+
+    fn validate<'a>(
+        &'a self,
+        query: &'a SourceQuery,
+    ) -> BoxFuture<'a, Result<Validated, SourceError>> {
+        async move {
+            match self.prometheus.instant(&query.promql).await {
+                Ok(value) => Ok(Validated {
+                    has_data: value.is_some_and(f64::is_finite),
+                }),
+                Err(QueryError::Unavailable(e)) => Err(SourceError::Unavailable(e)),
+                Err(e) => Err(SourceError::Invalid(e.to_string())),
+            }
+        }
+        .boxed()
+    }
+
+    fn sample<'a>(&'a self, query: &'a SourceQuery) -> BoxFuture<'a, Sample> {
+        async move {
+            match self.prometheus.instant(&query.promql).await {
+                Ok(Some(value)) => Sample::Value(value),
+                Ok(None) => Sample::NoData,
+                Err(e) => Sample::Failed(e.to_string()),
+            }
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        let auth = Auth::Bearer("s3cr3t".into());
+        assert!(!format!("{auth:?}").contains("s3cr3t"));
+        let auth = Auth::Basic {
+            username: "me".into(),
+            password: "s3cr3t".into(),
+        };
+        assert_eq!(format!("{auth:?}"), "Basic(me:***)");
+    }
+
+    #[test]
+    fn bad_urls_are_usage_errors() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        for url in ["prometheus:9090", "ftp://x", "not a url"] {
+            let err = Prometheus::new(url, &Auth::None, Duration::from_secs(1)).unwrap_err();
+            assert_eq!(err.exit().code(), 2, "{url}: {err}");
+        }
+        assert!(
+            Prometheus::new(
+                "http://127.0.0.1:9090/",
+                &Auth::None,
+                Duration::from_secs(1)
+            )
+            .is_ok()
+        );
+    }
+
+    /// A stand-in Prometheus answering the HTTP API's JSON shapes, to test the reduction and
+    /// the error mapping without a server (the real server is exercised in tests/e2e/prom.rs).
+    async fn stand_in(body: &'static str, status: u16) -> String {
+        stand_in_typed(body, status, "application/json").await
+    }
+
+    async fn stand_in_typed(body: &'static str, status: u16, content_type: &'static str) -> String {
+        use axum::{Router, http::StatusCode, routing::get};
+        let app = Router::new().route(
+            "/api/v1/query",
+            get(move || async move {
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    [("content-type", content_type)],
+                    body,
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn vectors_reduce_to_their_largest_value_and_empty_is_no_data() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let url = stand_in(
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"},"value":[1,"2.5"]},{"metric":{"pod":"b"},"value":[1,"7"]}]}}"#,
+            200,
+        )
+        .await;
+        let prom = Prometheus::new(&url, &Auth::None, Duration::from_secs(2)).unwrap();
+        assert_eq!(prom.instant("x").await.unwrap(), Some(7.0));
+
+        let url = stand_in(
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+            200,
+        )
+        .await;
+        let prom = Prometheus::new(&url, &Auth::None, Duration::from_secs(2)).unwrap();
+        assert_eq!(prom.instant("x").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn bad_data_is_a_rejected_query_and_401_names_the_credentials() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let url = stand_in(
+            r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected end of input"}"#,
+            400,
+        )
+        .await;
+        let prom = Prometheus::new(&url, &Auth::None, Duration::from_secs(2)).unwrap();
+        let err = prom.instant("sum(").await.unwrap_err();
+        assert!(
+            matches!(err, QueryError::Rejected(ref m) if m.contains("parse error")),
+            "{err:?}"
+        );
+
+        let url = stand_in_typed("unauthorized", 401, "text/plain").await;
+        let prom =
+            Prometheus::new(&url, &Auth::Bearer("x".into()), Duration::from_secs(2)).unwrap();
+        let err = prom.instant("up").await.unwrap_err();
+        assert!(
+            matches!(err, QueryError::Unavailable(ref m) if m.contains("credentials")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_prometheus_is_unavailable() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // Bind then drop, so the port is very likely closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let prom = Prometheus::new(
+            &format!("http://127.0.0.1:{port}"),
+            &Auth::None,
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let err = prom.instant("up").await.unwrap_err();
+        assert!(
+            matches!(err, QueryError::Unavailable(ref m) if m.contains("unreachable")),
+            "{err:?}"
+        );
+    }
+}
