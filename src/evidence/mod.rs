@@ -1,10 +1,13 @@
 //! Incident evidence and triage: collectors, redaction, the bundle writer, postmortem and the runbook's decision tree.
 
 pub mod actions;
+pub mod bundle;
 pub mod facts;
 pub mod redact;
 pub mod redact_stream;
+pub mod secrets;
 pub mod triage;
+pub mod workload;
 
 use serde::Deserialize;
 
