@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod bundle;
 pub mod facts;
+pub mod logs;
 pub mod redact;
 pub mod redact_stream;
 pub mod secrets;
