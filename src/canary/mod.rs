@@ -4,7 +4,9 @@
 pub mod analysis;
 pub mod metrics;
 pub mod plan;
+pub mod sim_source;
 pub mod source;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

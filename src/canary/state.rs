@@ -1,0 +1,301 @@
+//! Where a canary stands, kept on the cluster as an annotation on the stable Deployment, so a
+//! canary interrupted anywhere can be resumed, inspected or aborted from anywhere.
+//!
+//! Two annotations, each written by one party only, so they never race:
+//! - [`STATE_ANNOTATION`]: written by the process driving the canary (phase, step, images, the
+//!   stable's original replica count, the last analysis, a heartbeat);
+//! - [`COMMAND_ANNOTATION`]: written by `canary promote` / `canary abort`, read by the driver.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::analysis::{Reading, Streaks};
+use super::plan::{CanaryStep, Pause};
+
+pub const STATE_ANNOTATION: &str = "kubectl-posthog.io/canary";
+pub const COMMAND_ANNOTATION: &str = "kubectl-posthog.io/canary-command";
+/// On the canary Deployment: the stable it belongs to.
+pub const CANARY_OF_ANNOTATION: &str = "kubectl-posthog.io/canary-of";
+pub const STATE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    /// Scaling to a step's counts and waiting for the canary's pods.
+    Progressing,
+    /// Waiting out a step's pause, analysing.
+    Paused,
+    /// Held by `--on-inconclusive pause` until `canary promote` or `canary abort`.
+    Held,
+    /// The stable took the new template; waiting for its rollout.
+    Promoting,
+    Promoted,
+    /// Restoring the stable and removing the canary.
+    Aborting,
+    Aborted,
+}
+
+impl Phase {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Promoted | Phase::Aborted)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Progressing => "progressing",
+            Phase::Paused => "paused",
+            Phase::Held => "held",
+            Phase::Promoting => "promoting",
+            Phase::Promoted => "promoted",
+            Phase::Aborting => "aborting",
+            Phase::Aborted => "aborted",
+        }
+    }
+}
+
+/// The whole canary, as stored in [`STATE_ANNOTATION`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryState {
+    pub version: u32,
+    pub phase: Phase,
+    /// Index into `steps` of the current step.
+    pub step: usize,
+    pub steps: Vec<CanaryStep>,
+    /// Container name → the image the canary runs.
+    pub images: BTreeMap<String, String>,
+    /// Container name → the image the stable ran before the canary (for the report and abort).
+    pub stable_images: BTreeMap<String, String>,
+    /// The stable's `spec.replicas` before the canary scaled it down: what abort restores.
+    pub stable_replicas: u32,
+    pub canary_name: String,
+    pub started_at: jiff::Timestamp,
+    pub step_started_at: jiff::Timestamp,
+    /// When the current pause began (absent while scaling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_started_at: Option<jiff::Timestamp>,
+    /// Analysis interval in seconds; with `heartbeat` it tells whether a driver is alive.
+    pub interval_secs: u64,
+    pub heartbeat: jiff::Timestamp,
+    /// Who drives it: `host/pid`.
+    pub driver: String,
+    #[serde(default)]
+    pub streaks: Streaks,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_analysis: Vec<Reading>,
+    /// Why the canary ended or is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The command options a `--resume` needs to continue identically (source, limits, …).
+    #[serde(default)]
+    pub options: serde_json::Value,
+}
+
+impl CanaryState {
+    pub fn current(&self) -> Option<&CanaryStep> {
+        self.steps.get(self.step)
+    }
+
+    /// A driver that has not written for three intervals (at least 30 s) is presumed gone.
+    pub fn driver_alive(&self, now: jiff::Timestamp) -> bool {
+        if self.phase.is_terminal() {
+            return false;
+        }
+        let limit = (self.interval_secs.saturating_mul(3)).max(30);
+        let age = now.duration_since(self.heartbeat).as_secs();
+        age >= 0 && (age as u64) < limit
+    }
+
+    /// Time left in the current pause (`None` for an indefinite pause or when not pausing).
+    pub fn pause_remaining(&self, now: jiff::Timestamp) -> Option<std::time::Duration> {
+        let started = self.pause_started_at?;
+        match self.current()?.pause? {
+            Pause::For(d) => {
+                let elapsed = now.duration_since(started).as_secs().max(0) as u64;
+                Some(std::time::Duration::from_secs(
+                    d.as_secs().saturating_sub(elapsed),
+                ))
+            }
+            Pause::UntilPromoted => None,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        // Plain data with string keys: serialising cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn decode(text: &str) -> Result<CanaryState, String> {
+        let state: CanaryState = serde_json::from_str(text)
+            .map_err(|e| format!("the {STATE_ANNOTATION} annotation is not a canary state: {e}"))?;
+        if state.version != STATE_VERSION {
+            return Err(format!(
+                "the {STATE_ANNOTATION} annotation has version {}, this build reads {STATE_VERSION}",
+                state.version
+            ));
+        }
+        Ok(state)
+    }
+}
+
+/// What `canary promote` / `canary abort` ask of the driver, in [`COMMAND_ANNOTATION`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Command {
+    pub action: Action,
+    /// The step the command was given at: a promote skips that step's pause only.
+    pub step: usize,
+    pub at: jiff::Timestamp,
+    pub by: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Promote,
+    Abort,
+}
+
+impl Command {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn decode(text: &str) -> Option<Command> {
+        serde_json::from_str(text).ok()
+    }
+}
+
+/// Reads both annotations from a Deployment's annotations.
+pub fn read_annotations(
+    annotations: Option<&BTreeMap<String, String>>,
+) -> Result<(Option<CanaryState>, Option<Command>), String> {
+    let Some(annotations) = annotations else {
+        return Ok((None, None));
+    };
+    let state = annotations
+        .get(STATE_ANNOTATION)
+        .map(|text| CanaryState::decode(text))
+        .transpose()?;
+    let command = annotations
+        .get(COMMAND_ANNOTATION)
+        .and_then(|text| Command::decode(text));
+    Ok((state, command))
+}
+
+/// A JSON merge patch setting (or, with `None`, removing) one annotation.
+pub fn annotation_patch(key: &str, value: Option<&str>) -> serde_json::Value {
+    serde_json::json!({ "metadata": { "annotations": { key: value } } })
+}
+
+/// `host/pid`, naming who drives a canary in `canary status`.
+pub fn driver_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown-host".to_string());
+    format!("{host}/{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::canary::plan::plan_steps;
+
+    pub(crate) fn sample_state() -> CanaryState {
+        let at: jiff::Timestamp = "2026-01-01T10:00:00Z".parse().unwrap();
+        CanaryState {
+            version: STATE_VERSION,
+            phase: Phase::Paused,
+            step: 0,
+            steps: plan_steps(4, &[25, 100], &[Pause::For(Duration::from_secs(600))], true),
+            images: BTreeMap::from([("app".into(), "ghcr.io/acme/app:2.0".into())]),
+            stable_images: BTreeMap::from([("app".into(), "ghcr.io/acme/app:1.0".into())]),
+            stable_replicas: 4,
+            canary_name: "web-canary".into(),
+            started_at: at,
+            step_started_at: at,
+            pause_started_at: Some(at),
+            interval_secs: 30,
+            heartbeat: at,
+            driver: "ci/42".into(),
+            streaks: Streaks::default(),
+            last_analysis: Vec::new(),
+            reason: None,
+            options: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn state_round_trips_through_the_annotation() {
+        let state = sample_state();
+        let text = state.encode();
+        assert_eq!(CanaryState::decode(&text).unwrap(), state);
+        let annotations = BTreeMap::from([
+            (STATE_ANNOTATION.to_string(), text),
+            (
+                COMMAND_ANNOTATION.to_string(),
+                Command {
+                    action: Action::Promote,
+                    step: 0,
+                    at: state.started_at,
+                    by: "me".into(),
+                }
+                .encode(),
+            ),
+        ]);
+        let (read, command) = read_annotations(Some(&annotations)).unwrap();
+        assert_eq!(read.unwrap().canary_name, "web-canary");
+        assert_eq!(command.unwrap().action, Action::Promote);
+    }
+
+    #[test]
+    fn garbage_or_newer_state_is_an_error_not_a_guess() {
+        assert!(CanaryState::decode("{").is_err());
+        let mut state = sample_state();
+        state.version = 99;
+        let err = CanaryState::decode(&state.encode()).unwrap_err();
+        assert!(err.contains("version 99"), "{err}");
+    }
+
+    #[test]
+    fn heartbeat_tells_whether_a_driver_is_alive() {
+        let state = sample_state();
+        let at = state.heartbeat;
+        assert!(state.driver_alive(at + jiff::SignedDuration::from_secs(60)));
+        assert!(!state.driver_alive(at + jiff::SignedDuration::from_secs(91)));
+        let mut done = state.clone();
+        done.phase = Phase::Aborted;
+        assert!(!done.driver_alive(at));
+    }
+
+    #[test]
+    fn pause_remaining_counts_down() {
+        let state = sample_state();
+        let at = state.pause_started_at.unwrap();
+        assert_eq!(
+            state.pause_remaining(at + jiff::SignedDuration::from_secs(240)),
+            Some(Duration::from_secs(360))
+        );
+        assert_eq!(
+            state.pause_remaining(at + jiff::SignedDuration::from_secs(900)),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn annotation_patch_sets_or_removes() {
+        assert_eq!(
+            annotation_patch(COMMAND_ANNOTATION, None),
+            serde_json::json!({"metadata": {"annotations": {COMMAND_ANNOTATION: null}}})
+        );
+    }
+}
