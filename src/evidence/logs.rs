@@ -38,15 +38,21 @@ static ERROR_WORD: LazyLock<Regex> =
     LazyLock::new(|| compile(r"(?i)error|fatal|panic|exception|\bERR\b|\bfailed\b"));
 /// A status code next to the word that names it: `status=429`, `HTTP 503`, `code: 401`.
 static STATUS_CODE: LazyLock<Regex> = LazyLock::new(|| {
-    compile(r#"(?i)(?:status(?:[_ ]?code)?|code|http(?:/[0-9.]+)?|response)["']?\s*[=:]?\s*["']?([45][0-9][0-9])\b"#)
+    compile(
+        r#"(?i)(?:status(?:[_ ]?code)?|code|http(?:/[0-9.]+)?|response)["']?\s*[=:]?\s*["']?([45][0-9][0-9])\b"#,
+    )
 });
 static AUTH_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    compile(r"(?i)unauthori[sz]ed|forbidden|invalid api key|authentication[ _]failed|authentication_error")
+    compile(
+        r"(?i)unauthori[sz]ed|forbidden|invalid api key|authentication[ _]failed|authentication_error",
+    )
 });
 static RATE_WORDS: LazyLock<Regex> =
     LazyLock::new(|| compile(r"(?i)too many requests|rate[ _-]?limit(?:ed)?\b|throttled"));
 static SERVER_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    compile(r"(?i)internal server error|bad gateway|service unavailable|gateway time-?out|server_error")
+    compile(
+        r"(?i)internal server error|bad gateway|service unavailable|gateway time-?out|server_error",
+    )
 });
 
 fn compile(pattern: &str) -> Regex {
@@ -159,7 +165,9 @@ pub async fn recent_errors(
                 .map(move |c| (name.clone(), c))
         })
         .collect();
-    let multi_container = pods.iter().any(|p| super::workload::container_names(p).len() > 1);
+    let multi_container = pods
+        .iter()
+        .any(|p| super::workload::container_names(p).len() > 1);
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let scans = streams.iter().map(|(pod, container)| {
         let api = api.clone();
@@ -271,7 +279,8 @@ pub async fn collect_logs(
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for job in jobs {
-        let (api, limit, redactor, bundle) = (api.clone(), limit.clone(), redactor.clone(), bundle.clone());
+        let (api, limit, redactor, bundle) =
+            (api.clone(), limit.clone(), redactor.clone(), bundle.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let result = stream_one(&api, &job, since_seconds, &redactor, &bundle).await;
@@ -319,15 +328,21 @@ async fn stream_one(
     let writer = bundle.writer(&job.path()).map_err(|e| e.to_string())?;
     let mut redacting = StreamRedactor::new(redactor, writer);
     loop {
-        let chunk = reader.fill_buf().await.map_err(|e| format!("reading the log: {e}"))?;
+        let chunk = reader
+            .fill_buf()
+            .await
+            .map_err(|e| format!("reading the log: {e}"))?;
         if chunk.is_empty() {
             break;
         }
         let n = chunk.len();
-        std::io::Write::write_all(&mut redacting, chunk).map_err(|e| format!("writing the log: {e}"))?;
+        std::io::Write::write_all(&mut redacting, chunk)
+            .map_err(|e| format!("writing the log: {e}"))?;
         reader.consume_unpin(n);
     }
-    let (writer, redactions) = redacting.finish().map_err(|e| format!("writing the log: {e}"))?;
+    let (writer, redactions) = redacting
+        .finish()
+        .map_err(|e| format!("writing the log: {e}"))?;
     writer.finish(redactions).map_err(|e| e.to_string())
 }
 
@@ -349,17 +364,42 @@ mod tests {
     #[test]
     fn lines_are_classified_by_status_and_words() {
         let cases = [
-            (r#"level=error msg="posthog capture failed" status=401"#, (true, true, false, false)),
-            ("WARN posthog: HTTP 429 Too Many Requests, retry-after=3", (false, false, true, false)),
-            (r#"{"level":"error","status_code":503,"msg":"flush"}"#, (true, false, false, true)),
-            ("error: PostHog answered 502 Bad Gateway", (true, false, false, true)),
-            ("ERROR forbidden: invalid api key", (true, true, false, false)),
-            ("level=info msg=\"request handled\" status=200 n=3", (false, false, false, false)),
-            ("level=info msg=\"handled\" path=/api/orders/429 n=4", (false, false, false, false)),
+            (
+                r#"level=error msg="posthog capture failed" status=401"#,
+                (true, true, false, false),
+            ),
+            (
+                "WARN posthog: HTTP 429 Too Many Requests, retry-after=3",
+                (false, false, true, false),
+            ),
+            (
+                r#"{"level":"error","status_code":503,"msg":"flush"}"#,
+                (true, false, false, true),
+            ),
+            (
+                "error: PostHog answered 502 Bad Gateway",
+                (true, false, false, true),
+            ),
+            (
+                "ERROR forbidden: invalid api key",
+                (true, true, false, false),
+            ),
+            (
+                "level=info msg=\"request handled\" status=200 n=3",
+                (false, false, false, false),
+            ),
+            (
+                "level=info msg=\"handled\" path=/api/orders/429 n=4",
+                (false, false, false, false),
+            ),
         ];
         for (line, (error, auth, rate, server)) in cases {
             let c = classify_line(line);
-            assert_eq!((c.error, c.auth, c.rate_limited, c.server), (error, auth, rate, server), "{line}");
+            assert_eq!(
+                (c.error, c.auth, c.rate_limited, c.server),
+                (error, auth, rate, server),
+                "{line}"
+            );
         }
     }
 
@@ -372,11 +412,21 @@ mod tests {
         }
         log.push_str(&format!("{}\n", "y".repeat(100_000)));
         let reader = futures::io::BufReader::with_capacity(1000, log.as_bytes());
-        let result = scan_errors(reader, "[pod/a] ", &Redactor::patterns_only()).await.unwrap();
-        assert_eq!((result.error_lines, result.rate_limited, result.auth), (50, 50, 0));
+        let result = scan_errors(reader, "[pod/a] ", &Redactor::patterns_only())
+            .await
+            .unwrap();
+        assert_eq!(
+            (result.error_lines, result.rate_limited, result.auth),
+            (50, 50, 0)
+        );
         assert_eq!(result.recent.len(), RECENT_LINES);
         assert!(result.recent.back().unwrap().ends_with("n=49"));
-        assert!(result.recent.iter().all(|l| l.starts_with("[pod/a] ") && l.contains("phx_…6543")));
+        assert!(
+            result
+                .recent
+                .iter()
+                .all(|l| l.starts_with("[pod/a] ") && l.contains("phx_…6543"))
+        );
     }
 
     #[test]
@@ -393,7 +443,11 @@ mod tests {
         let paths: Vec<String> = log_jobs(&[pod]).iter().map(LogJob::path).collect();
         assert_eq!(
             paths,
-            ["logs/web-1/app.log", "logs/web-1/app.previous.log", "logs/web-1/proxy.log"]
+            [
+                "logs/web-1/app.log",
+                "logs/web-1/app.previous.log",
+                "logs/web-1/proxy.log"
+            ]
         );
     }
 }

@@ -4,9 +4,11 @@ pub mod actions;
 pub mod bundle;
 pub mod facts;
 pub mod logs;
+pub mod metrics;
 pub mod redact;
 pub mod redact_stream;
 pub mod secrets;
+pub mod sources;
 pub mod triage;
 pub mod workload;
 
