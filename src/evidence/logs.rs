@@ -304,7 +304,7 @@ pub async fn collect_logs(
         }
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    failed.sort_by(|a, b| a.0.path().cmp(&b.0.path()));
+    failed.sort_by_key(|(job, _)| job.path());
     (entries, failed)
 }
 
