@@ -395,6 +395,35 @@ fn infrastructure(t: &Target, facts: &TriageFacts) -> Vec<Action> {
     actions
 }
 
+/// The strategic merge patch `kubectl set env deployment/NAME K=V …` amounts to: every container
+/// gets each value (merged by name, other env vars untouched). `None` when every container
+/// already has them, so re-running `--apply` changes nothing and starts no rollout.
+pub fn env_patch(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    changes: &[EnvChange],
+) -> Option<serde_json::Value> {
+    let containers: Vec<serde_json::Value> = spec
+        .containers
+        .iter()
+        .filter_map(|c| {
+            let missing: Vec<serde_json::Value> = changes
+                .iter()
+                .filter(|change| {
+                    !c.env.iter().flatten().any(|e| {
+                        e.name == change.name
+                            && e.value.as_deref() == Some(change.value)
+                            && e.value_from.is_none()
+                    })
+                })
+                .map(|change| serde_json::json!({"name": change.name, "value": change.value}))
+                .collect();
+            (!missing.is_empty()).then(|| serde_json::json!({"name": c.name, "env": missing}))
+        })
+        .collect();
+    (!containers.is_empty())
+        .then(|| serde_json::json!({"spec": {"template": {"spec": {"containers": containers}}}}))
+}
+
 /// Twice a Kubernetes memory quantity, in the same unit (`256Mi` → `512Mi`, `1G` → `2G`).
 pub fn double_quantity(quantity: &str) -> Option<String> {
     let quantity = quantity.trim();

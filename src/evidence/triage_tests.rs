@@ -395,3 +395,26 @@ fn memory_quantities_double_in_their_unit() {
     assert_eq!(double_quantity("0.5Gi"), None);
     assert_eq!(double_quantity("lots"), None);
 }
+
+#[test]
+fn the_env_patch_sets_missing_values_on_every_container_only() {
+    use crate::evidence::actions::{FALLBACK, QUEUE, env_patch};
+    let spec: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(serde_json::json!({"containers": [
+        {"name": "app", "env": [{"name": "POSTHOG_FALLBACK", "value": "true"}, {"name": "X", "value": "1"}]},
+        {"name": "worker", "env": [{"name": "POSTHOG_FALLBACK", "value": "false"}]}
+    ]}))
+    .unwrap();
+    assert_eq!(
+        env_patch(&spec, &[FALLBACK]).unwrap(),
+        serde_json::json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "worker", "env": [{"name": "POSTHOG_FALLBACK", "value": "true"}]}
+        ]}}}})
+    );
+    let both = env_patch(&spec, &[FALLBACK, QUEUE]).unwrap();
+    assert_eq!(both.pointer("/spec/template/spec/containers/0/env/0/name").unwrap(), "RATE_LIMIT_MODE");
+    let done: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(serde_json::json!({"containers": [
+        {"name": "app", "env": [{"name": "POSTHOG_FALLBACK", "value": "true"}]}
+    ]}))
+    .unwrap();
+    assert_eq!(env_patch(&done, &[FALLBACK]), None, "a re-run changes nothing");
+}
