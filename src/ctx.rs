@@ -78,7 +78,7 @@ pub struct Ctx {
     pub out_styles: Styles,
     pub clock: Arc<dyn Clock>,
     pub interrupt: Interrupt,
-    out: Mutex<Box<dyn Write + Send>>,
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
     cluster: OnceCell<crate::kube::Cluster>,
     config: std::sync::OnceLock<Config>,
 }
@@ -98,7 +98,22 @@ impl Ctx {
             out_styles,
             clock,
             interrupt,
-            out: Mutex::new(out),
+            out: Arc::new(Mutex::new(out)),
+            cluster: OnceCell::new(),
+            config: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A context for another target cluster or flags (the demo points commands at its simulator),
+    /// sharing stdout, progress, clock and interrupt with this one.
+    pub fn with_global(&self, global: GlobalArgs) -> Ctx {
+        Ctx {
+            global,
+            ui: self.ui.clone(),
+            out_styles: self.out_styles,
+            clock: self.clock.clone(),
+            interrupt: self.interrupt.clone(),
+            out: self.out.clone(),
             cluster: OnceCell::new(),
             config: std::sync::OnceLock::new(),
         }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod ctx;
+pub mod demo;
 pub mod error;
 pub mod evidence;
 pub mod github;

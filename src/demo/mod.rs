@@ -1,0 +1,132 @@
+//! The embedded demo: a simulated cluster (crates/simcluster) seeded with a realistic PostHog
+//! integration, and scripted images for a healthy and a broken release, so one command shows
+//! the whole flow without a real cluster, Prometheus or PostHog.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use simcluster::{PodBehavior, SimCluster, SimOptions, Traffic};
+
+use crate::cli::GlobalArgs;
+use crate::error::{Error, Result};
+
+pub const NAMESPACE: &str = "production";
+pub const DEPLOYMENT: &str = "posthog-integration";
+pub const STABLE_IMAGE: &str = "ghcr.io/acme/posthog-integration:1.4.0";
+/// A release that behaves: the canary of it is promoted.
+pub const GOOD_IMAGE: &str = "ghcr.io/acme/posthog-integration:1.5.0";
+/// A release whose PostHog calls fail with 5xx: the canary of it is aborted.
+pub const BAD_IMAGE: &str = "ghcr.io/acme/posthog-integration:1.5.1";
+
+const SEED: &str = include_str!("seed.yaml");
+
+pub struct Demo {
+    pub sim: SimCluster,
+    pub kubeconfig: PathBuf,
+    /// Holds the kubeconfig's directory for the demo's lifetime when no path was given.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Demo {
+    /// Starts the simulator, writes its kubeconfig and seeds the namespace.
+    pub async fn start(kubeconfig_out: Option<&Path>) -> Result<Demo> {
+        let options = SimOptions {
+            default_namespace: NAMESPACE.to_string(),
+            default_behavior: healthy(),
+            ..SimOptions::default()
+        };
+        let sim = SimCluster::start(options)
+            .await
+            .map_err(|e| Error::Cluster(format!("cannot start the simulated cluster: {e}")))?;
+        for (image, behavior) in [
+            (STABLE_IMAGE, healthy()),
+            (GOOD_IMAGE, healthy()),
+            (BAD_IMAGE, failing()),
+        ] {
+            sim.script_image(image, behavior);
+        }
+        let (dir, kubeconfig) = match kubeconfig_out {
+            Some(path) => (None, path.to_path_buf()),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("kubectl-posthog-demo-")
+                    .tempdir()
+                    .map_err(|e| Error::io("create a directory for the demo kubeconfig", e))?;
+                let path = dir.path().join("kubeconfig");
+                (Some(dir), path)
+            }
+        };
+        sim.write_kubeconfig(&kubeconfig).map_err(|e| {
+            Error::io(
+                format!("write the demo kubeconfig {}", kubeconfig.display()),
+                e,
+            )
+        })?;
+        sim.apply_yaml(SEED)
+            .map_err(|e| Error::Cluster(format!("cannot seed the simulated cluster: {e}")))?;
+        Ok(Demo {
+            sim,
+            kubeconfig,
+            _dir: dir,
+        })
+    }
+
+    /// The global flags a command needs to act on the demo cluster, keeping output choices.
+    pub fn global(&self, base: &GlobalArgs) -> GlobalArgs {
+        GlobalArgs {
+            kubeconfig: Some(self.kubeconfig.clone()),
+            context: None,
+            namespace: Some(NAMESPACE.to_string()),
+            config: None,
+            ..base.clone()
+        }
+    }
+
+    /// Waits until the seeded Deployment has all replicas available.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let ready = self
+            .sim
+            .wait_until(timeout, |sim| {
+                sim.get("apps/v1", "Deployment", Some(NAMESPACE), DEPLOYMENT)
+                    .and_then(|d| d["status"]["availableReplicas"].as_i64())
+                    == Some(3)
+            })
+            .await;
+        if ready {
+            Ok(())
+        } else {
+            Err(Error::Cluster(format!(
+                "the demo Deployment did not become available within {}s",
+                timeout.as_secs()
+            )))
+        }
+    }
+}
+
+/// Steady traffic with a trickle of errors well under the checklist's alert thresholds.
+fn healthy() -> PodBehavior {
+    PodBehavior {
+        ready_after: Duration::from_millis(600),
+        traffic: Traffic {
+            rps: 40.0,
+            status_shares: vec![(200, 0.998), (500, 0.002)],
+            latency_p50_ms: 40.0,
+            latency_p99_ms: 350.0,
+        },
+        ..PodBehavior::default()
+    }
+}
+
+/// PostHog calls failing: about 12% 5xx, far above 10/min per pod at this rate.
+fn failing() -> PodBehavior {
+    PodBehavior {
+        ready_after: Duration::from_millis(600),
+        traffic: Traffic {
+            rps: 40.0,
+            status_shares: vec![(200, 0.88), (503, 0.12)],
+            latency_p50_ms: 60.0,
+            latency_p99_ms: 900.0,
+        },
+        ..PodBehavior::default()
+    }
+}
