@@ -43,7 +43,7 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Check the production readiness checklist against the cluster or manifest files
-    Preflight(crate::cmd::preflight::PreflightArgs),
+    Preflight(Box<crate::cmd::preflight::PreflightArgs>),
     /// Progressive rollout (10% → 50% → 100%) with Prometheus analysis and automatic abort
     Canary(crate::cmd::canary::CanaryArgs),
     /// Undo to the previous (or a given) revision like `kubectl rollout undo`, and wait for it

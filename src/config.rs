@@ -2,11 +2,13 @@
 //! attestations and disabled checks. Each feature owns its section; unknown keys are errors so a
 //! typo never silently turns a check off.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::report::{FailOn, Severity};
 
 /// File names looked for in the current directory when `--config` is not given.
 pub const DEFAULT_FILES: [&str; 2] = ["kubectl-posthog.yaml", ".kubectl-posthog.yaml"];
@@ -17,11 +19,146 @@ pub struct Config {
     /// Where the file was read from (absent when no file exists).
     #[serde(skip)]
     pub path: Option<PathBuf>,
+    /// The lowest severity of a failing finding that fails the verdict (`--fail-on` overrides it).
+    pub fail_on: Option<FailOn>,
+    /// Names of the things the checklist and runbook talk about.
+    pub names: Names,
+    /// Numbers the checks hold measurements against.
+    pub thresholds: Thresholds,
+    /// Severity per check id, replacing the default (`infra.pdb: p2`).
+    pub severity: BTreeMap<String, SeverityName>,
+    /// Checklist lines a person vouches for, per check id.
+    pub attestations: BTreeMap<String, Attestation>,
+    /// Checks turned off, each with the reason (shown in every report).
+    pub disabled: Vec<Disabled>,
     pub preflight: crate::checks::PreflightConfig,
     pub posthog: crate::posthog::PostHogConfig,
     pub prometheus: crate::prometheus::PrometheusConfig,
     pub canary: crate::canary::CanaryConfig,
     pub evidence: crate::evidence::EvidenceConfig,
+}
+
+/// Names of the Deployment, Secret, variables and paths; the defaults are the checklist's.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Names {
+    /// The Deployment used when none is named on the command line.
+    pub deployment: String,
+    /// The Secret holding the API key (the runbook's `posthog-secrets`).
+    pub secret: String,
+    /// The key inside that Secret (the runbook's `api-key`).
+    pub secret_key: String,
+    /// The variable holding the project API key.
+    pub api_key_env: String,
+    /// The variable holding the PostHog host.
+    pub host_env: String,
+    /// Variables that must be set in the container.
+    pub required_env: Vec<String>,
+    /// Variables holding a personal (`phx_`) or secret (`phs_`) key, validated with its scopes.
+    pub personal_key_env: Vec<String>,
+    /// The graceful-degradation switch (the runbook's `POSTHOG_FALLBACK`).
+    pub fallback_env: String,
+    /// The request-queuing switch (the runbook's `RATE_LIMIT_MODE`).
+    pub rate_limit_env: String,
+    /// A circuit-breaker switch, when the application has one.
+    pub circuit_breaker_env: String,
+    /// Path of the health endpoint (default: the readiness probe's path, else `/health`).
+    pub health_path: Option<String>,
+    /// A label that marks a Deployment as using PostHog for `--all` (besides env vars and Secret names).
+    pub label: String,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names {
+            deployment: crate::cli::DEFAULT_DEPLOYMENT.to_string(),
+            secret: "posthog-secrets".to_string(),
+            secret_key: "api-key".to_string(),
+            api_key_env: "POSTHOG_API_KEY".to_string(),
+            host_env: "POSTHOG_HOST".to_string(),
+            required_env: vec!["POSTHOG_API_KEY".to_string(), "POSTHOG_HOST".to_string()],
+            personal_key_env: vec!["POSTHOG_PERSONAL_API_KEY".to_string()],
+            fallback_env: "POSTHOG_FALLBACK".to_string(),
+            rate_limit_env: "RATE_LIMIT_MODE".to_string(),
+            circuit_breaker_env: "POSTHOG_CIRCUIT_BREAKER".to_string(),
+            health_path: None,
+            label: "kubectl-posthog/enabled".to_string(),
+        }
+    }
+}
+
+/// Thresholds of the preflight checks.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Thresholds {
+    /// Fewest replicas (or HPA minReplicas) for a production Deployment.
+    pub min_replicas: i32,
+    /// How long the PostHog SDK may take to flush on shutdown; the grace period must exceed it.
+    /// posthog-node's `shutdown()` waits up to 30 s by default.
+    pub sdk_shutdown_seconds: i64,
+    /// Longest acceptable `progressDeadlineSeconds` (a stuck rollout is noticed this late).
+    pub max_progress_deadline_seconds: i32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            min_replicas: 2,
+            sdk_shutdown_seconds: 30,
+            max_progress_deadline_seconds: 1800,
+        }
+    }
+}
+
+/// `p1`…`p4` (or `P1`…`P4`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SeverityName {
+    #[serde(alias = "p1")]
+    P1,
+    #[serde(alias = "p2")]
+    P2,
+    #[serde(alias = "p3")]
+    P3,
+    #[serde(alias = "p4")]
+    P4,
+}
+
+impl From<SeverityName> for Severity {
+    fn from(name: SeverityName) -> Severity {
+        match name {
+            SeverityName::P1 => Severity::P1,
+            SeverityName::P2 => Severity::P2,
+            SeverityName::P3 => Severity::P3,
+            SeverityName::P4 => Severity::P4,
+        }
+    }
+}
+
+/// A person vouching for a checklist line a machine cannot check.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Attestation {
+    /// Who attests (name, handle or e-mail).
+    pub by: String,
+    /// When: a date (`2026-03-01`) or a timestamp.
+    pub at: String,
+    /// Where the evidence is (a document, a PR, a ticket).
+    #[serde(default)]
+    pub link: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// After this date the line is `manual` again.
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// A check turned off on purpose.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Disabled {
+    pub id: String,
+    /// Required: why the check does not apply here.
+    pub reason: String,
 }
 
 impl Config {
@@ -75,6 +212,40 @@ mod tests {
     fn unknown_keys_are_rejected() {
         let err = Config::parse("nonsense: 1\n").unwrap_err();
         assert!(err.contains("nonsense"), "{err}");
+    }
+
+    #[test]
+    fn top_level_layout_parses() {
+        let config = Config::parse(
+            "failOn: p1
+names:
+  secret: ph
+  requiredEnv: [POSTHOG_API_KEY]
+thresholds:
+  minReplicas: 3
+severity:
+  infra.pdb: p2
+attestations:
+  code.error-handling: {by: alice, at: 2026-01-10, link: https://example.com/pr/1}
+disabled:
+  - id: infra.pdb
+    reason: singleton by design
+",
+        )
+        .unwrap();
+        assert_eq!(config.fail_on, Some(FailOn::P1));
+        assert_eq!(config.names.secret, "ph");
+        assert_eq!(config.names.api_key_env, "POSTHOG_API_KEY");
+        assert_eq!(config.thresholds.min_replicas, 3);
+        assert_eq!(config.severity["infra.pdb"], SeverityName::P2);
+        assert_eq!(config.attestations["code.error-handling"].by, "alice");
+        assert_eq!(config.disabled[0].reason, "singleton by design");
+    }
+
+    #[test]
+    fn a_disabled_check_needs_a_reason() {
+        let err = Config::parse("disabled:\n  - id: infra.pdb\n").unwrap_err();
+        assert!(err.contains("reason"), "{err}");
     }
 
     #[test]

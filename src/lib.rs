@@ -100,7 +100,7 @@ pub fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(command: Command, ctx: &Ctx) -> Result<Exit> {
     match command {
-        Command::Preflight(args) => cmd::preflight::run(args, ctx).await,
+        Command::Preflight(args) => cmd::preflight::run(*args, ctx).await,
         Command::Canary(args) => cmd::canary::run(args, ctx).await,
         Command::Rollback(args) => cmd::rollback::run(args, ctx).await,
         Command::Triage(args) => cmd::triage::run(args, ctx).await,

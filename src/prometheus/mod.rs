@@ -5,6 +5,8 @@ mod client;
 
 pub use client::{Auth, Prometheus, PrometheusSource, QueryError};
 
+pub mod rules;
+
 use serde::Deserialize;
 
 use crate::error::{Error, Result};

@@ -100,7 +100,15 @@ fn status_cell(status: Status) -> &'static str {
 }
 
 fn check_cell(finding: &Finding) -> String {
-    format!("`{}`<br>{}", finding.id, cell(&finding.title))
+    match &finding.subject {
+        Some(subject) => format!(
+            "`{}`<br>{}<br>{}",
+            finding.id,
+            cell(&finding.title),
+            cell(subject)
+        ),
+        None => format!("`{}`<br>{}", finding.id, cell(&finding.title)),
+    }
 }
 
 fn measured_cell(finding: &Finding) -> String {

@@ -92,6 +92,9 @@ pub struct Finding {
     /// Where in a manifest or source file the finding comes from (offline checks, scans).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
+    /// The object the finding is about (`deployment/prod/web`) when a report covers several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 impl Finding {
@@ -107,6 +110,7 @@ impl Finding {
             evidence: None,
             remediation: None,
             location: None,
+            subject: None,
         }
     }
 
@@ -127,6 +131,11 @@ impl Finding {
 
     pub fn remediation(mut self, value: impl Into<String>) -> Self {
         self.remediation = Some(value.into());
+        self
+    }
+
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
         self
     }
 

@@ -39,6 +39,9 @@ pub fn render_table(report: &Report, styles: &Styles) -> String {
                 styles.severity(finding.severity),
                 finding.id
             );
+            if let Some(subject) = &finding.subject {
+                let _ = write!(line, "  {}", styles.bold(subject));
+            }
             if let Some(measured) = &finding.measured {
                 let _ = write!(line, "  {measured}");
             }

@@ -1,0 +1,149 @@
+//! The Prometheus rules API (`GET /api/v1/rules?type=alert`), read for the preflight's alerting
+//! check when the alerts live in Prometheus configuration rather than PrometheusRule objects.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// One alerting rule as Prometheus reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleInfo {
+    pub name: String,
+    pub expr: String,
+    pub group: String,
+    pub severity: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("read alert rules from {url}: {detail}")]
+    Request { url: String, detail: String },
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: String,
+    #[serde(default)]
+    data: Option<RulesData>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RulesData {
+    groups: Vec<Group>,
+}
+
+#[derive(Deserialize)]
+struct Group {
+    name: String,
+    #[serde(default)]
+    rules: Vec<Rule>,
+}
+
+#[derive(Deserialize)]
+struct Rule {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    query: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+/// Parses the rules API answer, keeping alerting rules only.
+pub fn parse_rules(body: &str) -> Result<Vec<RuleInfo>, String> {
+    let envelope: Envelope =
+        serde_json::from_str(body).map_err(|e| format!("not a rules API answer: {e}"))?;
+    if envelope.status != "success" {
+        return Err(envelope
+            .error
+            .unwrap_or_else(|| format!("status {}", envelope.status)));
+    }
+    let groups = envelope.data.map(|d| d.groups).unwrap_or_default();
+    Ok(groups
+        .into_iter()
+        .flat_map(|g| {
+            let group = g.name;
+            g.rules
+                .into_iter()
+                .filter(|r| r.kind == "alerting")
+                .map(move |r| RuleInfo {
+                    name: r.name,
+                    expr: r.query,
+                    group: group.clone(),
+                    severity: r.labels.get("severity").cloned(),
+                })
+        })
+        .collect())
+}
+
+/// `GET {base}/api/v1/rules?type=alert`.
+pub async fn alert_rules(base: &url::Url, timeout: Duration) -> Result<Vec<RuleInfo>, RulesError> {
+    let url = base
+        .join("api/v1/rules?type=alert")
+        .map_err(|e| RulesError::Request {
+            url: base.to_string(),
+            detail: e.to_string(),
+        })?;
+    let fail = |detail: String| RulesError::Request {
+        url: url.to_string(),
+        detail,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let response = client.get(url.clone()).send().await.map_err(|e| {
+        fail(if e.is_timeout() {
+            format!("no answer within {}", humantime::format_duration(timeout))
+        } else {
+            innermost(&e)
+        })
+    })?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| fail(e.to_string()))?;
+    if !status.is_success() {
+        return Err(fail(format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            body.chars().take(160).collect::<String>()
+        )));
+    }
+    parse_rules(&body).map_err(fail)
+}
+
+fn innermost(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text = inner.to_string();
+        source = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_answer() {
+        let body = r#"{"status":"success","data":{"groups":[{"name":"posthog","file":"/etc/prometheus/rules.yml","rules":[
+            {"state":"inactive","name":"PostHogApiDown","query":"sum(increase(http_requests_total{status=~\"5..\"}[1m])) > 10","duration":60,"labels":{"severity":"P1"},"annotations":{},"alerts":[],"health":"ok","type":"alerting"},
+            {"name":"job:rate","query":"rate(x[5m])","health":"ok","type":"recording"}],"interval":30}]}}"#;
+        let rules = parse_rules(body).unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].name, "PostHogApiDown");
+        assert_eq!(rules[0].severity.as_deref(), Some("P1"));
+        assert!(rules[0].expr.contains("5.."));
+        assert!(
+            parse_rules(r#"{"status":"error","errorType":"bad_data","error":"nope"}"#)
+                .unwrap_err()
+                .contains("nope")
+        );
+        assert!(parse_rules("<html>").is_err());
+    }
+}
