@@ -82,7 +82,8 @@ pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Exit> {
     let cluster = ctx.cluster().await?;
     let spinner = ctx.ui.spinner(&format!("triage {target}"));
     let workload = fetch_workload(cluster, &target.name).await?;
-    let connections = gather::connect(config, cluster, &workload, &args.sources).await?;
+    let connections =
+        gather::connect(&ctx.global, config, cluster, &workload, &args.sources).await?;
     let queries =
         gather::triage_queries(config, cluster, &workload, config.evidence.triage_window()?)?;
     let secrets = gather::secrets(cluster, &workload).await;
@@ -90,13 +91,15 @@ pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Exit> {
     let facts = gather::triage_facts(
         cluster,
         &workload,
-        &connections,
-        &secrets,
-        &redactor,
-        &config.evidence,
-        args.sources.health_url.as_deref(),
-        &queries,
-        ctx.now(),
+        gather::TriageInputs {
+            connections: &connections,
+            secrets: &secrets,
+            redactor: &redactor,
+            config: &config.evidence,
+            health_url: args.sources.health_url.as_deref(),
+            queries: &queries,
+            now: ctx.now(),
+        },
     )
     .await?;
     spinner.finish_and_clear();

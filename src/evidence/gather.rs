@@ -13,7 +13,9 @@ use super::facts::{Observed, PodsView, TriageFacts};
 use super::metrics::{AlertQuery, RangeClient, alert_queries, instant_rates};
 use super::redact::{Redactor, SecretValue};
 use super::secrets::{SecretUse, key_source, read_secrets, referenced_secrets};
-use super::sources::{HealthTarget, StatusSettings, health_target_for, probe_health, region_for, status_view};
+use super::sources::{
+    HealthTarget, StatusSettings, health_target_for, probe_health, region_for, status_view,
+};
 use super::workload::{Workload, container_env, pod_health};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -45,17 +47,26 @@ pub struct Connections {
     pub status: StatusSettings,
     pub prometheus: std::result::Result<(Prometheus, RangeClient), String>,
     pub prometheus_url: Option<String>,
+    /// For the service proxy: no retry of 503 (see `sources::proxy_client`).
+    pub proxy: std::result::Result<kube::Client, String>,
 }
 
 /// Builds the clients. A bad flag or config value is an error (exit 2); an unconfigured
 /// Prometheus is not: it becomes a recorded missing source.
-pub async fn connect(config: &Config, cluster: &Cluster, workload: &Workload, args: &SourceArgs) -> Result<Connections> {
+pub async fn connect(
+    global: &crate::cli::GlobalArgs,
+    config: &Config,
+    cluster: &Cluster,
+    workload: &Workload,
+    args: &SourceArgs,
+) -> Result<Connections> {
     let timeout = match &config.posthog.timeout {
         None => Duration::from_secs(10),
         Some(raw) => humantime::parse_duration(raw)
             .map_err(|e| Error::Input(format!("posthog.timeout {raw:?}: {e}; write e.g. 10s")))?,
     };
-    let posthog = PostHogClient::new(timeout).map_err(|e| Error::Input(format!("cannot build the HTTP client: {e}")))?;
+    let posthog = PostHogClient::new(timeout)
+        .map_err(|e| Error::Input(format!("cannot build the HTTP client: {e}")))?;
     let parse = |what: &str, raw: &str| {
         Url::parse(raw).map_err(|e| Error::Usage(format!("{what} {raw:?} is not a URL: {e}")))
     };
@@ -80,11 +91,17 @@ pub async fn connect(config: &Config, cluster: &Cluster, workload: &Workload, ar
         fallback,
         region: region_for(config.posthog.region, workload.pod_spec()),
     };
-    let prometheus_url = args.prometheus_url.clone().or_else(|| config.prometheus.url.clone());
+    let prometheus_url = args
+        .prometheus_url
+        .clone()
+        .or_else(|| config.prometheus.url.clone());
     let prometheus = match &prometheus_url {
         None => Err("not configured (pass --prometheus-url or set prometheus.url)".to_string()),
         Some(url) => {
-            let auth = crate::prometheus::resolve_auth(&config.prometheus, Some(cluster), &|k| std::env::var(k).ok()).await?;
+            let auth = crate::prometheus::resolve_auth(&config.prometheus, Some(cluster), &|k| {
+                std::env::var(k).ok()
+            })
+            .await?;
             let timeout = config.prometheus.timeout()?;
             let instant = Prometheus::new(url, &auth, timeout)?;
             let range = RangeClient::new(url, &auth, timeout).map_err(Error::Usage)?;
@@ -96,6 +113,7 @@ pub async fn connect(config: &Config, cluster: &Cluster, workload: &Workload, ar
         status,
         prometheus,
         prometheus_url,
+        proxy: super::sources::proxy_client(global).await,
     })
 }
 
@@ -106,9 +124,16 @@ pub struct SecretsRead {
 }
 
 pub async fn secrets(cluster: &Cluster, workload: &Workload) -> SecretsRead {
-    let mut uses = workload.pod_spec().map(referenced_secrets).unwrap_or_default();
+    let mut uses = workload
+        .pod_spec()
+        .map(referenced_secrets)
+        .unwrap_or_default();
     // The canary may reference Secrets the stable does not (a rotated key under test).
-    if let Some(spec) = workload.canary.as_ref().and_then(|c| c.spec.as_ref()?.template.spec.as_ref()) {
+    if let Some(spec) = workload
+        .canary
+        .as_ref()
+        .and_then(|c| c.spec.as_ref()?.template.spec.as_ref())
+    {
         for extra in referenced_secrets(spec) {
             if !uses.iter().any(|u| u.name == extra.name) {
                 uses.push(extra);
@@ -120,7 +145,12 @@ pub async fn secrets(cluster: &Cluster, workload: &Workload) -> SecretsRead {
 }
 
 /// The alert queries for the triage window, or why there are none.
-pub fn triage_queries(config: &Config, cluster: &Cluster, workload: &Workload, window: Duration) -> Result<Vec<AlertQuery>> {
+pub fn triage_queries(
+    config: &Config,
+    cluster: &Cluster,
+    workload: &Workload,
+    window: Duration,
+) -> Result<Vec<AlertQuery>> {
     alert_queries(
         &config.canary.naming(),
         &config.evidence.queries,
@@ -131,18 +161,32 @@ pub fn triage_queries(config: &Config, cluster: &Cluster, workload: &Workload, w
     .map_err(Error::Input)
 }
 
+/// What the quick triage reads with, besides the cluster.
+pub struct TriageInputs<'a> {
+    pub connections: &'a Connections,
+    pub secrets: &'a SecretsRead,
+    pub redactor: &'a Redactor,
+    pub config: &'a EvidenceConfig,
+    pub health_url: Option<&'a str>,
+    pub queries: &'a [AlertQuery],
+    pub now: jiff::Timestamp,
+}
+
 /// Runs the quick triage's five reads at once.
 pub async fn triage_facts(
     cluster: &Cluster,
     workload: &Workload,
-    connections: &Connections,
-    secrets: &SecretsRead,
-    redactor: &Redactor,
-    config: &EvidenceConfig,
-    health_url: Option<&str>,
-    queries: &[AlertQuery],
-    now: jiff::Timestamp,
+    inputs: TriageInputs<'_>,
 ) -> Result<TriageFacts> {
+    let TriageInputs {
+        connections,
+        secrets,
+        redactor,
+        config,
+        health_url,
+        queries,
+        now,
+    } = inputs;
     let window = config.triage_window()?;
     let pods: Vec<_> = workload.pods.iter().map(|(p, _)| p.clone()).collect();
     let (status_page, health, error_rates, log_errors) = tokio::join!(
@@ -154,10 +198,19 @@ pub async fn triage_facts(
                 Err(reason) => Err(format!("Prometheus {reason}")),
             }
         },
-        super::logs::recent_errors(cluster, &pods, window.as_secs() as i64, config.log_concurrency(), redactor),
+        super::logs::recent_errors(
+            cluster,
+            &pods,
+            window.as_secs() as i64,
+            config.log_concurrency(),
+            redactor
+        ),
     );
     let log_errors: Observed<_> = if !pods.is_empty() && log_errors.unreadable.len() == pods.len() {
-        Err(format!("no pod's log could be read: {}", log_errors.unreadable.join("; ")))
+        Err(format!(
+            "no pod's log could be read: {}",
+            log_errors.unreadable.join("; ")
+        ))
     } else {
         Ok(log_errors)
     };
@@ -172,7 +225,11 @@ pub async fn triage_facts(
         log_errors,
         pods: Ok(PodsView {
             desired: workload.desired(),
-            pods: workload.pods.iter().map(|(p, t)| pod_health(p, *t)).collect(),
+            pods: workload
+                .pods
+                .iter()
+                .map(|(p, t)| pod_health(p, *t))
+                .collect(),
         }),
         api_key: key_source(workload.pod_spec(), &secrets.uses, &secrets.values),
         containers: container_env(workload.pod_spec()),
@@ -187,9 +244,12 @@ async fn health(
     health_url: Option<&str>,
 ) -> Observed<super::facts::HealthView> {
     let target = match health_url {
-        Some(url) => HealthTarget::Url { url: url.to_string() },
+        Some(url) => HealthTarget::Url {
+            url: url.to_string(),
+        },
         None => {
-            let services: Api<Service> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+            let services: Api<Service> =
+                Api::namespaced(cluster.client.clone(), &cluster.namespace);
             let list = services
                 .list(&ListParams::default())
                 .await
@@ -203,5 +263,9 @@ async fn health(
             health_target_for(workload.name(), &labels, &list.items, config.health_path())?
         }
     };
-    probe_health(cluster, &connections.posthog, &target).await
+    let proxy = connections
+        .proxy
+        .as_ref()
+        .map_err(|e| format!("service proxy: {e}"))?;
+    probe_health(cluster, proxy, &connections.posthog, &target).await
 }

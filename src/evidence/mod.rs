@@ -60,7 +60,9 @@ impl EvidenceConfig {
     }
 
     pub fn log_concurrency(&self) -> usize {
-        self.log_concurrency.unwrap_or(DEFAULT_LOG_CONCURRENCY).clamp(1, 64)
+        self.log_concurrency
+            .unwrap_or(DEFAULT_LOG_CONCURRENCY)
+            .clamp(1, 64)
     }
 
     pub fn triage_window(&self) -> Result<Duration> {
@@ -95,7 +97,8 @@ mod tests {
         assert_eq!(evidence.thresholds.rate_limited_per_minute, 5.0);
         assert_eq!(evidence.queries.errors_5xx.as_deref(), Some("x"));
         assert_eq!(evidence.triage_window().unwrap(), Duration::from_secs(300));
-        let err = crate::config::Config::parse("evidence:\n  thresholds:\n    serverErrors: 3\n").unwrap_err();
+        let err = crate::config::Config::parse("evidence:\n  thresholds:\n    serverErrors: 3\n")
+            .unwrap_err();
         assert!(err.contains("serverErrors"), "{err}");
         let bad = EvidenceConfig {
             triage_window: Some("10s".into()),

@@ -411,10 +411,19 @@ fn the_env_patch_sets_missing_values_on_every_container_only() {
         ]}}}})
     );
     let both = env_patch(&spec, &[FALLBACK, QUEUE]).unwrap();
-    assert_eq!(both.pointer("/spec/template/spec/containers/0/env/0/name").unwrap(), "RATE_LIMIT_MODE");
-    let done: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(serde_json::json!({"containers": [
-        {"name": "app", "env": [{"name": "POSTHOG_FALLBACK", "value": "true"}]}
-    ]}))
-    .unwrap();
-    assert_eq!(env_patch(&done, &[FALLBACK]), None, "a re-run changes nothing");
+    assert_eq!(
+        both.pointer("/spec/template/spec/containers/0/env/0/name")
+            .unwrap(),
+        "RATE_LIMIT_MODE"
+    );
+    let done: k8s_openapi::api::core::v1::PodSpec =
+        serde_json::from_value(serde_json::json!({"containers": [
+            {"name": "app", "env": [{"name": "POSTHOG_FALLBACK", "value": "true"}]}
+        ]}))
+        .unwrap();
+    assert_eq!(
+        env_patch(&done, &[FALLBACK]),
+        None,
+        "a re-run changes nothing"
+    );
 }

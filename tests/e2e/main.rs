@@ -6,3 +6,4 @@ mod kubeconfig;
 mod preflight;
 mod standins;
 mod support;
+mod triage;
