@@ -7,14 +7,18 @@
 
 pub mod actions;
 pub mod bundle;
+pub mod chart;
 pub mod facts;
 pub mod gather;
 pub mod logs;
 pub mod metrics;
+pub mod objects;
+pub mod postmortem;
 pub mod redact;
 pub mod redact_stream;
 pub mod secrets;
 pub mod sources;
+pub mod timeline;
 pub mod triage;
 pub mod triage_report;
 pub mod workload;
