@@ -8,9 +8,11 @@
 pub mod actions;
 pub mod bundle;
 pub mod chart;
+pub mod collect;
 pub mod facts;
 pub mod gather;
 pub mod logs;
+pub mod manifest;
 pub mod metrics;
 pub mod objects;
 pub mod postmortem;

@@ -2,6 +2,7 @@
 //! and act. One test binary, so the suite links once.
 
 mod cli;
+mod evidence;
 mod kubeconfig;
 mod preflight;
 mod standins;
