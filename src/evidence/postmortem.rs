@@ -22,8 +22,20 @@ pub struct PostmortemInputs<'a> {
 
 /// The runbook's "PostHog [Error Type]".
 pub fn error_type(outcome: &TriageOutcome) -> String {
+    let classes = outcome
+        .errors
+        .iter()
+        .map(|e| match e.class {
+            ErrorClass::Auth => "401/403 authentication",
+            ErrorClass::RateLimited => "429 rate limiting",
+            ErrorClass::Server => "5xx errors",
+            ErrorClass::Unclassified => "connectivity",
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     match outcome.branch {
-        Branch::PosthogIncident => "PostHog-side incident".to_string(),
+        Branch::PosthogIncident if classes.is_empty() => "PostHog-side incident".to_string(),
+        Branch::PosthogIncident => format!("{classes} (PostHog-side incident)"),
         Branch::Infrastructure => format!(
             "infrastructure ({})",
             outcome
@@ -34,18 +46,33 @@ pub fn error_type(outcome: &TriageOutcome) -> String {
         Branch::ResolvedOrIntermittent => {
             "intermittent errors (resolved at collection)".to_string()
         }
-        Branch::Integration => outcome
-            .errors
-            .iter()
-            .map(|e| match e.class {
-                ErrorClass::Auth => "401/403 authentication",
-                ErrorClass::RateLimited => "429 rate limiting",
-                ErrorClass::Server => "5xx errors",
-                ErrorClass::Unclassified => "connectivity",
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
+        Branch::Integration => classes,
     }
+}
+
+/// A draft summary from what was measured; the reader edits it for people outside the team.
+fn summary_draft(inputs: &PostmortemInputs) -> String {
+    let o = inputs.outcome;
+    let signals: Vec<String> = o
+        .errors
+        .iter()
+        .map(super::triage::describe_signal)
+        .chain(o.service_problems.iter().map(|p| p.what.clone()))
+        .collect();
+    let seen = if signals.is_empty() {
+        "no errors at collection time".to_string()
+    } else {
+        signals.join("; ")
+    };
+    let from = inputs
+        .detected
+        .unwrap_or(inputs.window_start)
+        .strftime("%H:%M");
+    format!(
+        "From {from} UTC, deployment/{} in namespace {} saw {seen}. The runbook's decision tree \
+         lands on: {}. [Edit into 1-2 sentences for readers outside the team.]",
+        inputs.deployment, inputs.namespace, o.conclusion
+    )
 }
 
 pub fn postmortem(inputs: &PostmortemInputs) -> String {
@@ -82,14 +109,7 @@ pub fn postmortem(inputs: &PostmortemInputs) -> String {
     );
     let _ = writeln!(md);
     let _ = writeln!(md, "### Summary");
-    let _ = writeln!(
-        md,
-        "deployment/{} in namespace {}: {}. The runbook's decision tree lands on: {}. [Edit into 1-2 sentences for readers outside the team.]",
-        inputs.deployment,
-        inputs.namespace,
-        super::triage_report::summary(o),
-        o.conclusion
-    );
+    let _ = writeln!(md, "{}", summary_draft(inputs));
     let _ = writeln!(md);
     let _ = writeln!(md, "### Timeline");
     if inputs.timeline.is_empty() {

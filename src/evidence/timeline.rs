@@ -102,6 +102,12 @@ pub fn timeline(inputs: &TimelineInputs) -> Vec<TimelineEntry> {
             .map(|c| format!(" (×{c})"))
             .unwrap_or_default();
         let kind = event.type_.as_deref().unwrap_or("Normal");
+        // Routine pod and ReplicaSet chatter (Scheduled, Pulled, Started, SuccessfulCreate)
+        // stays in k8s/events.yaml; the timeline keeps warnings and what Deployments did.
+        let involved_kind = event.involved_object.kind.as_deref().unwrap_or("");
+        if kind != "Warning" && !matches!(involved_kind, "Deployment" | "HorizontalPodAutoscaler") {
+            continue;
+        }
         entries.push(TimelineEntry {
             at,
             source: "event",

@@ -519,7 +519,11 @@ pub fn triage_markdown(facts: &TriageFacts, outcome: &TriageOutcome, report: &Re
         "# Triage: deployment/{} in {}\n",
         facts.deployment, facts.namespace
     );
-    let _ = writeln!(md, "Observed at {} (UTC).\n", facts.observed_at);
+    let _ = writeln!(
+        md,
+        "Observed at {} UTC.\n",
+        facts.observed_at.strftime("%Y-%m-%d %H:%M:%S")
+    );
     let _ = writeln!(md, "**{}**\n", summary(outcome));
     let _ = writeln!(md, "## Decision tree\n");
     for step in &outcome.path {

@@ -425,7 +425,9 @@ async fn the_unpacked_bundle_holds_no_planted_secret_and_its_checksums_verify() 
     // The documents are filled in from the triage and the timeline.
     let postmortem = String::from_utf8_lossy(&unpacked["postmortem.md"]);
     assert!(
-        postmortem.starts_with("## Incident: PostHog PostHog-side incident\n"),
+        postmortem.starts_with(
+            "## Incident: PostHog 429 rate limiting, 5xx errors (PostHog-side incident)\n"
+        ),
         "{postmortem}"
     );
     assert!(postmortem.contains("**Severity:** P2"), "{postmortem}");
