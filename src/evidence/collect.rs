@@ -11,8 +11,8 @@ use serde::Serialize;
 use super::bundle::{Bundle, Entry};
 use super::chart::{ChartInput, Marker, render_svg};
 use super::facts::TriageFacts;
-use super::gather::{self, Connections, SecretsRead, TriageInputs};
-use super::logs::{collect_logs, log_jobs};
+use super::gather::{self, Connections, SecretsRead};
+use super::logs::{LogSettings, LogsCollected, collect_logs, log_jobs};
 use super::manifest::{
     ClusterInfo, Manifest, Missing, QueryWindow, Redactions, TargetInfo, Tool, Window,
 };
@@ -89,32 +89,38 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
     )
     .map_err(Error::Input)?;
 
-    let ((log_entries, log_failures), related, facts, ranges) = tokio::join!(
+    let settings = LogSettings {
+        since_seconds: inputs.since.as_secs() as i64,
+        concurrency: inputs.max_log_requests,
+        triage_cutoff: now - jiff::SignedDuration::try_from(triage_window).unwrap_or_default(),
+        triage_window_minutes: triage_window.as_secs_f64() / 60.0,
+    };
+    // One read of every log serves the bundle and the triage's error lines.
+    let (logs, related, remote, ranges) = tokio::join!(
         collect_logs(
             cluster,
             log_jobs(&pods),
-            inputs.since.as_secs() as i64,
-            inputs.max_log_requests,
+            &settings,
             redactor.clone(),
             bundle.clone()
         ),
         fetch_related(cluster, workload, start),
-        gather::triage_facts(
+        gather::remote_facts(
             cluster,
             workload,
-            TriageInputs {
-                connections,
-                secrets,
-                redactor: &redactor,
-                config: &config.evidence,
-                health_url: inputs.health_url,
-                queries: &triage_queries,
-                now,
-            },
+            connections,
+            &config.evidence,
+            inputs.health_url,
+            &triage_queries,
         ),
         range_all(connections, &range_queries, start, now, step),
     );
-    let facts = facts?;
+    let LogsCollected {
+        entries: log_entries,
+        failed: log_failures,
+        errors: log_errors,
+    } = logs;
+    let facts = gather::assemble(cluster, workload, secrets, remote, log_errors, now);
     let outcome = decide(&facts, &config.evidence.thresholds);
     let mut missing: Vec<Missing> = log_failures
         .iter()

@@ -178,18 +178,51 @@ pub async fn triage_facts(
     workload: &Workload,
     inputs: TriageInputs<'_>,
 ) -> Result<TriageFacts> {
-    let TriageInputs {
-        connections,
-        secrets,
-        redactor,
-        config,
-        health_url,
-        queries,
-        now,
-    } = inputs;
-    let window = config.triage_window()?;
+    let window = inputs.config.triage_window()?;
     let pods: Vec<_> = workload.pods.iter().map(|(p, _)| p.clone()).collect();
-    let (status_page, health, error_rates, log_errors) = tokio::join!(
+    let (remote, log_errors) = tokio::join!(
+        remote_facts(
+            cluster,
+            workload,
+            inputs.connections,
+            inputs.config,
+            inputs.health_url,
+            inputs.queries
+        ),
+        super::logs::recent_errors(
+            cluster,
+            &pods,
+            window.as_secs() as i64,
+            inputs.config.log_concurrency(),
+            inputs.redactor
+        ),
+    );
+    Ok(assemble(
+        cluster,
+        workload,
+        inputs.secrets,
+        remote,
+        log_errors,
+        inputs.now,
+    ))
+}
+
+/// The triage's reads of everything but the logs: status page, health endpoint, error rates.
+pub struct RemoteFacts {
+    pub status_page: Observed<super::facts::StatusView>,
+    pub health: Observed<super::facts::HealthView>,
+    pub error_rates: Observed<super::facts::ErrorRates>,
+}
+
+pub async fn remote_facts(
+    cluster: &Cluster,
+    workload: &Workload,
+    connections: &Connections,
+    config: &EvidenceConfig,
+    health_url: Option<&str>,
+    queries: &[AlertQuery],
+) -> RemoteFacts {
+    let (status_page, health, error_rates) = tokio::join!(
         status_view(&connections.posthog, &connections.status),
         health(cluster, workload, connections, config, health_url),
         async {
@@ -198,15 +231,29 @@ pub async fn triage_facts(
                 Err(reason) => Err(format!("Prometheus {reason}")),
             }
         },
-        super::logs::recent_errors(
-            cluster,
-            &pods,
-            window.as_secs() as i64,
-            config.log_concurrency(),
-            redactor
-        ),
     );
-    let log_errors: Observed<_> = if !pods.is_empty() && log_errors.unreadable.len() == pods.len() {
+    RemoteFacts {
+        status_page,
+        health,
+        error_rates,
+    }
+}
+
+/// The facts from the reads and the objects already fetched (pods, key source, env).
+pub fn assemble(
+    cluster: &Cluster,
+    workload: &Workload,
+    secrets: &SecretsRead,
+    remote: RemoteFacts,
+    log_errors: super::facts::LogErrors,
+    now: jiff::Timestamp,
+) -> TriageFacts {
+    let streams: usize = workload
+        .pods
+        .iter()
+        .map(|(p, _)| super::workload::container_names(p).len())
+        .sum();
+    let log_errors: Observed<_> = if streams > 0 && log_errors.unreadable.len() == streams {
         Err(format!(
             "no pod's log could be read: {}",
             log_errors.unreadable.join("; ")
@@ -214,14 +261,14 @@ pub async fn triage_facts(
     } else {
         Ok(log_errors)
     };
-    Ok(TriageFacts {
+    TriageFacts {
         deployment: workload.name().to_string(),
         namespace: cluster.namespace.clone(),
         selector: workload.selector(),
         observed_at: now,
-        status_page,
-        health,
-        error_rates,
+        status_page: remote.status_page,
+        health: remote.health,
+        error_rates: remote.error_rates,
         log_errors,
         pods: Ok(PodsView {
             desired: workload.desired(),
@@ -233,7 +280,7 @@ pub async fn triage_facts(
         }),
         api_key: key_source(workload.pod_spec(), &secrets.uses, &secrets.values),
         containers: container_env(workload.pod_spec()),
-    })
+    }
 }
 
 async fn health(

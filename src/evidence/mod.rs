@@ -9,6 +9,7 @@ pub mod actions;
 pub mod bundle;
 pub mod chart;
 pub mod collect;
+pub mod error_lines;
 pub mod facts;
 pub mod gather;
 pub mod logs;

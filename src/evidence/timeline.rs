@@ -269,4 +269,59 @@ mod tests {
         );
         assert_eq!(first_problem(&entries), Some(ts("2026-11-22T09:34:00Z")));
     }
+
+    #[test]
+    fn the_canary_state_annotation_becomes_timeline_entries() {
+        use crate::canary::plan::CanaryStep;
+        use crate::canary::state::{CanaryState, Phase, STATE_ANNOTATION, STATE_VERSION};
+        let step = |number, weight| CanaryStep {
+            number,
+            weight,
+            canary_replicas: weight / 10,
+            stable_replicas: 10 - weight / 10,
+            pause: None,
+        };
+        let state = CanaryState {
+            version: STATE_VERSION,
+            phase: Phase::Aborted,
+            step: 1,
+            steps: vec![step(1, 10), step(2, 50), step(3, 100)],
+            images: [("app".to_string(), "app:2".to_string())].into(),
+            stable_images: [("app".to_string(), "app:1".to_string())].into(),
+            stable_replicas: 10,
+            canary_name: "web-canary".into(),
+            started_at: ts("2026-11-22T09:40:00Z"),
+            step_started_at: ts("2026-11-22T09:50:00Z"),
+            pause_started_at: None,
+            interval_secs: 30,
+            heartbeat: ts("2026-11-22T09:52:00Z"),
+            driver: "host/1".into(),
+            streaks: Default::default(),
+            last_analysis: vec![],
+            reason: Some("errors-5xx 14/min > 10".into()),
+            options: serde_json::Value::Null,
+        };
+        let deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "web", "annotations": {STATE_ANNOTATION: state.encode()}}
+        }))
+        .unwrap();
+        let entries = timeline(&TimelineInputs {
+            history: &[],
+            deployments: vec![&deployment],
+            events: &[],
+            pods: vec![],
+            start: ts("2026-11-22T09:00:00Z"),
+            end: ts("2026-11-22T10:00:00Z"),
+        });
+        let texts: Vec<&str> = entries.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "canary web-canary started: app:2 (steps 10% → 50% → 100%)",
+                "canary step 2 at 50% (5 canary, 5 stable pods)",
+                "canary aborted: errors-5xx 14/min > 10",
+            ]
+        );
+        assert_eq!(first_problem(&entries), Some(ts("2026-11-22T09:52:00Z")));
+    }
 }

@@ -289,6 +289,7 @@ async fn the_unpacked_bundle_holds_no_planted_secret_and_its_checksums_verify() 
         p99_ms: Some(900.0),
     })
     .await;
+    incident.sim.clear_requests();
     let out_dir = incident.dir.path().join("archives");
     std::fs::create_dir_all(&out_dir).unwrap();
     let run = incident
@@ -309,6 +310,17 @@ async fn the_unpacked_bundle_holds_no_planted_secret_and_its_checksums_verify() 
         .await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    // Regression guard: one read per log serves both the bundle and the triage's error lines.
+    let log_reads = incident
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/log"))
+        .count();
+    assert_eq!(
+        log_reads, 4,
+        "3 current containers + 1 previous, each read once"
+    );
     let archive = PathBuf::from(report["details"]["bundle"].as_str().unwrap());
     let name = archive.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
