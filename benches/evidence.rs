@@ -127,6 +127,50 @@ fn throughput(sim: &SimCluster, pods: usize) {
     );
 }
 
+/// The floor any client can reach here: the simulator serving every log to `curl`, 8 at a
+/// time (the bundle's concurrency), into /dev/null — with the API's timestamps (as the bundle
+/// reads them) and without.
+fn floor(sim: &SimCluster) {
+    let pods: Vec<String> = sim
+        .list("v1", "Pod", Some(NAMESPACE))
+        .iter()
+        .filter_map(|p| p.pointer("/metadata/name")?.as_str().map(str::to_string))
+        .collect();
+    for query in ["?timestamps=true", ""] {
+        let urls: Vec<String> = pods
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}/api/v1/namespaces/{NAMESPACE}/pods/{p}/log{query}",
+                    sim.url()
+                )
+            })
+            .collect();
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for share in urls.chunks(urls.len().div_ceil(8).max(1)) {
+                scope.spawn(move || {
+                    for url in share {
+                        let _ = Command::new("curl")
+                            .args(["-s", "-o", "/dev/null", url])
+                            .status();
+                    }
+                });
+            }
+        });
+        println!(
+            "simulator floor: {} logs to curl, 8 at a time{}: {:.2}s",
+            urls.len(),
+            if query.is_empty() {
+                ""
+            } else {
+                ", with timestamps"
+            },
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
 /// PostHog's status summary with nothing going on, on a local port.
 async fn status_page() -> String {
     let body = r#"{"page_url":"https://www.posthogstatus.com/","ongoing_incidents":[],"in_progress_maintenances":[],"scheduled_maintenances":[]}"#;
@@ -305,6 +349,7 @@ fn main() {
         },
         if peak < 64.0 { "met" } else { "NOT met" }
     );
+    floor(&sim);
     // Last: its buffers would otherwise count in the children's peak RSS (inherited at fork).
     throughput(&sim, pods);
     runtime.block_on(sim.shutdown());

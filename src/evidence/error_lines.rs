@@ -86,11 +86,14 @@ pub struct ScanResult {
     pub recent: VecDeque<String>,
 }
 
-/// A superset of everything [`classify_line`] looks for, run over whole chunks so lines that
-/// cannot be error lines (nearly all of them) cost nothing per line.
+/// A superset of everything [`classify_line`] looks for, as lowercase literals searched in a
+/// lowercased copy of whole chunks (a case-sensitive literal search is about 4x faster than a
+/// case-insensitive regex), so lines that cannot be error lines cost nothing per line.
+/// `err` covers error/ERR/server_error, `fail` failed, and a status code only counts after
+/// status/code/http/response.
 static PREFILTER: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
     regex::bytes::Regex::new(
-        r"(?i)error|fatal|panic|exception|\bERR\b|failed|unauthori|forbidden|invalid api key|authentication|too many requests|rate[ _-]?limit|throttled|bad gateway|service unavailable|gateway time|\b[45][0-9][0-9]\b",
+        r"(?-u)err|fatal|panic|exception|fail|unauthori|forbidden|invalid api key|authentication|too many requests|rate limit|rate-limit|rate_limit|ratelimit|throttled|bad gateway|service unavailable|gateway time|status|code|http|response",
     )
     .unwrap_or_else(|e| unreachable!("log prefilter: {e}"))
 });
@@ -133,7 +136,8 @@ impl ErrorTally {
         let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let (lines, rest) = data.split_at(complete);
         let mut next = 0;
-        for found in PREFILTER.find_iter(lines) {
+        let lower = lines.to_ascii_lowercase();
+        for found in PREFILTER.find_iter(&lower) {
             if found.start() < next {
                 continue;
             }
@@ -314,6 +318,32 @@ mod tests {
                     .iter()
                     .all(|l| l.starts_with("[pod/a] ") && !l.contains("Zy9Xw8"))
             );
+        }
+    }
+
+    #[test]
+    fn the_prefilter_never_hides_a_line_the_classifier_counts() {
+        let lines = [
+            "ERR connection reset",
+            "Unauthorized: bad key",
+            "HTTP/1.1 503",
+            "Response: 429",
+            "RateLimited by upstream",
+            "Too Many Requests",
+            "upstream Bad Gateway",
+            "Gateway Timeout",
+            "FATAL boom",
+            "Exception in thread",
+            "task FAILED",
+            "Throttled",
+            "FORBIDDEN",
+            "Authentication failed",
+        ];
+        for line in lines {
+            assert!(classify_line(line).counts(), "{line}");
+            let mut tally = ErrorTally::new("", None);
+            tally.feed(format!("noise\n{line}\nnoise\n").as_bytes(), None);
+            assert_eq!(tally.finish(None).error_lines, 1, "{line}");
         }
     }
 

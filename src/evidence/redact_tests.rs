@@ -235,3 +235,55 @@ fn secret_values_never_show_in_debug_output() {
     let s = secret("db", "password", b"hunter2hunter2");
     assert!(!format!("{s:?}").contains("hunter2"));
 }
+
+/// The trigger search must find exactly what the combined regex's own search finds, whatever
+/// the case of the words and wherever triggers overlap.
+#[test]
+fn the_trigger_search_finds_exactly_the_combined_regexs_matches() {
+    let (r, _) = Redactor::new(&[
+        secret("s", "a", b"MySecretToken-value"),
+        secret("s", "b", b"ph-literal-phx_notakey"),
+    ]);
+    let combined = regex::bytes::Regex::new(&r.combined).unwrap();
+    let words = [
+        "PassWord=x1",
+        "PASSWD: y2",
+        "Authorization: BEARER abcdefghij",
+        "bearer of",
+        "apiKey=k3",
+        "API-KEY=k4",
+        "privateKey: p5",
+        "Credentials=c6",
+        "ToKeN=t7",
+        "mysecrettoken-value",
+        "MySecretToken-value",
+        "ph-literal-phx_notakey",
+        "PHX_AAAAAAAAAAAAAAAAAAAAAAAA",
+        PERSONAL,
+        "redis://:pw@h",
+        "x://u:p@h",
+        "secretsecret=",
+        "tokentoken=z",
+        " ",
+        "\n",
+        "plain",
+        "é",
+        "\u{00}",
+    ];
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..3000 {
+        let mut text = String::new();
+        for _ in 0..8 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            text.push_str(words[(state % words.len() as u64) as usize]);
+        }
+        let expected: Vec<(usize, usize)> = combined
+            .find_iter(text.as_bytes())
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        let got: Vec<(usize, usize)> = r.matches(text.as_bytes()).collect();
+        assert_eq!(got, expected, "{text:?}");
+    }
+}
