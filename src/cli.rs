@@ -96,6 +96,9 @@ pub struct GlobalArgs {
     /// Log what the tool does to stderr; repeat for more detail (-vv)
     #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    #[command(flatten)]
+    pub github: crate::github::GithubArgs,
 }
 
 /// Where a report is written: a table for people, JSON/YAML for programs, Markdown for PRs.

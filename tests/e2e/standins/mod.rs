@@ -4,6 +4,8 @@
 
 // A shared toolbox: each test module uses a different part of it.
 #[allow(dead_code)]
+pub mod github;
+#[allow(dead_code)]
 pub mod posthog;
 
 /// A URL on which nothing listens (the port was bound, then released): "PostHog is down".

@@ -1,0 +1,7 @@
+//! The GitHub Action as shipped: action.yml run by `act` on this host, the workflow files, the
+//! release packaging and the krew manifest.
+
+mod act;
+mod krew;
+mod packaging;
+mod workflows;

@@ -1,0 +1,683 @@
+//! GitHub mode against the stand-in GitHub API: the sticky comment (create, update in place, no
+//! write when unchanged, never two — also after a 502 that stored the comment), pagination, fork
+//! tokens, rate limits, over-long bodies, and the PR of each event shape. The hook is driven
+//! through the library here; `action.rs` drives the real binary through `act`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kubectl_posthog::github::{GithubArgs, GithubEnv, Published, publish};
+use kubectl_posthog::report::{
+    FailOn, Finding, Report, ReportTarget, Severity, Status, Step, Verdict,
+};
+use serde_json::json;
+
+use crate::standins::github::{
+    BOT_LOGIN, GhFault, GithubStandIn, OWNER, PAT_LOGIN, PAT_TOKEN, READ_ONLY_TOKEN, REPO, Thread,
+    WRITE_TOKEN,
+};
+
+const PR: u64 = 7;
+const HEAD_SHA: &str = "2222222222222222222222222222222222222222";
+const PUSH_SHA: &str = "3333333333333333333333333333333333333333";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/e2e/fixtures/github/{name}.json"))
+}
+
+/// A preflight report with one located P1 failure and `extra` passing checks.
+pub fn report(failing_value: &str, extra: usize) -> Report {
+    let mut findings = vec![
+        Finding::new(
+            "config.personal-key",
+            Step::Configuration,
+            Severity::P1,
+            Status::Fail,
+            "No personal (phx_) key where a project key belongs",
+        )
+        .measured(failing_value)
+        .remediation("use the project API key (phc_…) from Project settings")
+        .at("k8s/production.yaml", Some(42)),
+        Finding::new(
+            "infra.image-pinned",
+            Step::Infrastructure,
+            Severity::P3,
+            Status::Warn,
+            "Image is pinned",
+        )
+        .measured("ghcr.io/acme/app:1.4 (tag, no digest)"),
+    ];
+    for i in 0..extra {
+        findings.push(
+            Finding::new(
+                &format!("infra.check-{i}"),
+                Step::Infrastructure,
+                Severity::P4,
+                Status::Pass,
+                "A passing check with a long enough title to fill the comment quickly",
+            )
+            .measured(format!(
+                "measured value {i} that is shown next to the verdict"
+            )),
+        );
+    }
+    let verdict = Verdict::judge(&findings, FailOn::P2);
+    Report::new(
+        "preflight",
+        ReportTarget::deployment("posthog-integration", Some("prod"), None),
+        verdict,
+        findings,
+        "2026-11-22T10:00:00Z".parse().unwrap(),
+    )
+}
+
+pub struct Job {
+    pub dir: tempfile::TempDir,
+    pub env: GithubEnv,
+    pub args: GithubArgs,
+}
+
+impl Job {
+    /// A job step for `event` ("pull_request", "issue_comment", "push") with the fixture payload.
+    pub fn new(gh: &GithubStandIn, event: &str, token: Option<&str>) -> Job {
+        let dir = tempfile::tempdir().unwrap();
+        let vars: Vec<(String, String)> = [
+            ("GITHUB_ACTIONS", "true".to_string()),
+            ("GITHUB_API_URL", gh.url().to_string()),
+            ("GITHUB_SERVER_URL", "https://github.com".to_string()),
+            ("GITHUB_REPOSITORY", format!("{OWNER}/{REPO}")),
+            ("GITHUB_EVENT_NAME", event.to_string()),
+            ("GITHUB_EVENT_PATH", fixture(event).display().to_string()),
+            ("GITHUB_SHA", PUSH_SHA.to_string()),
+            ("GITHUB_RUN_ID", "9001".to_string()),
+            ("GITHUB_RUN_ATTEMPT", "1".to_string()),
+            (
+                "GITHUB_STEP_SUMMARY",
+                dir.path().join("summary.md").display().to_string(),
+            ),
+            (
+                "GITHUB_OUTPUT",
+                dir.path().join("output").display().to_string(),
+            ),
+            ("GITHUB_WORKSPACE", dir.path().display().to_string()),
+            ("RUNNER_TEMP", dir.path().display().to_string()),
+            ("GITHUB_TOKEN", token.unwrap_or("").to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let env = GithubEnv::from_lookup(|name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        });
+        let args = GithubArgs {
+            github: true,
+            pr_comment: true,
+            commit_comment: false,
+            report_json: None,
+            github_max_wait: Duration::from_secs(5),
+        };
+        Job { dir, env, args }
+    }
+
+    /// Runs the hook the way `Ctx::emit` does (blocking, off the stand-in's runtime threads).
+    pub async fn publish(&self, report: &Report) -> (Published, String) {
+        let (report, args, env, cwd) = (
+            report.clone(),
+            self.args.clone(),
+            self.env.clone(),
+            self.dir.path().to_path_buf(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let mut err = Vec::new();
+            let published = publish(&report, &args, &env, &cwd, &mut err).expect("publish");
+            (published, String::from_utf8(err).unwrap())
+        })
+        .await
+        .unwrap()
+    }
+
+    pub fn outputs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("output")).unwrap_or_default()
+    }
+
+    pub fn summary(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("summary.md")).unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_creates_second_leaves_alone_changed_report_edits_in_place() {
+    let gh = GithubStandIn::start().await;
+    let job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+
+    let (first, stderr) = job
+        .publish(&report("POSTHOG_API_KEY holds a phx_ key", 0))
+        .await;
+    assert!(first.warnings.is_empty(), "{:?}", first.warnings);
+    assert_eq!(gh.writes(), ["POST /repos/acme/app/issues/7/comments"]);
+    assert_eq!(
+        gh.requests().len(),
+        3,
+        "GET /user, one page of comments, POST"
+    );
+    let comments = gh.comments_on_pull(PR);
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].author, BOT_LOGIN);
+    let body = &comments[0].body;
+    assert!(
+        body.starts_with("<!-- kubectl-posthog:preflight:prod/posthog-integration -->\n### ❌"),
+        "{body}"
+    );
+    assert!(body.contains("POSTHOG_API_KEY holds a phx_ key"));
+    assert!(body.contains("[workflow run](https://github.com/acme/app/actions/runs/9001)"));
+    assert!(
+        body.contains(&format!("commit {}", &HEAD_SHA[..12])),
+        "the PR head, not the merge commit"
+    );
+    let url = format!(
+        "https://github.com/acme/app/pull/7#issuecomment-{}",
+        comments[0].id
+    );
+    assert_eq!(first.comment_url.as_deref(), Some(url.as_str()));
+    assert!(
+        job.outputs().contains(&format!("comment-url={url}\n")),
+        "{}",
+        job.outputs()
+    );
+    assert!(
+        stderr.contains("::error file=k8s/production.yaml,line=42,"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("comment posted on pull request #7"),
+        "{stderr}"
+    );
+
+    // The same report in the same run: nothing to write.
+    gh.clear_requests();
+    let (again, stderr) = job
+        .publish(&report("POSTHOG_API_KEY holds a phx_ key", 0))
+        .await;
+    assert_eq!(gh.writes(), Vec::<String>::new());
+    assert_eq!(
+        gh.requests().len(),
+        2,
+        "GET /user and one page: nothing else"
+    );
+    assert_eq!(again.comment_url.as_deref(), Some(url.as_str()));
+    assert!(
+        stderr.contains("comment unchanged on pull request #7"),
+        "{stderr}"
+    );
+
+    // A changed report edits the same comment with PATCH.
+    gh.clear_requests();
+    let (third, _) = job
+        .publish(&report("POSTHOG_API_KEY holds a phx_ key (rotated)", 0))
+        .await;
+    let id = comments[0].id;
+    assert_eq!(
+        gh.writes(),
+        [format!("PATCH /repos/acme/app/issues/comments/{id}")]
+    );
+    let comments = gh.comments_on_pull(PR);
+    assert_eq!(comments.len(), 1, "never two comments");
+    assert_eq!(comments[0].edits, 1);
+    assert!(comments[0].body.contains("(rotated)"));
+    assert_eq!(third.comment_url.as_deref(), Some(url.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marked_comment_is_found_on_a_later_page_among_other_authors() {
+    let gh = GithubStandIn::start().await;
+    let marker = "<!-- kubectl-posthog:preflight:prod/posthog-integration -->";
+    for i in 0..230 {
+        gh.seed(Thread::Issue(PR), "reviewer", &format!("review remark {i}"));
+    }
+    // A person quoting the marker is not the tool's comment.
+    gh.seed(
+        Thread::Issue(PR),
+        "reviewer",
+        &format!("why does {marker} say FAIL?"),
+    );
+    let ours = gh.seed(
+        Thread::Issue(PR),
+        BOT_LOGIN,
+        &format!("{marker}\nold report"),
+    );
+    let job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+
+    let (published, _) = job.publish(&report("phx_ key", 0)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    assert_eq!(
+        gh.writes(),
+        [format!("PATCH /repos/acme/app/issues/comments/{ours}")]
+    );
+    let pages: Vec<String> = gh
+        .requests()
+        .iter()
+        .filter(|s| s.method == "GET" && s.path.ends_with("/comments"))
+        .map(|s| format!("{}?{}", s.path, s.query.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "/repos/acme/app/issues/7/comments?per_page=100",
+            "/repositories/4242/issues/7/comments?per_page=100&page=2",
+            "/repositories/4242/issues/7/comments?per_page=100&page=3",
+        ]
+    );
+    assert!(
+        gh.requests()
+            .iter()
+            .all(|s| s.authorization.as_deref() == Some(&format!("Bearer {WRITE_TOKEN}"))),
+        "every page, including Link-followed ones, is authenticated"
+    );
+    assert_eq!(gh.comments_on_pull(PR).len(), 232, "edited, none added");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_gateway_after_the_comment_was_stored_does_not_duplicate_it() {
+    let gh = GithubStandIn::start().await;
+    gh.fail(
+        Some("POST"),
+        "/repos/acme/app/issues/7/comments",
+        GhFault::BadGatewayAfterWrite,
+        1,
+    );
+    let job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+
+    let (published, _) = job.publish(&report("phx_ key", 0)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    assert_eq!(gh.comments_on_pull(PR).len(), 1, "never two comments");
+    assert_eq!(
+        gh.writes(),
+        ["POST /repos/acme/app/issues/7/comments"],
+        "listed again instead of re-posting"
+    );
+    assert!(published.comment_url.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_gateway_before_the_write_posts_again() {
+    let gh = GithubStandIn::start().await;
+    gh.fail(
+        Some("POST"),
+        "/repos/acme/app/issues/7/comments",
+        GhFault::Status(502, r#"{"message":"Server Error"}"#.into()),
+        1,
+    );
+    let job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+    let (published, _) = job.publish(&report("phx_ key", 0)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    assert_eq!(gh.writes().len(), 2);
+    assert_eq!(gh.comments_on_pull(PR).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_read_only_token_degrades_to_summary_and_annotations() {
+    let gh = GithubStandIn::start().await;
+    let job = Job::new(&gh, "pull_request", Some(READ_ONLY_TOKEN));
+    let (published, stderr) = job.publish(&report("phx_ key", 0)).await;
+    assert_eq!(gh.comments().len(), 0);
+    assert_eq!(published.comment_url, None);
+    assert!(stderr.contains("::warning title=kubectl-posthog::could not comment on pull request #7: the token cannot write here (403 Resource not accessible by integration)"), "{stderr}");
+    assert!(
+        stderr.contains("::error file=k8s/production.yaml,line=42"),
+        "{stderr}"
+    );
+    assert!(
+        job.summary()
+            .contains("### ❌ kubectl-posthog preflight: FAIL")
+    );
+    assert!(
+        job.outputs().contains("verdict=fail\n"),
+        "{}",
+        job.outputs()
+    );
+    assert!(
+        job.outputs().contains("comment-url=\n"),
+        "{}",
+        job.outputs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_token_degrades_without_calling_github() {
+    let gh = GithubStandIn::start().await;
+    let job = Job::new(&gh, "pull_request", None);
+    let (published, stderr) = job.publish(&report("phx_ key", 0)).await;
+    assert!(gh.requests().is_empty());
+    assert!(
+        stderr.contains("::warning title=kubectl-posthog::no GitHub token"),
+        "{stderr}"
+    );
+    assert_eq!(published.comment_url, None);
+    assert!(
+        job.outputs().contains("failed=1\nwarnings=1\n"),
+        "{}",
+        job.outputs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_waited_out() {
+    let cases = [
+        (
+            "429 retry-after",
+            GhFault::RateLimit {
+                status: 429,
+                retry_after: Some(1),
+                reset_in: None,
+            },
+            Duration::from_secs(1),
+        ),
+        (
+            "403 secondary retry-after",
+            GhFault::RateLimit {
+                status: 403,
+                retry_after: Some(1),
+                reset_in: None,
+            },
+            Duration::from_secs(1),
+        ),
+        (
+            "403 primary reset",
+            GhFault::RateLimit {
+                status: 403,
+                retry_after: None,
+                reset_in: Some(1),
+            },
+            Duration::from_secs(1),
+        ),
+        // No time named: GitHub says wait a minute; the 2 s budget shortens the guess.
+        (
+            "429 bare",
+            GhFault::RateLimit {
+                status: 429,
+                retry_after: None,
+                reset_in: None,
+            },
+            Duration::from_secs(2),
+        ),
+    ];
+    for (name, fault, least) in cases {
+        let gh = GithubStandIn::start().await;
+        gh.fail(Some("POST"), "/repos/acme/app/issues/7/comments", fault, 1);
+        let mut job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+        job.args.github_max_wait = Duration::from_secs(3);
+        let (published, _) = job.publish(&report("phx_ key", 0)).await;
+        assert!(
+            published.warnings.is_empty(),
+            "{name}: {:?}",
+            published.warnings
+        );
+        assert_eq!(gh.comments_on_pull(PR).len(), 1, "{name}");
+        let posts: Vec<Instant> = gh
+            .requests()
+            .iter()
+            .filter(|s| s.method == "POST")
+            .map(|s| s.at)
+            .collect();
+        assert_eq!(posts.len(), 2, "{name}: limited, then accepted");
+        let waited = posts[1] - posts[0];
+        assert!(
+            waited >= least - Duration::from_millis(50),
+            "{name}: waited {waited:?}"
+        );
+        assert!(
+            waited < least + Duration::from_millis(1500),
+            "{name}: waited {waited:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_longer_than_the_bound_gives_up_with_a_warning() {
+    let gh = GithubStandIn::start().await;
+    gh.fail(
+        None,
+        "/repos/acme/app/issues/7/comments",
+        GhFault::RateLimit {
+            status: 403,
+            retry_after: Some(600),
+            reset_in: None,
+        },
+        1,
+    );
+    let mut job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+    job.args.github_max_wait = Duration::from_secs(2);
+    let started = Instant::now();
+    let (published, stderr) = job.publish(&report("phx_ key", 0)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "did not sleep 600 s"
+    );
+    assert_eq!(published.comment_url, None);
+    assert!(
+        stderr.contains("GitHub asks to wait 600s, more than the 1s left of --github-max-wait")
+            || stderr
+                .contains("GitHub asks to wait 600s, more than the 2s left of --github-max-wait"),
+        "{stderr}"
+    );
+    assert!(job.outputs().contains("verdict=fail\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_long_report_is_cut_to_githubs_limit_with_a_pointer_to_the_summary() {
+    let gh = GithubStandIn::start().await;
+    let job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+    let big = report("phx_ key", 1500);
+    let (published, _) = job.publish(&big).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    let comments = gh.comments_on_pull(PR);
+    assert_eq!(comments.len(), 1);
+    let body = &comments[0].body;
+    assert!(body.chars().count() <= 65_536, "{}", body.chars().count());
+    assert!(
+        body.contains(
+            "The full report is in the [job summary](https://github.com/acme/app/actions/runs/9001)"
+        ),
+        "{}",
+        &body[body.len() - 600..]
+    );
+    assert!(
+        body.contains("config.personal-key"),
+        "failing items come first and survive the cut"
+    );
+    assert!(
+        job.summary().contains("infra.check-1499"),
+        "the summary has everything"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_long_for_the_server_falls_back_to_a_short_comment() {
+    let gh = GithubStandIn::start().await;
+    gh.set_body_limit(2_000);
+    let job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+    let (published, _) = job.publish(&report("phx_ key", 40)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    let comments = gh.comments_on_pull(PR);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0]
+            .body
+            .contains("The full report is in the [job summary]"),
+        "{}",
+        comments[0].body
+    );
+    assert!(comments[0].body.contains("1 blocking finding"));
+    let statuses: Vec<u16> = gh
+        .requests()
+        .iter()
+        .filter(|s| s.method == "POST")
+        .map(|s| s.status)
+        .collect();
+    assert_eq!(statuses, [422, 201]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_comment_event_comments_on_its_pull_request() {
+    let gh = GithubStandIn::start().await;
+    let job = Job::new(&gh, "issue_comment", Some(WRITE_TOKEN));
+    let (published, _) = job.publish(&report("phx_ key", 0)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    assert_eq!(gh.comments_on_pull(PR).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_comments_on_the_pull_request_of_the_commit_and_on_the_commit() {
+    let gh = GithubStandIn::start().await;
+    gh.set_pulls_of_commit(
+        PUSH_SHA,
+        vec![json!({"number": 7, "state": "closed", "merged_at": "2026-11-22T10:20:00Z", "merge_commit_sha": PUSH_SHA})],
+    );
+    let mut job = Job::new(&gh, "push", Some(PAT_TOKEN));
+    job.args.commit_comment = true;
+    let (published, _) = job.publish(&report("phx_ key", 0)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    let on_pr = gh.comments_on_pull(PR);
+    let on_commit = gh.comments_on(&Thread::Commit(PUSH_SHA.to_string()));
+    assert_eq!((on_pr.len(), on_commit.len()), (1, 1));
+    assert_eq!(
+        on_pr[0].author, PAT_LOGIN,
+        "a personal token comments as its user"
+    );
+    assert_eq!(
+        published.comment_url.as_deref(),
+        Some(
+            format!(
+                "https://github.com/acme/app/pull/7#issuecomment-{}",
+                on_pr[0].id
+            )
+            .as_str()
+        )
+    );
+
+    // Again: both are found (the commit's by its own listing) and left alone.
+    gh.clear_requests();
+    job.publish(&report("phx_ key", 0)).await;
+    assert_eq!(gh.writes(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_of_a_commit_without_a_pull_request_skips_the_comment_quietly() {
+    let gh = GithubStandIn::start().await;
+    let job = Job::new(&gh, "push", Some(WRITE_TOKEN));
+    let (published, stderr) = job.publish(&report("phx_ key", 0)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    assert!(gh.comments().is_empty());
+    assert!(
+        stderr.contains("skipped: commit 333333333333 belongs to no pull request"),
+        "{stderr}"
+    );
+    assert_eq!(gh.writes(), Vec::<String>::new());
+}
+
+/// The real binary in a job step: the gate's exit code follows `--fail-on` and nothing else.
+mod binary {
+    use super::*;
+    use crate::support::{bin, run};
+
+    const MANIFEST: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: posthog-integration\nspec:\n  replicas: 3\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: app\n          image: ghcr.io/acme/app:1.4\n          env:\n            - name: POSTHOG_API_KEY\n              value: phx_AAAAbbbbCCCCddddEEEEffffGGGGhhhh1234\n";
+
+    fn step(gh: &GithubStandIn, dir: &Path, token: &str, extra: &[&str]) -> crate::support::Run {
+        std::fs::create_dir_all(dir.join("k8s")).unwrap();
+        std::fs::write(dir.join("k8s/production.yaml"), MANIFEST).unwrap();
+        let mut cmd = bin();
+        cmd.current_dir(dir)
+            .args([
+                "preflight",
+                "-f",
+                "k8s/production.yaml",
+                "--offline",
+                "--pr-comment",
+            ])
+            .args(extra)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_API_URL", gh.url())
+            .env("GITHUB_REPOSITORY", "acme/app")
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_EVENT_PATH", fixture("pull_request"))
+            .env("GITHUB_RUN_ID", "77")
+            .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
+            .env("GITHUB_OUTPUT", dir.join("output"))
+            .env("GITHUB_WORKSPACE", dir)
+            .env("RUNNER_TEMP", dir)
+            .env("GITHUB_TOKEN", token);
+        run(&mut cmd)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exit_code_follows_fail_on_and_a_fork_token_only_warns() {
+        let gh = GithubStandIn::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let (gh2, p2) = (gh.clone(), path.clone());
+        let out = tokio::task::spawn_blocking(move || step(&gh2, &p2, READ_ONLY_TOKEN, &[]))
+            .await
+            .unwrap();
+        assert_eq!(
+            out.code, 1,
+            "blocking findings fail the gate:\n{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("::warning title=kubectl-posthog::could not comment on pull request #7"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("::error file=k8s/production.yaml,line="),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stdout.contains("VERDICT  FAIL"),
+            "the table still goes to stdout:\n{}",
+            out.stdout
+        );
+        let outputs = std::fs::read_to_string(path.join("output")).unwrap();
+        assert!(outputs.contains("verdict=fail\n"), "{outputs}");
+        let report = path.join("kubectl-posthog-preflight.json");
+        assert!(
+            outputs.contains(&format!("report-json={}\n", report.display())),
+            "{outputs}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(json["verdict"]["result"], "fail");
+        assert!(
+            std::fs::read_to_string(path.join("summary.md"))
+                .unwrap()
+                .starts_with("### ❌ kubectl-posthog preflight: FAIL")
+        );
+        assert!(gh.comments().is_empty());
+
+        // --fail-on never: the same findings pass the gate; the comment is posted with -o json on stdout.
+        let (gh2, p2) = (gh.clone(), path.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            step(
+                &gh2,
+                &p2,
+                WRITE_TOKEN,
+                &["--fail-on", "never", "-o", "json"],
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let stdout: serde_json::Value =
+            serde_json::from_str(&out.stdout).expect("stdout stays pure JSON");
+        assert_eq!(stdout["verdict"]["result"], "warn");
+        assert_eq!(gh.comments_on_pull(PR).len(), 1);
+        assert!(
+            gh.comments_on_pull(PR)[0]
+                .body
+                .contains("[workflow run](https://github.com/acme/app/actions/runs/77)")
+        );
+    }
+}
