@@ -179,10 +179,14 @@ mod tests {
     #[test]
     fn exact_beats_prefix() {
         let mut s = Scripts::new(PodBehavior::default());
-        let mut never = PodBehavior::default();
-        never.readiness = Readiness::NeverReady;
-        let mut slow = PodBehavior::default();
-        slow.ready_after = Duration::from_secs(30);
+        let never = PodBehavior {
+            readiness: Readiness::NeverReady,
+            ..Default::default()
+        };
+        let slow = PodBehavior {
+            ready_after: Duration::from_secs(30),
+            ..Default::default()
+        };
         s.set("app:*", never.clone());
         s.set("app:slow", slow.clone());
         assert_eq!(s.for_image("app:slow"), &slow);

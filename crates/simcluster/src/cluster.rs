@@ -59,11 +59,23 @@ pub struct AccessDenial {
     pub namespace: Option<String>,
 }
 
+/// The server thread; when the last handle goes without `shutdown`, the server stops.
+struct ServerThread {
+    shared: Arc<Shared>,
+    handle: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        self.shared.stopping.send_replace(true);
+    }
+}
+
 /// A running simulator; clones are cheap handles on the same one.
 #[derive(Clone)]
 pub struct SimCluster {
     shared: Arc<Shared>,
-    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    thread: Arc<ServerThread>,
 }
 
 impl std::fmt::Debug for SimCluster {
@@ -151,10 +163,11 @@ impl SimCluster {
                 )));
             }
         }
-        Ok(SimCluster {
-            shared,
-            thread: Arc::new(Mutex::new(Some(thread))),
-        })
+        let thread = Arc::new(ServerThread {
+            shared: shared.clone(),
+            handle: Mutex::new(Some(thread)),
+        });
+        Ok(SimCluster { shared, thread })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -331,7 +344,7 @@ impl SimCluster {
     /// Stops the server (ending open watches) and the controllers.
     pub async fn shutdown(self) {
         self.shared.stopping.send_replace(true);
-        let handle = lock(&self.thread).take();
+        let handle = lock(&self.thread.handle).take();
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }

@@ -10,12 +10,12 @@ use crate::resources::{RESOURCES, Sub, groups};
 pub(crate) fn version() -> Value {
     json!({
         "major": "1",
-        "minor": "34",
+        "minor": "36",
         "emulationMajor": "1",
-        "emulationMinor": "34",
+        "emulationMinor": "36",
         "minCompatibilityMajor": "1",
-        "minCompatibilityMinor": "33",
-        "gitVersion": "v1.34.0-simcluster",
+        "minCompatibilityMinor": "35",
+        "gitVersion": "v1.36.0-simcluster",
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2025-08-27T00:00:00Z",

@@ -46,8 +46,11 @@ pub(crate) fn service_pods(shared: &Shared, svc: &Value) -> (Vec<Value>, Vec<Val
     let sel = LabelSelector::from_map(sel);
     let pods = shared.store().list(ids::PODS, Some(meta::namespace(svc)));
     let (mut ready, mut not_ready) = (Vec::new(), Vec::new());
-    for p in pods.iter().filter(|p| sel.matches(&meta::labels(p))) {
-        if meta::str_at(p, &["status", "podIP"]).is_none() {
+    for p in pods.iter().filter(|p| sel.matches(meta::labels(p))) {
+        // Terminating pods leave the endpoints at once, as with the endpoints controller.
+        if meta::str_at(p, &["status", "podIP"]).is_none()
+            || p.pointer("/metadata/deletionTimestamp").is_some()
+        {
             continue;
         }
         if ready_since(p).is_some() {
@@ -129,7 +132,7 @@ fn sync_one(shared: &Shared, svc: &Value) {
         json!([subset])
     };
     let (ns, name) = (meta::namespace(svc), meta::name(svc));
-    let mut labels = meta::labels(svc);
+    let mut labels = meta::labels(svc).clone();
     labels.insert(MANAGED.into(), json!("simcluster"));
     let existing = shared.store().get(ids::ENDPOINTS, ns, name);
     match existing {

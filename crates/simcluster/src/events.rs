@@ -14,6 +14,8 @@ use crate::store::UpdateMode;
 /// Maps (involved uid, reason, message) to the event's name, for aggregation.
 #[derive(Debug, Default)]
 pub(crate) struct EventIndex {
+    /// When expired events were last deleted (sim time).
+    last_expiry: Option<jiff::Timestamp>,
     by_key: HashMap<(String, String, String), String>,
     seq: u64,
 }
@@ -39,9 +41,10 @@ impl Shared {
             message.to_string(),
         );
         let existing = lock(&self.events).by_key.get(&key).cloned();
-        if let Some(name) = existing
-            && let Some(ev) = self.store().get(ids::EVENTS, &ns, &name)
-        {
+        // Bind the event first: a guard in an `if let` condition would live through the
+        // block and deadlock the update below.
+        let current = existing.and_then(|name| self.store().get(ids::EVENTS, &ns, &name));
+        if let Some(ev) = current {
             let mut ev = (*ev).clone();
             let count = ev.get("count").and_then(Value::as_i64).unwrap_or(1) + 1;
             ev["count"] = json!(count);
@@ -63,13 +66,13 @@ impl Shared {
             "apiVersion": involved.get("apiVersion").cloned().unwrap_or(Value::Null),
             "resourceVersion": meta::resource_version(involved),
         });
-        if involved.get("kind").and_then(Value::as_str) == Some("Pod") {
-            if let Some(c) = involved
+        if component == "kubelet"
+            && involved.get("kind").and_then(Value::as_str) == Some("Pod")
+            && let Some(c) = involved
                 .pointer("/spec/containers/0/name")
                 .and_then(Value::as_str)
-            {
-                involved_ref["fieldPath"] = json!(format!("spec.containers{{{c}}}"));
-            }
+        {
+            involved_ref["fieldPath"] = json!(format!("spec.containers{{{c}}}"));
         }
         let mut source = json!({"component": component});
         if component == "kubelet" {
@@ -93,4 +96,43 @@ impl Shared {
             lock(&self.events).by_key.insert(key, name);
         }
     }
+}
+
+/// Events live an hour (the apiserver's default `--event-ttl`).
+const EVENT_TTL_SECS: f64 = 3600.0;
+
+/// Deletes expired events, at most once a sim minute.
+pub(crate) fn expire(shared: &Shared) {
+    let now = shared.now();
+    {
+        let mut idx = lock(&shared.events);
+        if idx
+            .last_expiry
+            .is_some_and(|t| crate::clock::secs_between(t, now) < 60.0)
+        {
+            return;
+        }
+        idx.last_expiry = Some(now);
+    }
+    let expired: Vec<(String, String)> = shared
+        .store()
+        .list(ids::EVENTS, None)
+        .iter()
+        .filter(|e| {
+            meta::str_at(e, &["lastTimestamp"])
+                .and_then(crate::clock::parse_time)
+                .is_some_and(|t| crate::clock::secs_between(t, now) > EVENT_TTL_SECS)
+        })
+        .map(|e| (meta::namespace(e).to_string(), meta::name(e).to_string()))
+        .collect();
+    if expired.is_empty() {
+        return;
+    }
+    for (ns, name) in &expired {
+        let _ = shared.store().delete(ids::EVENTS, ns, name);
+    }
+    let names: std::collections::HashSet<&String> = expired.iter().map(|(_, n)| n).collect();
+    lock(&shared.events)
+        .by_key
+        .retain(|_, n| !names.contains(n));
 }

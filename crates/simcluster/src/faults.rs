@@ -85,6 +85,17 @@ impl Faults {
         self.active.clear();
     }
 
+    /// The shortest active DropWatches delay, for watches already running.
+    pub(crate) fn drop_watches_after(&self) -> Option<std::time::Duration> {
+        self.active
+            .iter()
+            .filter_map(|(_, f)| match f {
+                Fault::DropWatches { after } => Some(*after),
+                _ => None,
+            })
+            .min()
+    }
+
     /// Decides the faults for one request, consuming counted ones.
     pub(crate) fn judge(&mut self, r: &RequestFacts<'_>) -> Verdict {
         let mut v = Verdict::default();

@@ -36,6 +36,7 @@ mod state;
 mod store;
 mod table;
 mod traffic;
+mod validation;
 mod yaml;
 
 pub use behavior::{HealthScript, LogScript, PodBehavior, Readiness, Traffic};

@@ -60,7 +60,10 @@ impl LogPlan {
             format!("{head}{}", "x".repeat(pad))
         } else {
             let j = i - self.bulk;
-            let tpl = &self.templates[(j as usize) % self.templates.len()];
+            let tpl = self
+                .templates
+                .get((j as usize) % self.templates.len().max(1))
+                .map_or("", String::as_str);
             tpl.replace("{n}", &j.to_string())
                 .replace("{pod}", &self.pod)
                 .replace("{namespace}", &self.namespace)

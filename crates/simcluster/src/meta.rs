@@ -35,11 +35,13 @@ pub(crate) fn resource_version(v: &Value) -> &str {
     str_at(v, &["metadata", "resourceVersion"]).unwrap_or("")
 }
 
-pub(crate) fn labels(v: &Value) -> Map<String, Value> {
+/// The object's labels (an empty map when it has none), borrowed: selectors run over every
+/// object of a list, so they must not copy.
+pub(crate) fn labels(v: &Value) -> &Map<String, Value> {
+    static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
     at(v, &["metadata", "labels"])
         .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default()
+        .unwrap_or(&EMPTY)
 }
 
 pub(crate) fn annotation<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -114,7 +116,7 @@ pub(crate) fn int_or_percent(v: Option<&Value>, total: i64, round_up: bool, defa
         .and_then(|p| p.trim().parse::<i64>().ok())
         .or_else(|| s.trim().parse::<i64>().ok().map(|i| i * 100 / total.max(1)))
         .unwrap_or(0);
-    let scaled = pct * total;
+    let scaled = pct.saturating_mul(total);
     if round_up {
         (scaled + 99).div_euclid(100)
     } else {

@@ -31,6 +31,13 @@ impl Propagation {
     }
 }
 
+/// How a write lands: on the main resource or `status`, and whether only as a dry run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Write {
+    pub(crate) mode: UpdateMode,
+    pub(crate) dry_run: bool,
+}
+
 impl Shared {
     /// Fills in the namespace from the request path and checks they agree.
     fn place(&self, res: ResId, ns: Option<&str>, obj: &mut Value) -> Result<(), ApiError> {
@@ -79,13 +86,41 @@ impl Shared {
         self.store().create(res, obj, now)
     }
 
+    /// What `create` would store, for `dryRun=All`.
+    pub(crate) fn create_obj_dry(
+        &self,
+        res: ResId,
+        ns: Option<&str>,
+        mut obj: Value,
+    ) -> Result<Value, ApiError> {
+        self.place(res, ns, &mut obj)?;
+        if res == ids::SSAR {
+            return Ok(self.review_access(obj));
+        }
+        let now = self.now();
+        self.store().prepare_create(res, obj, now).map(|(_, o)| o)
+    }
+
     pub(crate) fn update_obj(
+        &self,
+        res: ResId,
+        ns: Option<&str>,
+        name: &str,
+        obj: Value,
+        mode: UpdateMode,
+    ) -> Result<Value, ApiError> {
+        self.update_obj_with(res, ns, name, obj, mode, false)
+    }
+
+    /// An update, or with `dry_run` the object it would store.
+    pub(crate) fn update_obj_with(
         &self,
         res: ResId,
         ns: Option<&str>,
         name: &str,
         mut obj: Value,
         mode: UpdateMode,
+        dry_run: bool,
     ) -> Result<Value, ApiError> {
         self.place(res, ns, &mut obj)?;
         let body_name = meta::name(&obj);
@@ -95,6 +130,12 @@ impl Shared {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
+        }
+        if dry_run {
+            return self
+                .store()
+                .prepare_update(res, obj, mode)
+                .map(|(_, o, _)| o);
         }
         self.store().update(res, obj, mode)
     }
@@ -107,8 +148,9 @@ impl Shared {
         name: &str,
         pt: PatchType,
         body: &[u8],
-        mode: UpdateMode,
+        write: Write,
     ) -> Result<Value, ApiError> {
+        let Write { mode, dry_run } = write;
         let patch_doc = patch::parse_body(pt, body)?;
         let now = self.now();
         let mut store = self.store();
@@ -118,6 +160,9 @@ impl Shared {
                 let mut obj = patch_doc;
                 self.place(res, Some(ns).filter(|n| !n.is_empty()), &mut obj)?;
                 meta::obj_mut(&mut obj, &["metadata"]).insert("name".into(), json!(name));
+                if dry_run {
+                    return store.prepare_create(res, obj, now).map(|(_, o)| o);
+                }
                 return store.create(res, obj, now);
             }
             return Err(ApiError::not_found(def(res), name));
@@ -137,6 +182,9 @@ impl Shared {
                 );
             }
         }
+        if dry_run {
+            return store.prepare_update(res, patched, mode).map(|(_, o, _)| o);
+        }
         store.update(res, patched, mode)
     }
 
@@ -147,6 +195,33 @@ impl Shared {
         name: &str,
         prop: Propagation,
     ) -> Result<Value, ApiError> {
+        self.delete_obj_with(res, ns, name, prop, None)
+    }
+
+    /// Deletes; pods are deleted gracefully (`deletionTimestamp` set, the kubelet removes
+    /// them once their container stopped) unless `grace` is 0.
+    pub(crate) fn delete_obj_with(
+        &self,
+        res: ResId,
+        ns: &str,
+        name: &str,
+        prop: Propagation,
+        grace: Option<i64>,
+    ) -> Result<Value, ApiError> {
+        if res == ids::PODS && grace != Some(0) {
+            let pod = self.get_obj(res, ns, name)?;
+            if pod.pointer("/metadata/deletionTimestamp").is_some() {
+                return Ok(pod);
+            }
+            let grace = grace
+                .or_else(|| meta::i64_at(&pod, &["spec", "terminationGracePeriodSeconds"]))
+                .unwrap_or(30)
+                .max(0);
+            let at = crate::clock::add_secs(self.now(), grace as f64);
+            return self
+                .store()
+                .mark_terminating(res, ns, name, &crate::clock::rfc3339(at), grace);
+        }
         let target = self.get_obj(res, ns, name)?;
         let uid = meta::uid(&target).to_string();
         match prop {

@@ -40,7 +40,7 @@ pub(crate) struct WatchEvent {
     pub(crate) obj: Arc<Value>,
 }
 
-type Key = (ResId, String, String);
+pub(crate) type Key = (ResId, String, String);
 
 /// How an update treats the incoming object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +141,7 @@ impl Store {
     /// Events after `rv`, or `Err` when the history no longer reaches back to it.
     pub(crate) fn events_since(&self, rv: u64) -> Result<Vec<WatchEvent>, ApiError> {
         if let Some(first) = self.history.front()
-            && first.rv > rv + 1
+            && first.rv > rv.saturating_add(1)
         {
             return Err(too_old(rv, first.rv));
         }
@@ -155,9 +155,29 @@ impl Store {
     pub(crate) fn create(
         &mut self,
         res: ResId,
-        mut obj: Value,
+        obj: Value,
         now: Timestamp,
     ) -> Result<Value, ApiError> {
+        let (key, mut obj) = self.prepare_create(res, obj, now)?;
+        self.rv += 1;
+        let uid = self.new_uid();
+        let m = meta::obj_mut(&mut obj, &["metadata"]);
+        m.insert("uid".into(), json!(uid));
+        m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+        self.uids.insert(uid);
+        let arc = Arc::new(obj);
+        self.objects.insert(key, arc.clone());
+        self.record(EventType::Added, res, arc.clone());
+        Ok((*arc).clone())
+    }
+
+    /// Validates and fills in a new object without storing it (also the `dryRun` answer).
+    pub(crate) fn prepare_create(
+        &mut self,
+        res: ResId,
+        mut obj: Value,
+        now: Timestamp,
+    ) -> Result<(Key, Value), ApiError> {
         let d = def(res);
         if !obj.is_object() {
             return Err(ApiError::bad_request("the object must be a JSON object"));
@@ -194,8 +214,6 @@ impl Store {
         if self.objects.contains_key(&key) {
             return Err(ApiError::already_exists(d, &name));
         }
-        self.rv += 1;
-        let uid = self.new_uid();
         obj["apiVersion"] = json!(d.api_version());
         obj["kind"] = json!(d.kind);
         let m = meta::obj_mut(&mut obj, &["metadata"]);
@@ -205,27 +223,46 @@ impl Store {
         } else {
             m.remove("namespace");
         }
-        m.insert("uid".into(), json!(uid));
-        m.insert("resourceVersion".into(), json!(self.rv.to_string()));
+        m.remove("uid");
+        m.remove("resourceVersion");
         m.insert("generation".into(), json!(1));
         m.insert("creationTimestamp".into(), json!(rfc3339(now)));
         m.remove("deletionTimestamp");
         m.remove("managedFields");
         reset_status_on_create(res, &mut obj);
         crate::defaults::apply(res, &mut obj);
-        self.uids.insert(uid);
-        let arc = Arc::new(obj);
-        self.objects.insert(key, arc.clone());
-        self.record(EventType::Added, res, arc.clone());
-        Ok((*arc).clone())
+        crate::validation::validate(res, &obj)?;
+        Ok((key, obj))
     }
 
     pub(crate) fn update(
         &mut self,
         res: ResId,
-        mut obj: Value,
+        obj: Value,
         mode: UpdateMode,
     ) -> Result<Value, ApiError> {
+        let (key, mut obj, old) = self.prepare_update(res, obj, mode)?;
+        if obj == *old {
+            // A no-op write does not bump resourceVersion, like the apiserver.
+            return Ok(obj);
+        }
+        self.rv += 1;
+        meta::obj_mut(&mut obj, &["metadata"])
+            .insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let arc = Arc::new(obj);
+        self.objects.insert(key, arc.clone());
+        self.record(EventType::Modified, res, arc.clone());
+        Ok((*arc).clone())
+    }
+
+    /// The object an update would store (also the `dryRun` answer), with the old
+    /// resourceVersion, and the object it replaces.
+    pub(crate) fn prepare_update(
+        &self,
+        res: ResId,
+        mut obj: Value,
+        mode: UpdateMode,
+    ) -> Result<(Key, Value, Arc<Value>), ApiError> {
         let d = def(res);
         let name = meta::name(&obj).to_string();
         let ns = if d.namespaced {
@@ -266,6 +303,8 @@ impl Store {
         obj["kind"] = json!(d.kind);
         if mode == UpdateMode::Main {
             crate::defaults::apply(res, &mut obj);
+            crate::validation::validate(res, &obj)?;
+            crate::validation::validate_update(res, &old, &obj)?;
         }
         // Identity and bookkeeping fields belong to the server.
         let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
@@ -274,7 +313,13 @@ impl Store {
             generation += 1;
         }
         let m = meta::obj_mut(&mut obj, &["metadata"]);
-        for k in ["uid", "creationTimestamp", "namespace", "deletionTimestamp"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
             match old_meta.get(k) {
                 Some(v) => m.insert(k.into(), v.clone()),
                 None => m.remove(k),
@@ -289,13 +334,28 @@ impl Store {
                 .cloned()
                 .unwrap_or(Value::Null),
         );
-        if obj == *old {
-            // A no-op write does not bump resourceVersion, like the apiserver.
-            return Ok(obj);
-        }
+        Ok((key, obj, old))
+    }
+
+    /// Starts a graceful deletion: the object stays, with `deletionTimestamp` set.
+    pub(crate) fn mark_terminating(
+        &mut self,
+        res: ResId,
+        ns: &str,
+        name: &str,
+        deletion_timestamp: &str,
+        grace: i64,
+    ) -> Result<Value, ApiError> {
+        let key = (res, ns.to_string(), name.to_string());
+        let Some(old) = self.objects.get(&key).cloned() else {
+            return Err(ApiError::not_found(def(res), name));
+        };
         self.rv += 1;
-        meta::obj_mut(&mut obj, &["metadata"])
-            .insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let mut obj = (*old).clone();
+        let m = meta::obj_mut(&mut obj, &["metadata"]);
+        m.insert("deletionTimestamp".into(), json!(deletion_timestamp));
+        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+        m.insert("resourceVersion".into(), json!(self.rv.to_string()));
         let arc = Arc::new(obj);
         self.objects.insert(key, arc.clone());
         self.record(EventType::Modified, res, arc.clone());
@@ -416,7 +476,7 @@ mod tests {
     fn create_update_conflict_and_generation() {
         let mut s = store_with_ns();
         let d = s
-            .create(ids::DEPLOYMENTS, json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"replicas": 1}}), Timestamp::now())
+            .create(ids::DEPLOYMENTS, json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}}}}), Timestamp::now())
             .unwrap();
         assert_eq!(d["metadata"]["generation"], 1);
         assert!(

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use crate::behavior::pod_image;
 use crate::clock::secs_between;
-use crate::controllers::replicaset::ready_since;
+use crate::controllers::replicaset::serving;
 use crate::meta;
 use crate::resources::ids;
 use crate::state::{Shared, lock};
@@ -84,11 +84,11 @@ pub(crate) fn accrue(shared: &Shared) {
     let mut t = lock(&shared.traffic);
     let dt = t.last.map_or(0.0, |last| secs_between(last, now).max(0.0));
     t.last = Some(now);
-    for pod in pods.iter().filter(|p| ready_since(p).is_some()) {
+    for pod in pods.iter().filter(|p| serving(p)) {
         let b = &scripts.for_image(pod_image(pod)).traffic;
         let labels: BTreeMap<String, String> = meta::labels(pod)
-            .into_iter()
-            .map(|(k, v)| (k, v.as_str().unwrap_or("").to_string()))
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
             .collect();
         let entry = t
             .pods

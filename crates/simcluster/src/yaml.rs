@@ -9,10 +9,10 @@ pub(crate) fn parse_multi(text: &str) -> Result<Vec<Value>, String> {
 }
 
 pub(crate) fn parse_one(text: &str) -> Result<Value, String> {
-    if text.trim_start().starts_with('{') {
-        if let Ok(v) = serde_json::from_str(text) {
-            return Ok(v);
-        }
+    if text.trim_start().starts_with('{')
+        && let Ok(v) = serde_json::from_str(text)
+    {
+        return Ok(v);
     }
     serde_saphyr::from_str(text).map_err(|e| e.to_string())
 }

@@ -6,99 +6,33 @@
 use serde_json::{Value, json};
 
 use super::deployment_status::{self as ds, Counts};
-use super::hash::pod_template_hash;
+pub(crate) use super::new_rs::{DESIRED, MAX, RsView};
+use super::new_rs::{create_new_rs, progress_deadline, sync_new_rs};
 use super::rolling;
+use super::scaling::{is_scaling_event, scale_proportionally};
 use crate::meta;
 use crate::resources::ids;
 use crate::state::Shared;
 use crate::store::UpdateMode;
 
-pub(crate) const REVISION: &str = "deployment.kubernetes.io/revision";
-pub(crate) const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
-pub(crate) const DESIRED: &str = "deployment.kubernetes.io/desired-replicas";
-pub(crate) const MAX: &str = "deployment.kubernetes.io/max-replicas";
-pub(crate) const HASH_LABEL: &str = "pod-template-hash";
-const SKIP_COPY: &[&str] = &[
-    "kubectl.kubernetes.io/last-applied-configuration",
-    REVISION,
-    REVISION_HISTORY,
-    DESIRED,
-    MAX,
-    "deprecated.deployment.rollback.to",
-];
-
-/// What the controller needs of one ReplicaSet.
-#[derive(Debug, Clone)]
-pub(crate) struct RsView {
-    pub(crate) name: String,
-    pub(crate) obj: Value,
-    pub(crate) replicas: i64,
-    pub(crate) status_replicas: i64,
-    pub(crate) ready: i64,
-    pub(crate) available: i64,
-    pub(crate) revision: i64,
-    created: String,
-}
-
-impl RsView {
-    fn of(obj: &Value) -> Self {
-        let st = |k: &str| meta::i64_at(obj, &["status", k]).unwrap_or(0);
-        RsView {
-            name: meta::name(obj).to_string(),
-            replicas: meta::i64_at(obj, &["spec", "replicas"]).unwrap_or(1),
-            status_replicas: st("replicas"),
-            ready: st("readyReplicas"),
-            available: st("availableReplicas"),
-            revision: meta::annotation(obj, REVISION)
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(0),
-            created: meta::str_at(obj, &["metadata", "creationTimestamp"])
-                .unwrap_or("")
-                .to_string(),
-            obj: obj.clone(),
-        }
-    }
-
-    /// The template with the hash label removed, for comparing with the Deployment's.
-    fn template_without_hash(&self) -> Value {
-        let mut t = self
-            .obj
-            .pointer("/spec/template")
-            .cloned()
-            .unwrap_or(Value::Null);
-        if let Some(labels) = t
-            .pointer_mut("/metadata/labels")
-            .and_then(Value::as_object_mut)
-        {
-            labels.remove(HASH_LABEL);
-            if labels.is_empty() {
-                if let Some(m) = t.pointer_mut("/metadata").and_then(Value::as_object_mut) {
-                    m.remove("labels");
-                }
-            }
-        }
-        t
-    }
-}
-
 /// The facts of one Deployment a pass works from.
-struct Plan<'a> {
-    shared: &'a Shared,
-    d: &'a Value,
-    ns: String,
-    name: String,
-    desired: i64,
-    rolling: bool,
-    surge: i64,
-    unavailable: i64,
+pub(super) struct Plan<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) d: &'a Value,
+    pub(super) ns: String,
+    pub(super) name: String,
+    pub(super) desired: i64,
+    pub(super) rolling: bool,
+    pub(super) surge: i64,
+    pub(super) unavailable: i64,
 }
 
 impl Plan<'_> {
-    fn max_total(&self) -> i64 {
+    pub(super) fn max_total(&self) -> i64 {
         self.desired + self.surge
     }
 
-    fn owned(&self) -> Vec<RsView> {
+    pub(super) fn owned(&self) -> Vec<RsView> {
         let uid = meta::uid(self.d);
         let mut v: Vec<RsView> = self
             .shared
@@ -112,7 +46,7 @@ impl Plan<'_> {
         v
     }
 
-    fn split(&self, all: Vec<RsView>) -> (Option<RsView>, Vec<RsView>) {
+    pub(super) fn split(&self, all: Vec<RsView>) -> (Option<RsView>, Vec<RsView>) {
         let template = self
             .d
             .pointer("/spec/template")
@@ -126,7 +60,7 @@ impl Plan<'_> {
         (new, old)
     }
 
-    fn scale(&self, rs: &RsView, to: i64) {
+    pub(super) fn scale(&self, rs: &RsView, to: i64) {
         let (desired, max) = (self.desired.to_string(), self.max_total().to_string());
         self.shared.mutate(
             ids::REPLICASETS,
@@ -219,255 +153,6 @@ fn sync_one(shared: &Shared, d: &Value) {
     finish(&plan, status, true);
 }
 
-/// Brings an existing new ReplicaSet's annotations up to date (revision on rollback reuse,
-/// copied Deployment annotations, minReadySeconds) and mirrors its revision on the Deployment.
-fn sync_new_rs(
-    plan: &Plan<'_>,
-    new: RsView,
-    old: &[RsView],
-    status: &mut serde_json::Map<String, Value>,
-) -> RsView {
-    let max_old = old.iter().map(|r| r.revision).max().unwrap_or(0);
-    let next = max_old + 1;
-    let annotations = copied_annotations(plan.d);
-    let min_ready = plan.d.pointer("/spec/minReadySeconds").cloned();
-    let (cur_rev, cur_hist) = (
-        new.revision,
-        meta::annotation(&new.obj, REVISION_HISTORY)
-            .unwrap_or("")
-            .to_string(),
-    );
-    let updated = plan.shared.mutate(
-        ids::REPLICASETS,
-        &plan.ns,
-        &new.name,
-        UpdateMode::Main,
-        |o| {
-            for (k, v) in &annotations {
-                meta::set_annotation(o, k, v);
-            }
-            if cur_rev < next {
-                meta::set_annotation(o, REVISION, &next.to_string());
-                if cur_rev > 0 {
-                    let hist = if cur_hist.is_empty() {
-                        cur_rev.to_string()
-                    } else {
-                        format!("{cur_hist},{cur_rev}")
-                    };
-                    meta::set_annotation(o, REVISION_HISTORY, &hist);
-                }
-            }
-            match &min_ready {
-                Some(m) => o["spec"]["minReadySeconds"] = m.clone(),
-                None => {
-                    if let Some(s) = o.get_mut("spec").and_then(Value::as_object_mut) {
-                        s.remove("minReadySeconds");
-                    }
-                }
-            }
-        },
-    );
-    let new = updated.as_ref().map(RsView::of).unwrap_or(new);
-    set_deployment_revision(plan, new.revision);
-    if has_progress_deadline(plan.d) && ds::get_condition(status, ds::PROGRESSING).is_none() {
-        let msg = format!("Found new replica set \"{}\"", new.name);
-        ds::set_condition(
-            status,
-            ds::PROGRESSING,
-            "True",
-            "FoundNewReplicaSet",
-            &msg,
-            plan.shared.now(),
-        );
-    }
-    new
-}
-
-fn set_deployment_revision(plan: &Plan<'_>, revision: i64) {
-    let rev = revision.to_string();
-    if meta::annotation(plan.d, REVISION) != Some(rev.as_str()) {
-        plan.shared.mutate(
-            ids::DEPLOYMENTS,
-            &plan.ns,
-            &plan.name,
-            UpdateMode::Main,
-            |o| meta::set_annotation(o, REVISION, &rev),
-        );
-    }
-}
-
-fn copied_annotations(d: &Value) -> Vec<(String, String)> {
-    d.pointer("/metadata/annotations")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !SKIP_COPY.contains(&k.as_str()))
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn has_progress_deadline(d: &Value) -> bool {
-    progress_deadline(d).is_some()
-}
-
-fn progress_deadline(d: &Value) -> Option<i64> {
-    match d
-        .pointer("/spec/progressDeadlineSeconds")
-        .and_then(Value::as_i64)
-    {
-        Some(s) if s == i64::from(i32::MAX) => None,
-        Some(s) => Some(s),
-        None => Some(600),
-    }
-}
-
-/// Creates the ReplicaSet for the current template with `replicas` pods.
-fn create_new_rs(
-    plan: &Plan<'_>,
-    old: &[RsView],
-    replicas: i64,
-    status: &mut serde_json::Map<String, Value>,
-) -> Option<RsView> {
-    let template = plan
-        .d
-        .pointer("/spec/template")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let collisions = status.get("collisionCount").and_then(Value::as_i64);
-    let hash = pod_template_hash(&template, collisions);
-    let name = format!("{}-{hash}", plan.name);
-    let mut rs_template = template.clone();
-    meta::obj_mut(&mut rs_template, &["metadata", "labels"]).insert(HASH_LABEL.into(), json!(hash));
-    let mut selector = plan
-        .d
-        .pointer("/spec/selector")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    meta::obj_mut(&mut selector, &["matchLabels"]).insert(HASH_LABEL.into(), json!(hash));
-    let revision = old.iter().map(|r| r.revision).max().unwrap_or(0) + 1;
-    let mut annotations = serde_json::Map::new();
-    for (k, v) in copied_annotations(plan.d) {
-        annotations.insert(k, json!(v));
-    }
-    annotations.insert(REVISION.into(), json!(revision.to_string()));
-    annotations.insert(DESIRED.into(), json!(plan.desired.to_string()));
-    annotations.insert(MAX.into(), json!(plan.max_total().to_string()));
-    let mut spec = json!({"replicas": replicas, "selector": selector, "template": rs_template});
-    if let Some(m) = plan.d.pointer("/spec/minReadySeconds") {
-        spec["minReadySeconds"] = m.clone();
-    }
-    let rs = json!({
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {
-            "name": name,
-            "namespace": plan.ns,
-            "labels": rs_template.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({})),
-            "annotations": annotations,
-            "ownerReferences": [meta::controller_ref(plan.d)],
-        },
-        "spec": spec,
-    });
-    let now = plan.shared.now();
-    let created = plan.shared.store().create(ids::REPLICASETS, rs, now);
-    match created {
-        Ok(obj) => {
-            if replicas > 0 {
-                let msg = format!("Scaled up replica set {name} from 0 to {replicas}");
-                plan.shared.record_event(
-                    plan.d,
-                    "Normal",
-                    "ScalingReplicaSet",
-                    &msg,
-                    "deployment-controller",
-                );
-            }
-            set_deployment_revision(plan, revision);
-            if has_progress_deadline(plan.d) {
-                let msg = format!("Created new replica set \"{name}\"");
-                ds::set_condition(
-                    status,
-                    ds::PROGRESSING,
-                    "True",
-                    "NewReplicaSetCreated",
-                    &msg,
-                    now,
-                );
-            }
-            Some(RsView::of(&obj))
-        }
-        Err(e) if e.code == 409 => {
-            // Another template hashed to this name: bump collisionCount and retry next pass.
-            status.insert("collisionCount".into(), json!(collisions.unwrap_or(0) + 1));
-            None
-        }
-        Err(_) => None,
-    }
-}
-
-fn is_scaling_event(plan: &Plan<'_>, new: Option<&RsView>, old: &[RsView]) -> bool {
-    let desired = plan.desired.to_string();
-    new.into_iter()
-        .chain(old.iter())
-        .filter(|r| r.replicas > 0)
-        .any(|r| meta::annotation(&r.obj, DESIRED).is_some_and(|a| a != desired))
-}
-
-/// `scale()` of the sync path: the active (or latest) RS takes the new size; with several
-/// active ones the difference is spread in proportion to their sizes.
-fn scale_proportionally(plan: &Plan<'_>, new: Option<&RsView>, old: &[RsView]) {
-    let mut all: Vec<&RsView> = old.iter().chain(new).collect();
-    let active: Vec<&RsView> = all.iter().copied().filter(|r| r.replicas > 0).collect();
-    let target = match active.len() {
-        0 => new.or_else(|| old.last()),
-        1 => Some(active[0]),
-        _ => None,
-    };
-    if let Some(t) = target {
-        if t.replicas != plan.desired {
-            plan.scale(t, plan.desired);
-        }
-        return;
-    }
-    if let Some(n) = new
-        && n.replicas == plan.desired
-        && n.available == plan.desired
-    {
-        for o in old.iter().filter(|o| o.replicas > 0) {
-            plan.scale(o, 0);
-        }
-        return;
-    }
-    let allowed = if plan.desired > 0 {
-        plan.max_total()
-    } else {
-        0
-    };
-    let total: i64 = active.iter().map(|r| r.replicas).sum();
-    let to_add = allowed - total;
-    if to_add == 0 || total == 0 {
-        return;
-    }
-    // Newest first when growing, so leftovers land on the newest RS.
-    all.retain(|r| r.replicas > 0);
-    all.reverse();
-    let mut sizes: Vec<i64> = all
-        .iter()
-        .map(|r| r.replicas + r.replicas * to_add / total)
-        .collect();
-    let leftover = allowed - sizes.iter().sum::<i64>();
-    if let Some(first) = sizes.first_mut() {
-        *first = (*first + leftover).max(0);
-    }
-    for (rs, size) in all.iter().zip(sizes) {
-        if rs.replicas != size {
-            plan.scale(rs, size.max(0));
-        }
-    }
-}
-
 fn rollout_rolling(
     plan: &Plan<'_>,
     new: Option<RsView>,
@@ -535,8 +220,15 @@ fn rollout_recreate(
         }
         return;
     }
-    if old.iter().any(|r| r.status_replicas > 0) {
-        // Wait for the old pods to be gone before starting new ones.
+    // Wait until the old pods are gone, terminating ones included, before starting new ones.
+    let old_uids: Vec<&str> = old.iter().map(|r| meta::uid(&r.obj)).collect();
+    let old_pods_left = plan
+        .shared
+        .store()
+        .list(ids::PODS, Some(&plan.ns))
+        .iter()
+        .any(|p| meta::controller_uid(p).is_some_and(|u| old_uids.contains(&u)));
+    if old.iter().any(|r| r.status_replicas > 0) || old_pods_left {
         return;
     }
     match new {

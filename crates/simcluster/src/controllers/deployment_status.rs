@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::deployment::RsView;
+use super::new_rs::RsView;
 use crate::clock::{parse_time, rfc3339, secs_between};
 
 pub(crate) const PROGRESSING: &str = "Progressing";

@@ -9,6 +9,7 @@ use crate::resources::ids;
 use crate::state::Shared;
 
 pub(crate) fn collect(shared: &Shared) {
+    crate::events::expire(shared);
     let doomed: Vec<(usize, String, String)> = {
         let store = shared.store();
         let mut out = Vec::new();

@@ -6,8 +6,11 @@ pub(crate) mod deployment;
 mod deployment_status;
 pub(crate) mod gc;
 pub(crate) mod hash;
+mod new_rs;
+mod policy;
 pub(crate) mod replicaset;
 pub(crate) mod rolling;
+mod scaling;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +46,7 @@ pub(crate) fn reconcile(shared: &Shared) {
     replicaset::sync_all(shared);
     crate::kubelet::sync_all(shared);
     crate::endpoints::sync_all(shared);
+    policy::sync_all(shared);
     crate::traffic::accrue(shared);
 }
 

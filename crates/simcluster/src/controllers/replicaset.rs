@@ -10,11 +10,18 @@ use crate::resources::ids;
 use crate::state::Shared;
 use crate::store::UpdateMode;
 
+const BURST: i64 = 500;
+
 pub(crate) fn sync_all(shared: &Shared) {
     let sets = shared.store().list(ids::REPLICASETS, None);
     for rs in sets {
         sync_one(shared, &rs);
     }
+}
+
+/// Ready and not being deleted: what endpoints and traffic count.
+pub(crate) fn serving(pod: &Value) -> bool {
+    ready_since(pod).is_some() && pod.pointer("/metadata/deletionTimestamp").is_none()
 }
 
 /// Whether the pod's Ready condition is True, and since when.
@@ -45,11 +52,14 @@ fn sync_one(shared: &Shared, rs: &Value) {
         .list(ids::PODS, Some(&ns))
         .iter()
         .filter(|p| meta::controller_uid(p) == Some(uid.as_str()))
+        // Terminating pods are no longer counted; their replacements start at once.
+        .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
         .map(|p| (**p).clone())
         .collect();
     let have = pods.len() as i64;
     if have < want {
-        for _ in have..want {
+        // At most BURST creations per pass, like the controller's burstReplicas.
+        for _ in have..want.min(have + BURST) {
             if let Some(p) = create_pod(shared, rs) {
                 pods.push(p);
             }
@@ -67,15 +77,6 @@ fn sync_one(shared: &Shared, rs: &Value) {
         let doomed: Vec<Value> = pods.drain(..(have - want) as usize).collect();
         for p in doomed {
             let pod_name = meta::name(&p).to_string();
-            if let Some(c) = p.pointer("/spec/containers/0/name").and_then(Value::as_str) {
-                shared.record_event(
-                    &p,
-                    "Normal",
-                    "Killing",
-                    &format!("Stopping container {c}"),
-                    "kubelet",
-                );
-            }
             if shared
                 .delete_obj(
                     ids::PODS,
@@ -116,14 +117,7 @@ fn create_pod(shared: &Shared, rs: &Value) -> Option<Value> {
     m.insert("generateName".into(), json!(format!("{rs_name}-")));
     m.insert("namespace".into(), json!(meta::namespace(rs)));
     m.insert("ownerReferences".into(), json!([meta::controller_ref(rs)]));
-    let mut spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
-    let s = meta::obj_mut(&mut spec, &[]);
-    s.entry("restartPolicy").or_insert(json!("Always"));
-    s.entry("terminationGracePeriodSeconds")
-        .or_insert(json!(30));
-    s.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
-    s.entry("schedulerName")
-        .or_insert(json!("default-scheduler"));
+    let spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec});
     let created = store.create(ids::PODS, pod, now).ok()?;
     drop(store);

@@ -24,6 +24,13 @@ fn body_json(req: &Req) -> Result<Value, ApiError> {
     if req.body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
+    if req
+        .content_type
+        .starts_with("application/vnd.kubernetes.protobuf")
+    {
+        return super::protobuf::decode_ssar(&req.body)
+            .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type));
+    }
     let text = std::str::from_utf8(&req.body)
         .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
     if req.content_type.contains("yaml") {
@@ -38,7 +45,7 @@ fn respond(shared: &Shared, res: ResId, code: u16, obj: &Value, req: &Req) -> Re
         let include = req.params.get("includeObject").unwrap_or("Metadata");
         let t = table::table(
             def(res),
-            std::slice::from_ref(obj),
+            &[obj],
             json!({"resourceVersion": meta::resource_version(obj)}),
             include,
             shared.now(),
@@ -96,10 +103,11 @@ pub(crate) fn list(shared: &Arc<Shared>, res: ResId, ns: Option<&str>, req: &Req
         };
         (store.rv(), items)
     };
-    let mut items: Vec<Value> = all
+    // Items stay shared with the store; they are serialised, never deep-copied.
+    let mut items: Vec<&Value> = all
         .iter()
-        .filter(|o| labels.matches(&meta::labels(o)) && fields.matches(o))
-        .map(|o| (**o).clone())
+        .map(|o| &**o)
+        .filter(|o| labels.matches(meta::labels(o)) && fields.matches(o))
         .collect();
     if let Some(token) = req.params.get("continue").filter(|t| !t.is_empty()) {
         let (cns, cname) = parse_continue(token)?;
@@ -126,10 +134,20 @@ pub(crate) fn list(shared: &Arc<Shared>, res: ResId, ns: Option<&str>, req: &Req
         ));
     }
     let d = def(res);
-    Ok(json_response(
-        200,
-        &json!({"kind": format!("{}List", d.kind), "apiVersion": d.api_version(), "metadata": list_meta, "items": items}),
-    ))
+    let head = json!({"kind": format!("{}List", d.kind), "apiVersion": d.api_version(), "metadata": list_meta});
+    let mut body = serde_json::to_vec(&head)
+        .map_err(|e| ApiError::new(500, "InternalError", e.to_string()))?;
+    body.pop(); // the closing brace; items follow
+    body.extend_from_slice(b",\"items\":[");
+    for (i, o) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        serde_json::to_writer(&mut body, o)
+            .map_err(|e| ApiError::new(500, "InternalError", e.to_string()))?;
+    }
+    body.extend_from_slice(b"]}");
+    Ok(super::bytes_response(200, body))
 }
 
 fn dry_run(req: &Req) -> bool {
@@ -138,10 +156,11 @@ fn dry_run(req: &Req) -> bool {
 
 pub(crate) fn create(shared: &Arc<Shared>, res: ResId, ns: Option<&str>, req: &Req) -> Answer {
     let obj = body_json(req)?;
-    if dry_run(req) {
-        return Ok(respond(shared, res, 201, &obj, req));
-    }
-    let created = shared.create_obj(res, ns, obj)?;
+    let created = if dry_run(req) {
+        shared.create_obj_dry(res, ns, obj)?
+    } else {
+        shared.create_obj(res, ns, obj)?
+    };
     Ok(respond(shared, res, 201, &created, req))
 }
 
@@ -154,10 +173,7 @@ pub(crate) fn update(
     mode: UpdateMode,
 ) -> Answer {
     let obj = body_json(req)?;
-    if dry_run(req) {
-        return Ok(respond(shared, res, 200, &obj, req));
-    }
-    let updated = shared.update_obj(res, ns, name, obj, mode)?;
+    let updated = shared.update_obj_with(res, ns, name, obj, mode, dry_run(req))?;
     Ok(respond(shared, res, 200, &updated, req))
 }
 
@@ -177,7 +193,11 @@ pub(crate) fn patch(
         ));
     }
     let existed = shared.store().get(res, ns, name).is_some();
-    let out = shared.patch_obj(res, ns, name, pt, &req.body, mode)?;
+    let write = crate::ops::Write {
+        mode,
+        dry_run: dry_run(req),
+    };
+    let out = shared.patch_obj(res, ns, name, pt, &req.body, write)?;
     let code = if existed { 200 } else { 201 };
     Ok(respond(shared, res, code, &out, req))
 }
@@ -214,8 +234,22 @@ pub(crate) fn delete(shared: &Arc<Shared>, res: ResId, ns: &str, name: &str, req
         let obj = shared.get_obj(res, ns, name)?;
         return Ok(json_response(200, &success_status(res, &obj)));
     }
-    let obj = shared.delete_obj(res, ns, name, prop)?;
+    let obj = shared.delete_obj_with(res, ns, name, prop, grace_period(req))?;
+    // A gracefully deleted pod still exists: the apiserver answers with the object.
+    if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        return Ok(json_response(200, &obj));
+    }
     Ok(json_response(200, &success_status(res, &obj)))
+}
+
+/// `gracePeriodSeconds` from the query or the DeleteOptions body (0 means now).
+fn grace_period(req: &Req) -> Option<i64> {
+    if let Some(g) = req.params.num("gracePeriodSeconds") {
+        return Some(g);
+    }
+    serde_json::from_slice::<Value>(&req.body)
+        .ok()
+        .and_then(|o| o.get("gracePeriodSeconds").and_then(Value::as_i64))
 }
 
 pub(crate) fn delete_collection(
@@ -230,7 +264,7 @@ pub(crate) fn delete_collection(
         .store()
         .list(res, ns)
         .iter()
-        .filter(|o| labels.matches(&meta::labels(o)) && fields.matches(o))
+        .filter(|o| labels.matches(meta::labels(o)) && fields.matches(o))
         .map(|o| (**o).clone())
         .collect();
     let mut items = Vec::new();

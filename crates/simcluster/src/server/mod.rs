@@ -2,6 +2,7 @@
 //! to the verb handlers and records every request.
 
 mod handlers;
+mod protobuf;
 mod proxy;
 pub(crate) mod query;
 mod route;
@@ -29,6 +30,8 @@ use route::Route;
 /// Largest request body accepted (the apiserver's limit is 3 MiB per object; lists of
 /// manifests can be bigger).
 const MAX_BODY: usize = 64 * 1024 * 1024;
+/// Requests kept in the log.
+const MAX_RECORDS: usize = 200_000;
 
 /// One parsed request.
 pub(crate) struct Req {
@@ -59,6 +62,16 @@ pub(crate) fn json_response(code: u16, v: &Value) -> Response {
         v.to_string(),
     )
         .into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// An `application/json` answer already serialised.
+pub(crate) fn bytes_response(code: u16, body: Vec<u8>) -> Response {
+    let mut r = (StatusCode::from_u16(code).unwrap_or(StatusCode::OK), body).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -152,7 +165,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             )),
         }
     };
-    lock(&shared.requests).push(RequestRecord {
+    let mut log = lock(&shared.requests);
+    // Bounded, so a long demo does not grow without limit; tests clear it far earlier.
+    if log.len() >= MAX_RECORDS {
+        log.drain(..MAX_RECORDS / 2);
+    }
+    log.push(RequestRecord {
         method: method.to_string(),
         path,
         query: raw_query,

@@ -41,6 +41,7 @@ struct WatchState {
     rx: tokio::sync::watch::Receiver<u64>,
     stop: tokio::sync::watch::Receiver<bool>,
     deadline: Instant,
+    started: Instant,
     bookmarks: bool,
     next_bookmark: Instant,
     table: Option<String>,
@@ -49,7 +50,7 @@ struct WatchState {
 
 impl WatchState {
     fn matches(&self, o: &Value) -> bool {
-        self.labels.matches(&meta::labels(o)) && self.fields.matches(o)
+        self.labels.matches(meta::labels(o)) && self.fields.matches(o)
     }
 
     fn in_scope(&self, o: &Value) -> bool {
@@ -60,7 +61,7 @@ impl WatchState {
         let object = match &self.table {
             Some(include) => table::table(
                 def(self.res),
-                std::slice::from_ref(obj),
+                &[obj],
                 json!({"resourceVersion": meta::resource_version(obj)}),
                 include,
                 self.shared.now(),
@@ -90,12 +91,18 @@ impl WatchState {
         self.done = true;
     }
 
-    /// Queues the events after `last_rv`.
-    fn poll(&mut self) {
+    /// Queues the events after `last_rv`. A client resuming from a resourceVersion outside
+    /// the history gets a 410 ERROR event; a running watch that fell behind it is closed
+    /// instead, as the apiserver closes slow watchers (the client's re-watch then gets 410).
+    fn poll(&mut self, resuming: bool) {
         let events = self.shared.store().events_since(self.last_rv);
         let events = match events {
             Ok(ev) => ev,
-            Err(e) => return self.error(&e),
+            Err(e) if resuming => return self.error(&e),
+            Err(_) => {
+                self.done = true;
+                return;
+            }
         };
         for ev in events {
             self.last_rv = ev.rv;
@@ -157,7 +164,10 @@ pub(crate) fn serve(
         .params
         .num("timeoutSeconds")
         .filter(|t| *t > 0)
-        .map_or(DEFAULT_TIMEOUT, |t| Duration::from_secs(t as u64));
+        // Capped so a huge value cannot overflow the deadline arithmetic.
+        .map_or(DEFAULT_TIMEOUT, |t| {
+            Duration::from_secs((t as u64).min(86_400))
+        });
     if let Some(d) = drop_after {
         timeout = timeout.min(d);
     }
@@ -184,6 +194,7 @@ pub(crate) fn serve(
             rx,
             stop: shared.stopping.subscribe(),
             deadline: now + timeout,
+            started: now,
             bookmarks: req.params.flag("allowWatchBookmarks") && table.is_none(),
             next_bookmark: now + BOOKMARK_EVERY,
             table,
@@ -215,7 +226,7 @@ pub(crate) fn serve(
     };
     // Resuming from a resourceVersion: replay (or 410) at once.
     if from_rv.is_some() && send_initial != Some(true) {
-        st.poll();
+        st.poll(true);
     }
     let stream = futures::stream::unfold(st, |mut st| async move {
         loop {
@@ -225,11 +236,16 @@ pub(crate) fn serve(
             if st.done {
                 return None;
             }
-            let wake = if st.bookmarks {
-                st.deadline.min(st.next_bookmark)
-            } else {
-                st.deadline
-            };
+            // A DropWatches fault injected after the watch began also ends it; re-check at
+            // least once a second.
+            let drop_after = crate::state::lock(&st.shared.faults).drop_watches_after();
+            if let Some(d) = drop_after {
+                st.deadline = st.deadline.min(st.started + d);
+            }
+            let mut wake = st.deadline.min(Instant::now() + Duration::from_secs(1));
+            if st.bookmarks {
+                wake = wake.min(st.next_bookmark);
+            }
             enum Wake {
                 Changed(bool),
                 Timer,
@@ -241,9 +257,10 @@ pub(crate) fn serve(
                 _ = st.stop.wait_for(|s| *s) => Wake::Stop,
             };
             match wake {
-                Wake::Changed(true) => st.poll(),
+                Wake::Changed(true) => st.poll(false),
                 Wake::Changed(false) | Wake::Stop => st.done = true,
                 Wake::Timer if Instant::now() >= st.deadline => st.done = true,
+                Wake::Timer if Instant::now() < st.next_bookmark || !st.bookmarks => {}
                 Wake::Timer => {
                     let b = st.bookmark(false);
                     st.pending.push_back(b);

@@ -7,20 +7,24 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::behavior::{PodBehavior, Readiness, pod_image};
-use crate::clock::{add_secs, rfc3339, secs_between};
+use crate::clock::{add_secs, secs_between};
 use crate::meta;
 use crate::resources::ids;
 use crate::state::{Shared, lock};
 use crate::store::UpdateMode;
+
+mod status;
+pub(crate) use status::pod_status;
 
 pub(crate) const NODE: &str = "sim-node-1";
 pub(crate) const HOST_IP: &str = "10.0.0.1";
 /// Sim seconds from scheduling to the container running.
 const CREATE_DELAY: f64 = 0.5;
 const UNHEALTHY_EVERY: f64 = 10.0;
+/// Sim seconds a container takes to exit after SIGTERM (a well-behaved app).
+const TERMINATION_SECS: f64 = 1.0;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Stage {
@@ -38,8 +42,11 @@ pub(crate) struct Terminated {
 }
 
 /// What the kubelet remembers about one pod.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PodRuntime {
+    /// The pod's resourceVersion when the kubelet last checked its status: an unchanged pod
+    /// in an unchanged state needs no work, which keeps thousands of pods cheap.
+    seen_rv: String,
     pub(crate) scheduled_at: Timestamp,
     pub(crate) ip: String,
     pub(crate) stage: Stage,
@@ -50,6 +57,7 @@ pub(crate) struct PodRuntime {
     pub(crate) last_term: Option<Terminated>,
     pub(crate) backoff_until: Option<Timestamp>,
     last_unhealthy: Option<Timestamp>,
+    terminating_since: Option<Timestamp>,
 }
 
 #[derive(Debug, Default)]
@@ -77,8 +85,9 @@ pub(crate) fn forget(shared: &Shared, uid: &str) {
 
 pub(crate) fn sync_all(shared: &Shared) {
     let pods = shared.store().list(ids::PODS, None);
+    let scripts = shared.scripts().clone();
     for pod in pods {
-        sync_pod(shared, &pod);
+        sync_pod(shared, &scripts, &pod);
     }
 }
 
@@ -87,15 +96,19 @@ pub(crate) fn backoff_secs(restarts: u32) -> f64 {
     (10.0 * 2f64.powi(restarts.saturating_sub(1).min(10) as i32)).min(300.0)
 }
 
-fn sync_pod(shared: &Shared, pod: &Value) {
+fn sync_pod(shared: &Shared, scripts: &crate::behavior::Scripts, pod: &Value) {
     let uid = meta::uid(pod).to_string();
     let now = shared.now();
-    let behavior = shared.scripts().for_image(pod_image(pod)).clone();
+    let behavior = scripts.for_image(pod_image(pod));
     let container = pod
         .pointer("/spec/containers/0/name")
         .and_then(Value::as_str)
         .unwrap_or("app")
         .to_string();
+    if pod.pointer("/metadata/deletionTimestamp").is_some() {
+        terminate(shared, pod, now, &container);
+        return;
+    }
     let existing = lock(&shared.kubelet).pods.get(&uid).cloned();
     let mut rt = match existing {
         Some(rt) => rt,
@@ -106,8 +119,12 @@ fn sync_pod(shared: &Shared, pod: &Value) {
         }
     };
     let mut events: Vec<(&str, &str, String)> = Vec::new();
-    advance(&mut rt, &behavior, now, &container, pod, &mut events);
-    lock(&shared.kubelet).pods.insert(uid, rt.clone());
+    let before = rt.clone();
+    advance(&mut rt, behavior, now, &container, pod, &mut events);
+    if events.is_empty() && rt == before && rt.seen_rv == meta::resource_version(pod) {
+        return;
+    }
+    lock(&shared.kubelet).pods.insert(uid.clone(), rt.clone());
     let pod_now = shared
         .store()
         .get(ids::PODS, meta::namespace(pod), meta::name(pod));
@@ -116,14 +133,55 @@ fn sync_pod(shared: &Shared, pod: &Value) {
         shared.record_event(&pod_now, type_, reason, &msg, "kubelet");
     }
     let status = pod_status(&pod_now, &rt);
-    if pod_now.get("status") != Some(&status) {
-        shared.mutate(
+    let mut seen = meta::resource_version(&pod_now).to_string();
+    if pod_now.get("status") != Some(&status)
+        && let Some(written) = shared.mutate(
             ids::PODS,
             meta::namespace(pod),
             meta::name(pod),
             UpdateMode::Status,
             |o| o["status"] = status,
+        )
+    {
+        seen = meta::resource_version(&written).to_string();
+    }
+    if let Some(stored) = lock(&shared.kubelet).pods.get_mut(&uid) {
+        stored.seen_rv = seen;
+    }
+}
+
+/// A pod being deleted: its container is stopped (Killing) and the pod goes once it exited,
+/// after [`TERMINATION_SECS`] or its grace period, whichever is shorter.
+fn terminate(shared: &Shared, pod: &Value, now: Timestamp, container: &str) {
+    let uid = meta::uid(pod);
+    let (since, first, started) = {
+        let mut k = lock(&shared.kubelet);
+        match k.pods.get_mut(uid) {
+            Some(rt) => {
+                let first = rt.terminating_since.is_none();
+                let since = *rt.terminating_since.get_or_insert(now);
+                (since, first, rt.stage != Stage::Creating)
+            }
+            None => (now, false, false),
+        }
+    };
+    if first && started {
+        shared.record_event(
+            pod,
+            "Normal",
+            "Killing",
+            &format!("Stopping container {container}"),
+            "kubelet",
         );
+    }
+    let grace = meta::i64_at(pod, &["metadata", "deletionGracePeriodSeconds"]).unwrap_or(30) as f64;
+    let exited = !started || secs_between(since, now) >= grace.min(TERMINATION_SECS);
+    if exited
+        && let Ok(gone) = shared
+            .store()
+            .delete(ids::PODS, meta::namespace(pod), meta::name(pod))
+    {
+        crate::controllers::forget_deleted(shared, ids::PODS, &gone);
     }
 }
 
@@ -150,6 +208,7 @@ fn schedule(shared: &Shared, pod: &Value, now: Timestamp) -> PodRuntime {
         "default-scheduler",
     );
     PodRuntime {
+        seen_rv: String::new(),
         scheduled_at: now,
         ip,
         stage: Stage::Creating,
@@ -160,6 +219,7 @@ fn schedule(shared: &Shared, pod: &Value, now: Timestamp) -> PodRuntime {
         last_term: None,
         backoff_until: None,
         last_unhealthy: None,
+        terminating_since: None,
     }
 }
 
@@ -289,87 +349,6 @@ pub(crate) fn advance(
     }
 }
 
-fn container_id(uid: &str, restarts: u32) -> String {
-    let mut h = Sha256::new();
-    h.update(format!("{uid}/{restarts}"));
-    format!("containerd://{}", hex::encode(h.finalize()))
-}
-
-fn cond(type_: &str, ok: bool, at: Timestamp) -> Value {
-    json!({"type": type_, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": rfc3339(at)})
-}
-
-/// The pod status the kubelet reports for `rt`.
-pub(crate) fn pod_status(pod: &Value, rt: &PodRuntime) -> Value {
-    let uid = meta::uid(pod);
-    let ready = rt.ready_at.is_some() && rt.stage == Stage::Running;
-    let running = rt.stage != Stage::Creating;
-    let state = match rt.stage {
-        Stage::Creating => json!({"waiting": {"reason": "ContainerCreating"}}),
-        Stage::Running => json!({"running": {"startedAt": rt.started_at.map(rfc3339)}}),
-        Stage::BackOff => {
-            let c = pod
-                .pointer("/spec/containers/0/name")
-                .and_then(Value::as_str)
-                .unwrap_or("app");
-            json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!(
-                "back-off {}s restarting failed container={c} pod={}_{}({uid})",
-                backoff_secs(rt.restarts) as i64, meta::name(pod), meta::namespace(pod))}})
-        }
-    };
-    let last_state = match &rt.last_term {
-        Some(t) => json!({"terminated": {
-            "exitCode": t.exit_code, "reason": t.reason,
-            "startedAt": rfc3339(t.started), "finishedAt": rfc3339(t.finished),
-            "containerID": container_id(uid, rt.restarts.saturating_sub(1)),
-        }}),
-        None => json!({}),
-    };
-    let containers = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let statuses: Vec<Value> = containers
-        .iter()
-        .map(|c| {
-            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-            let mut s = json!({
-                "name": c.get("name").cloned().unwrap_or(Value::Null),
-                "image": image,
-                "imageID": format!("docker.io/library/{image}@sha256:{}", &hex::encode(Sha256::digest(image.as_bytes()))),
-                "ready": ready,
-                "restartCount": rt.restarts,
-                "started": rt.stage == Stage::Running,
-                "state": state,
-                "lastState": last_state,
-            });
-            if running {
-                s["containerID"] = json!(container_id(uid, rt.restarts));
-            }
-            s
-        })
-        .collect();
-    let started = rt.started_at.unwrap_or(rt.scheduled_at);
-    json!({
-        "phase": if running { "Running" } else { "Pending" },
-        "conditions": [
-            cond("PodReadyToStartContainers", running, started),
-            cond("Initialized", true, rt.scheduled_at),
-            cond("Ready", ready, rt.ready_changed),
-            cond("ContainersReady", ready, rt.ready_changed),
-            cond("PodScheduled", true, rt.scheduled_at),
-        ],
-        "hostIP": HOST_IP,
-        "hostIPs": [{"ip": HOST_IP}],
-        "podIP": rt.ip,
-        "podIPs": [{"ip": rt.ip}],
-        "startTime": rfc3339(rt.scheduled_at),
-        "containerStatuses": statuses,
-        "qosClass": "BestEffort",
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,6 +356,7 @@ mod tests {
 
     fn rt(at: Timestamp) -> PodRuntime {
         PodRuntime {
+            seen_rv: String::new(),
             scheduled_at: at,
             ip: "10.244.0.2".into(),
             stage: Stage::Creating,
@@ -387,6 +367,7 @@ mod tests {
             last_term: None,
             backoff_until: None,
             last_unhealthy: None,
+            terminating_since: None,
         }
     }
 
