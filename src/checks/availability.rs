@@ -116,7 +116,7 @@ fn pdb(s: &Subject) -> Finding {
         return s
             .finding(id, Status::Fail)
             .measured(format!(
-                "no PodDisruptionBudget in {} selects the pods",
+                "no PodDisruptionBudget in namespace {} selects the pods",
                 s.namespace
             ))
             .expected("a PDB with maxUnavailable: 1 (or minAvailable below replicas)")

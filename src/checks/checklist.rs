@@ -8,8 +8,8 @@ use super::facts::ClusterFacts;
 use super::local::LocalFacts;
 use super::remote::{SharedRemote, SubjectRemote};
 use super::{
-    Subject, alerts, availability, code_quality, configuration, documentation, infrastructure,
-    policy, rollout,
+    Subject, alerts, availability, code_quality, configuration, documentation, endpoints,
+    infrastructure, policy, rollout,
 };
 
 /// Everything the checks read.
@@ -29,7 +29,8 @@ pub fn evaluate(inputs: &Inputs, now: jiff::Timestamp) -> Vec<Finding> {
     let mut findings = Vec::new();
     // Step 1
     for (s, r) in pairs() {
-        findings.extend(configuration::check(s, r, inputs.posthog_host));
+        findings.extend(configuration::check(s, r));
+        findings.extend(endpoints::check(s, inputs.posthog_host));
     }
     // Step 2
     findings.extend(code_quality::no_hardcoded_credentials(

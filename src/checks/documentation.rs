@@ -36,11 +36,15 @@ pub fn check(s: &Subject, local: &LocalFacts) -> Vec<Finding> {
                     .at(path.clone(), None);
             }
             let searched = local.docs_searched.get(id).cloned().unwrap_or_default();
+            let root = if local.root.as_os_str() == "." {
+                "the current directory".to_string()
+            } else {
+                local.root.display().to_string()
+            };
             s.finding(id, Status::Manual)
                 .measured(format!(
-                    "no annotation {key}; none of {} in {}",
-                    searched.join(", "),
-                    local.root.display()
+                    "no annotation {key}; none of {} in {root}",
+                    searched.join(", ")
                 ))
                 .remediation(format!(
                     "write it and annotate the Deployment ({key}: URL), add one of the files, or attest under attestations.{id}"

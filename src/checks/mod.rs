@@ -12,6 +12,7 @@ pub mod checklist;
 pub mod code_quality;
 pub mod configuration;
 pub mod documentation;
+pub mod endpoints;
 pub mod env;
 pub mod facts;
 pub mod infrastructure;
@@ -19,6 +20,7 @@ pub mod live;
 pub mod local;
 pub mod manifests;
 pub mod policy;
+pub mod proxy;
 pub mod remote;
 pub mod rollout;
 pub mod scan;
@@ -151,11 +153,15 @@ impl<'a> Subject<'a> {
         }
     }
 
-    /// A finding for check `id` with the catalog's step, severity and title.
+    /// A finding for check `id` with the catalog's step, severity and title. Offline it points at
+    /// the Deployment's first line until [`Subject::locate`] narrows it down.
     pub fn finding(&self, id: &str, status: Status) -> Finding {
         let mut finding = new_finding(id, status);
         if let Some(label) = &self.label {
             finding = finding.subject(label.clone());
+        }
+        if let Some(file) = &self.deploy.origin.file {
+            finding = finding.at(file.clone(), self.deploy.origin.line);
         }
         finding
     }

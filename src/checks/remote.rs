@@ -3,9 +3,11 @@
 //! [`Probe`] that the pure checks judge; nothing here decides pass or fail.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::posthog::{
@@ -13,7 +15,7 @@ use crate::posthog::{
 };
 
 use super::Subject;
-use super::configuration::{RegionChoice, region_for};
+use super::endpoints::{RegionChoice, region_for};
 use super::facts::SecretValue;
 
 /// The outcome of one remote question.
@@ -147,47 +149,57 @@ where
     H: Fn(usize) -> F,
     F: std::future::Future<Output = Probe<HealthAnswer>>,
 {
-    let staging = match (&inputs.staging_url, inputs.offline) {
-        (_, true) => Probe::Skipped(OFFLINE.to_string()),
-        (None, false) => Probe::Skipped(
-            "no staging URL: pass --staging-url or set preflight.stagingUrl".to_string(),
-        ),
-        (Some(url), false) => probe_url(client, url).await,
-    };
-    let shared = SharedRemote { staging };
-
-    // One status request per region in use.
-    let regions: Vec<RegionChoice> = subjects
-        .iter()
-        .map(|s| region_for(s, inputs.posthog_host.as_deref()))
-        .collect();
-    let mut statuses: HashMap<String, Probe<StatusSnapshot>> = HashMap::new();
-    for choice in &regions {
-        let key = choice.region.name();
-        if statuses.contains_key(&key) {
-            continue;
+    let staging = async {
+        match (&inputs.staging_url, inputs.offline) {
+            (_, true) => Probe::Skipped(OFFLINE.to_string()),
+            (None, false) => Probe::Skipped(
+                "no staging URL: pass --staging-url or set preflight.stagingUrl".to_string(),
+            ),
+            (Some(url), false) => probe_url(client, url).await,
         }
-        let probe = status_probe(client, inputs, &choice.region).await;
-        statuses.insert(key, probe);
-    }
+    };
 
-    let project_cache: tokio::sync::Mutex<HashMap<(String, String), Probe<ProjectKeyCheck>>> =
-        Default::default();
-    let personal_cache: tokio::sync::Mutex<HashMap<(String, String), Probe<PersonalKeyCheck>>> =
-        Default::default();
+    // One status request per region in use, concurrently with everything else.
+    let regions: Vec<RegionChoice> = subjects.iter().map(region_for).collect();
+    let statuses = async {
+        let mut distinct: Vec<Region> = Vec::new();
+        for choice in &regions {
+            if !distinct.contains(&choice.region) {
+                distinct.push(choice.region.clone());
+            }
+        }
+        let probes = futures::future::join_all(
+            distinct
+                .iter()
+                .map(|region| status_probe(client, inputs, region)),
+        )
+        .await;
+        distinct
+            .into_iter()
+            .map(|r| r.name())
+            .zip(probes)
+            .collect::<HashMap<String, Probe<StatusSnapshot>>>()
+    };
+
+    // One request per distinct key and endpoint, however many Deployments share it.
+    let project_cache: KeyCache<ProjectKeyCheck> = Default::default();
+    let personal_cache: KeyCache<PersonalKeyCheck> = Default::default();
 
     let work = subjects.iter().enumerate().map(|(i, s)| {
         let choice = regions[i].clone();
-        let status = statuses
-            .get(&choice.region.name())
-            .cloned()
-            .unwrap_or_else(|| Probe::Skipped("no status request".to_string()));
+        let status = Probe::Skipped("no status request".to_string());
         let health = &health;
         let project_cache = &project_cache;
         let personal_cache = &personal_cache;
         async move {
-            let ingest = choice.region.ingest_url();
-            let app = choice.region.app_url();
+            // --posthog-host (or posthog.host) replaces the endpoints, not the region.
+            let endpoint = inputs
+                .posthog_host
+                .as_deref()
+                .and_then(Region::from_host)
+                .unwrap_or_else(|| choice.region.clone());
+            let ingest = endpoint.ingest_url();
+            let app = endpoint.app_url();
             let health = if inputs.offline {
                 Probe::Skipped(OFFLINE.to_string())
             } else if let Some(url) = &inputs.health_url {
@@ -206,18 +218,12 @@ where
                     _ if inputs.offline => (Probe::Skipped(OFFLINE.to_string()), None),
                     Err(why) => (Probe::Skipped(why), None),
                     Ok((key, source)) => {
-                        let cache_key = (ingest.to_string(), key.expose().to_string());
-                        let cached = project_cache.lock().await.get(&cache_key).cloned();
-                        let probe = match cached {
-                            Some(p) => p,
-                            None => {
-                                let p = Probe::from_result(
-                                    client.check_project_key(&ingest, key.expose()).await,
-                                );
-                                project_cache.lock().await.insert(cache_key, p.clone());
-                                p
-                            }
-                        };
+                        let probe = once(project_cache, &ingest, &key, || async {
+                            Probe::from_result(
+                                client.check_project_key(&ingest, key.expose()).await,
+                            )
+                        })
+                        .await;
                         (probe, Some(source))
                     }
                 };
@@ -230,18 +236,10 @@ where
                 let result = if inputs.offline {
                     Probe::Skipped(OFFLINE.to_string())
                 } else {
-                    let cache_key = (app.to_string(), key.expose().to_string());
-                    let cached = personal_cache.lock().await.get(&cache_key).cloned();
-                    match cached {
-                        Some(p) => p,
-                        None => {
-                            let p = Probe::from_result(
-                                client.check_personal_key(&app, key.expose()).await,
-                            );
-                            personal_cache.lock().await.insert(cache_key, p.clone());
-                            p
-                        }
-                    }
+                    once(personal_cache, &app, &key, || async {
+                        Probe::from_result(client.check_personal_key(&app, key.expose()).await)
+                    })
+                    .await
                 };
                 personal_keys.push(PersonalKeyResult {
                     env: name.clone(),
@@ -261,14 +259,44 @@ where
             }
         }
     });
-    let mut results: Vec<(usize, SubjectRemote)> = futures::stream::iter(work)
+    let remotes = futures::stream::iter(work)
         .enumerate()
         .map(|(i, f)| async move { (i, f.await) })
-        .buffer_unordered(8)
-        .collect()
-        .await;
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<(usize, SubjectRemote)>>();
+    let (staging, statuses, mut results) = tokio::join!(staging, statuses, remotes);
     results.sort_by_key(|(i, _)| *i);
-    (results.into_iter().map(|(_, r)| r).collect(), shared)
+    let remotes = results
+        .into_iter()
+        .map(|(_, mut remote)| {
+            if let Some(status) = statuses.get(&remote.region.region.name()) {
+                remote.status = status.clone();
+            }
+            remote
+        })
+        .collect();
+    (remotes, SharedRemote { staging })
+}
+
+/// Requests in flight at once (health probes through the API server, key checks).
+const CONCURRENCY: usize = 16;
+
+type KeyCache<T> = tokio::sync::Mutex<HashMap<(String, String), Arc<OnceCell<Probe<T>>>>>;
+
+/// The answer for (endpoint, key), asking at most once even when many Deployments ask together.
+async fn once<T, F, Fut>(cache: &KeyCache<T>, endpoint: &Url, key: &SecretValue, ask: F) -> Probe<T>
+where
+    T: Clone,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Probe<T>>,
+{
+    let cell = cache
+        .lock()
+        .await
+        .entry((endpoint.to_string(), key.expose().to_string()))
+        .or_default()
+        .clone();
+    cell.get_or_init(ask).await.clone()
 }
 
 async fn status_probe(

@@ -11,7 +11,7 @@ use crate::posthog::{
 use crate::report::{Finding, Severity, Status};
 
 use super::checklist::{Inputs, evaluate};
-use super::configuration::RegionChoice;
+use super::endpoints::RegionChoice;
 use super::facts::ClusterFacts;
 use super::local::{LocalFacts, TestsEvidence};
 use super::manifests::add_text;
@@ -326,7 +326,7 @@ fn personal_key_where_a_project_key_belongs_is_p1() {
     assert_eq!((f.status, f.severity), (Status::Fail, Severity::P1));
     assert_eq!(
         f.measured.as_deref(),
-        Some("POSTHOG_API_KEY holds phx_…6543 (personal API key (phx_))")
+        Some("POSTHOG_API_KEY holds phx_…6543, a personal API key (phx_)")
     );
 }
 

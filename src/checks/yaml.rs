@@ -66,7 +66,8 @@ enum NodeValue {
     Number(serde_json::Number),
     String(String),
     Seq(Vec<Node>),
-    Map(Vec<(String, Node)>),
+    /// Entries with the line of their key (`strategy:`), which is where a person looks.
+    Map(Vec<(String, u32, Node)>),
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -131,8 +132,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeValue, A::Error> {
         let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<KeyText>()? {
-            entries.push((key.0, map.next_value::<Node>()?));
+        while let Some(key) = map.next_key::<Spanned<KeyText>>()? {
+            let line = u32::try_from(key.referenced.line()).unwrap_or(u32::MAX);
+            entries.push((key.value.0, line, map.next_value::<Node>()?));
         }
         Ok(NodeValue::Map(entries))
     }
@@ -191,8 +193,14 @@ fn flatten(node: Node, pointer: &mut String, lines: &mut HashMap<String, u32>) -
         NodeValue::Map(entries) => Value::Object(
             entries
                 .into_iter()
-                .map(|(key, item)| {
-                    let value = with_segment(pointer, &escape(&key), |p| flatten(item, p, lines));
+                .map(|(key, key_line, item)| {
+                    let value = with_segment(pointer, &escape(&key), |p| {
+                        let value = flatten(item, p, lines);
+                        if key_line > 0 {
+                            lines.insert(p.clone(), key_line);
+                        }
+                        value
+                    });
                     (key, value)
                 })
                 .collect(),

@@ -11,7 +11,7 @@ use crate::checks::checklist::{self, Inputs};
 use crate::checks::live::{self, Scope};
 use crate::checks::manifests::{self, Input};
 use crate::checks::remote::{self, Probe, RemoteInputs};
-use crate::checks::{Subject, local, policy, scan, select};
+use crate::checks::{Subject, local, policy, proxy, scan, select};
 use crate::cli::{DEFAULT_DEPLOYMENT, TargetArg};
 use crate::ctx::Ctx;
 use crate::error::{Error, Exit, Result};
@@ -95,6 +95,31 @@ pub struct PreflightArgs {
     pub remote_timeout: Option<Duration>,
 }
 
+impl PreflightArgs {
+    /// The defaults of `kubectl posthog preflight TARGET` (for the demo and tests that call [`run`]).
+    pub fn new(target: &str) -> Self {
+        PreflightArgs {
+            target: TargetArg {
+                target: target.to_string(),
+            },
+            filename: Vec::new(),
+            recursive: false,
+            all: false,
+            all_namespaces: false,
+            scan: None,
+            offline: false,
+            fail_on: None,
+            api_key_env: None,
+            posthog_host: None,
+            status_url: None,
+            health_url: None,
+            staging_url: None,
+            prometheus_url: None,
+            remote_timeout: None,
+        }
+    }
+}
+
 fn url_arg(raw: Option<&str>, what: &str) -> Result<Option<Url>> {
     raw.map(|r| Url::parse(r).map_err(|e| Error::Usage(format!("{what} {r:?} is not a URL: {e}"))))
         .transpose()
@@ -108,6 +133,12 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Exit> {
     if args.all_namespaces && !args.all {
         return Err(Error::Usage(
             "-A/--all-namespaces goes with --all".to_string(),
+        ));
+    }
+    if args.api_key_env.is_some() && args.filename.is_empty() {
+        return Err(Error::Usage(
+            "--api-key-env is for offline checks (-f); live, the key is read from the Deployment's Secret"
+                .to_string(),
         ));
     }
     // The positional defaults to the checklist's name; names.deployment in the config replaces it.
@@ -273,14 +304,19 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Exit> {
     let spinner = ctx
         .ui
         .spinner("asking PostHog, the status page and health endpoints");
+    let probe_client = match cluster {
+        Some(c) if !args.offline => Some(c.client_without_retries()?),
+        _ => None,
+    };
     let health = |i: usize| {
         let subject = &subjects[i];
+        let client = probe_client.as_ref();
         async move {
-            let Some(cluster) = cluster else {
+            let Some(client) = client else {
                 return Probe::Skipped("no cluster".to_string());
             };
-            match live::health_route(subject) {
-                Ok(route) => live::probe_health(cluster, &route, timeout).await,
+            match proxy::health_route(subject) {
+                Ok(route) => proxy::probe_health(client, &route, timeout).await,
                 Err(why) => Probe::Skipped(why),
             }
         }

@@ -19,6 +19,23 @@ pub struct Cluster {
     pub context: Option<String>,
     /// The API server URL, for error messages.
     pub server: String,
+    /// The resolved client configuration, for clients with other settings (see [`Cluster::client_without_retries`]).
+    pub config: kube::Config,
+}
+
+impl Cluster {
+    /// A client that does not retry 429/503/504 (kube's default client retries them up to 15
+    /// times): for asking an application through the API server's proxy, where a 503 is an answer.
+    pub fn client_without_retries(&self) -> Result<kube::Client> {
+        let mut config = self.config.clone();
+        config.default_retry = false;
+        kube::Client::try_from(config).map_err(|e| {
+            Error::Input(format!(
+                "cannot build a client for the cluster at {}: {e}",
+                self.server
+            ))
+        })
+    }
 }
 
 impl std::fmt::Debug for Cluster {
@@ -83,7 +100,7 @@ pub async fn connect(global: &GlobalArgs) -> Result<Cluster> {
         )));
     }
     let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config).map_err(|e| {
+    let client = kube::Client::try_from(config.clone()).map_err(|e| {
         Error::Input(format!(
             "cannot build a client for the cluster at {server}: {e}"
         ))
@@ -93,6 +110,7 @@ pub async fn connect(global: &GlobalArgs) -> Result<Cluster> {
         namespace,
         context,
         server,
+        config,
     })
 }
 

@@ -53,8 +53,8 @@ impl KeyKind {
             KeyKind::ProjectSecret => "project secret key (phs_)",
             KeyKind::OAuthAccess => "OAuth access token (pha_)",
             KeyKind::OAuthRefresh => "OAuth refresh token (phr_)",
-            KeyKind::Unprefixed => "unprefixed token (an old-style project key?)",
-            KeyKind::Unknown => "not a PostHog key",
+            KeyKind::Unprefixed => "token without a prefix (an old-style project key?)",
+            KeyKind::Unknown => "value that is not shaped like a PostHog key",
         }
     }
 }

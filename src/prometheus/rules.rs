@@ -1,5 +1,9 @@
 //! The Prometheus rules API (`GET /api/v1/rules?type=alert`), read for the preflight's alerting
 //! check when the alerts live in Prometheus configuration rather than PrometheusRule objects.
+//!
+//! Parsed here rather than with prometheus-http-query's `rules()`: its `AlertingRule` requires
+//! `keepFiringFor`, `evaluationTime` and `lastEvaluation`, which Prometheus before 2.42 does not
+//! send, and this check only needs each rule's name, query and severity label.
 
 use std::time::Duration;
 
