@@ -101,7 +101,8 @@ impl Reading {
 /// A number with its unit, rounded for people: `12.4/min`, `5000 ms`, `1 responses`, `0.5%`.
 pub fn format_value(value: f64, unit: &str) -> String {
     let whole = value == value.trunc() && value.abs() < 1e12;
-    let number = if whole || value.abs() >= 100.0 {
+    // 99.96 shows as 100, not 100.0.
+    let number = if whole || value.abs() >= 99.95 {
         format!("{value:.0}")
     } else if value.abs() >= 1.0 {
         format!("{value:.1}")
@@ -237,6 +238,8 @@ pub enum Decision {
 pub struct AbortCause {
     pub metric: String,
     pub summary: String,
+    /// The abort comes from readings that stayed inconclusive, not from a breach.
+    pub inconclusive: bool,
     /// The abort comes from readings that failed at the source (Prometheus down), not from the
     /// canary's behaviour: the exit code says "infrastructure" (3) rather than "aborted" (1).
     pub infrastructure: bool,
@@ -282,6 +285,7 @@ pub fn decide(readings: &[Reading], streaks: &mut Streaks, policy: &Policy) -> D
                         AbortCause {
                             metric: r.metric.clone(),
                             summary,
+                            inconclusive: false,
                             infrastructure: false,
                         },
                     ));
@@ -314,6 +318,7 @@ pub fn decide(readings: &[Reading], streaks: &mut Streaks, policy: &Policy) -> D
                         AbortCause {
                             metric: r.metric.clone(),
                             summary,
+                            inconclusive: true,
                             infrastructure: r.source_failed,
                         },
                     )),
@@ -405,6 +410,8 @@ mod tests {
         assert_eq!(r.query, "histogram_quantile(…)");
         assert_eq!(format_value(12.44, "/min"), "12.4/min");
         assert_eq!(format_value(0.25, "%"), "0.250%");
+        assert_eq!(format_value(99.97, "ms"), "100 ms");
+        assert_eq!(format_value(42.0, "responses"), "42 responses");
     }
 
     #[test]

@@ -325,29 +325,54 @@ pub fn pod_name_pattern(deployment: &str) -> String {
     format!("{}-[a-z0-9]+-[a-z0-9]+", deployment.replace('.', "[.]"))
 }
 
+/// Pods beyond which the canary's scope names its ReplicaSet hashes instead of each pod, to
+/// keep the query short.
+const MAX_NAMED_PODS: usize = 30;
+
+/// The canary's pods as a pattern: before they exist, any pod of the canary Deployment; once
+/// known, exactly those pods (or their ReplicaSet hashes when there are many). Exact names keep
+/// an earlier canary's pods, whose series Prometheus still holds for a window after they are
+/// gone, out of this canary's readings.
+pub fn canary_pods_pattern(canary: &str, pods: &[String]) -> String {
+    let escape = |name: &str| name.replace('.', "[.]");
+    if pods.is_empty() {
+        return pod_name_pattern(canary);
+    }
+    if pods.len() <= MAX_NAMED_PODS {
+        let mut names: Vec<String> = pods.iter().map(|p| escape(p)).collect();
+        names.sort();
+        names.dedup();
+        return names.join("|");
+    }
+    let prefix = format!("{canary}-");
+    let mut hashes: Vec<&str> = pods
+        .iter()
+        .filter_map(|p| {
+            p.strip_prefix(&prefix)?
+                .rsplit_once('-')
+                .map(|(hash, _)| hash)
+        })
+        .collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    format!("{}-({})-[a-z0-9]+", escape(canary), hashes.join("|"))
+}
+
 impl TemplateVars {
+    /// `pods` is the track's pod pattern ([`pod_name_pattern`], [`canary_pods_pattern`]).
     pub fn new(
         naming: &Naming,
         namespace: &str,
-        stable: &str,
-        canary: &str,
+        (stable, canary): (&str, &str),
         track: Track,
+        pods: &str,
         window: std::time::Duration,
     ) -> Self {
         let selector = match naming.scope {
-            Scope::PodName => {
-                let deployment = match track {
-                    Track::Canary => canary,
-                    Track::Stable => stable,
-                };
-                format!(
-                    r#"{}="{}",{}=~"{}""#,
-                    naming.namespace_label,
-                    namespace,
-                    naming.pod_label,
-                    pod_name_pattern(deployment)
-                )
-            }
+            Scope::PodName => format!(
+                r#"{}="{}",{}=~"{}""#,
+                naming.namespace_label, namespace, naming.pod_label, pods
+            ),
             Scope::TrackLabel => format!(
                 r#"{}="{}",{}="{}""#,
                 naming.namespace_label,
@@ -365,6 +390,7 @@ impl TemplateVars {
         vars.insert("deployment", stable.to_string());
         vars.insert("canary", canary.to_string());
         vars.insert("track", track.label().to_string());
+        vars.insert("pods", pods.to_string());
         vars.insert("window", prometheus_duration(window));
         TemplateVars { vars }
     }
@@ -421,12 +447,16 @@ mod tests {
             scope,
             ..Naming::default()
         };
+        let pods = match track {
+            Track::Canary => pod_name_pattern("web-canary"),
+            Track::Stable => pod_name_pattern("web"),
+        };
         TemplateVars::new(
             &naming,
             "prod",
-            "web",
-            "web-canary",
+            ("web", "web-canary"),
             track,
+            &pods,
             Duration::from_secs(120),
         )
     }
@@ -468,6 +498,33 @@ mod tests {
         let canary =
             regex::Regex::new(&format!("^(?:{})$", pod_name_pattern("web-canary"))).unwrap();
         assert!(canary.is_match("web-canary-5d8f7c9b4-x2x9k"));
+    }
+
+    #[test]
+    fn known_canary_pods_are_named_exactly() {
+        assert_eq!(
+            canary_pods_pattern("web-canary", &[]),
+            "web-canary-[a-z0-9]+-[a-z0-9]+"
+        );
+        assert_eq!(
+            canary_pods_pattern(
+                "web-canary",
+                &[
+                    "web-canary-7c9d-b2x4q".into(),
+                    "web-canary-7c9d-a1z9k".into()
+                ]
+            ),
+            "web-canary-7c9d-a1z9k|web-canary-7c9d-b2x4q"
+        );
+        let many: Vec<String> = (0..40)
+            .map(|i| format!("web-canary-7c9d-p{i:04}"))
+            .collect();
+        assert_eq!(
+            canary_pods_pattern("web-canary", &many),
+            "web-canary-(7c9d)-[a-z0-9]+"
+        );
+        let v = vars(Track::Canary, Scope::PodName);
+        assert!(v.fill("{{pods}}").unwrap().starts_with("web-canary-"));
     }
 
     #[test]

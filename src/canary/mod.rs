@@ -2,11 +2,22 @@
 //! (verdicts), the metric sources, state (the annotation on the stable), and the driver loop.
 
 pub mod analysis;
+pub mod control;
+pub mod driver;
+mod finish;
+pub mod health;
 pub mod metrics;
+pub mod objects;
+pub mod ops;
+mod pause;
 pub mod plan;
+pub mod report;
+pub mod resolve;
+pub mod settings;
 pub mod sim_source;
 pub mod source;
 pub mod state;
+pub mod view;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -31,6 +31,9 @@ pub enum Phase {
     /// The stable took the new template; waiting for its rollout.
     Promoting,
     Promoted,
+    /// The stable's rollout of the new template failed; the canary was removed. The stable
+    /// runs the new template: roll back with `kubectl posthog rollback`.
+    PromotionFailed,
     /// Restoring the stable and removing the canary.
     Aborting,
     Aborted,
@@ -38,7 +41,10 @@ pub enum Phase {
 
 impl Phase {
     pub fn is_terminal(self) -> bool {
-        matches!(self, Phase::Promoted | Phase::Aborted)
+        matches!(
+            self,
+            Phase::Promoted | Phase::Aborted | Phase::PromotionFailed
+        )
     }
 
     pub fn label(self) -> &'static str {
@@ -48,6 +54,7 @@ impl Phase {
             Phase::Held => "held",
             Phase::Promoting => "promoting",
             Phase::Promoted => "promoted",
+            Phase::PromotionFailed => "promotion failed",
             Phase::Aborting => "aborting",
             Phase::Aborted => "aborted",
         }
@@ -191,7 +198,11 @@ pub fn annotation_patch(key: &str, value: Option<&str>) -> serde_json::Value {
 
 /// `host/pid`, naming who drives a canary in `canary status`.
 pub fn driver_id() -> String {
-    let host = std::env::var("HOSTNAME")
+    format!("{}/{}", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
         .or_else(|| {
@@ -199,12 +210,29 @@ pub fn driver_id() -> String {
                 .ok()
                 .map(|h| h.trim().to_string())
         })
-        .unwrap_or_else(|| "unknown-host".to_string());
-    format!("{host}/{}", std::process::id())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+/// True when `driver` names a process on this machine that no longer exists (it was killed):
+/// then its heartbeat, however recent, drives nothing. Only answerable where `/proc` exists.
+pub fn local_driver_gone(driver: &str) -> bool {
+    let Some((host, pid)) = driver.rsplit_once('/') else {
+        return false;
+    };
+    let proc = std::path::Path::new("/proc");
+    host == host_name()
+        && pid.parse::<u32>().is_ok()
+        && proc.join("self").exists()
+        && !proc.join(pid).exists()
+}
+
+/// Whether a live process drives the canary: a recent heartbeat from a process not known dead.
+pub fn is_driven(state: &CanaryState, now: jiff::Timestamp) -> bool {
+    state.driver_alive(now) && !local_driver_gone(&state.driver)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
@@ -275,6 +303,22 @@ mod tests {
         let mut done = state.clone();
         done.phase = Phase::Aborted;
         assert!(!done.driver_alive(at));
+    }
+
+    #[test]
+    fn a_dead_local_driver_drives_nothing() {
+        let me = driver_id();
+        assert!(!local_driver_gone(&me), "this process is alive");
+        let host = me.rsplit_once('/').unwrap().0;
+        // PIDs are below 2^22 on Linux.
+        assert!(local_driver_gone(&format!("{host}/99999999")));
+        assert!(!local_driver_gone("another-host/99999999"));
+        let mut state = sample_state();
+        state.heartbeat = jiff::Timestamp::now();
+        state.driver = format!("{host}/99999999");
+        assert!(!is_driven(&state, state.heartbeat));
+        state.driver = me;
+        assert!(is_driven(&state, state.heartbeat));
     }
 
     #[test]

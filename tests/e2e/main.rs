@@ -2,11 +2,13 @@
 //! and act. One test binary, so the suite links once.
 
 mod action;
+mod canary;
 mod cli;
 mod evidence;
 mod github;
 mod kubeconfig;
 mod preflight;
+mod prom;
 mod standins;
 mod support;
 mod triage;

@@ -1,0 +1,357 @@
+//! `canary status`, `canary promote` and `canary abort`: what another terminal or CI job does to a
+//! canary some process is driving (or that was left behind), through the annotations.
+
+use std::time::Duration;
+
+use super::analysis::ReadingStatus;
+use super::objects;
+use super::ops::{self, AbortOptions, AbortOrder, AbortSummary, Apis};
+use super::state::{self, Action, CanaryState, Command, Phase};
+use crate::ctx::Clock;
+use crate::error::{Error, Result};
+use crate::report::{
+    Finding, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
+};
+
+/// Reads the stable and its canary state.
+pub async fn read(
+    apis: &Apis,
+    name: &str,
+) -> Result<(k8s_openapi::api::apps::v1::Deployment, Option<CanaryState>)> {
+    let stable = apis.get(name).await?;
+    let (state, _) = state::read_annotations(stable.metadata.annotations.as_ref())
+        .map_err(|e| Error::Input(format!("deployment {}/{name}: {e}", apis.namespace)))?;
+    Ok((stable, state))
+}
+
+/// Where a canary stands. Exit 0 while it progresses or once promoted, 1 once aborted.
+pub async fn status(
+    apis: &Apis,
+    name: &str,
+    target: ReportTarget,
+    clock: &dyn Clock,
+) -> Result<Report> {
+    let (stable, state) = read(apis, name).await?;
+    let now = clock.now();
+    let Some(state) = state else {
+        let verdict = Verdict::decided(
+            VerdictResult::Pass,
+            format!("no canary has run on deployment/{name}"),
+            &[],
+        );
+        return Ok(Report::new("canary", target, verdict, Vec::new(), now));
+    };
+    let canary = apis.get_opt(&state.canary_name).await?;
+    let step = state.current().cloned();
+    let mut findings = Vec::new();
+    let alive = state::is_driven(&state, now);
+    let age = now.duration_since(state.heartbeat).as_secs().max(0);
+    let phase_status = match state.phase {
+        Phase::Promoted => Status::Pass,
+        Phase::Aborted | Phase::PromotionFailed => Status::Fail,
+        _ if alive => Status::Pass,
+        _ => Status::Warn,
+    };
+    let mut phase = Finding::new(
+        "canary.phase",
+        Step::Rollout,
+        Severity::P3,
+        phase_status,
+        "Where the canary stands",
+    )
+    .measured(format!(
+        "{} at step {}/{} ({}%), images {}{}",
+        state.phase.label(),
+        state.step + 1,
+        state.steps.len(),
+        step.as_ref().map_or(0, |s| s.weight),
+        state
+            .images
+            .values()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        state
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    ));
+    if !state.phase.is_terminal() {
+        phase = phase.evidence(if alive {
+            format!("driven by {} (heartbeat {age}s ago)", state.driver)
+        } else {
+            format!(
+                "no process drives it (last heartbeat {age}s ago, from {})",
+                state.driver
+            )
+        });
+        if !alive {
+            phase = phase.remediation(format!(
+                "`kubectl posthog canary --resume deployment/{name}` continues it; \
+                 `kubectl posthog canary abort deployment/{name}` restores the stable"
+            ));
+        }
+    }
+    findings.push(phase);
+    if let Some(remaining) = state.pause_remaining(now) {
+        findings.push(
+            Finding::new(
+                "canary.pause",
+                Step::Rollout,
+                Severity::P4,
+                Status::Pass,
+                "Pause",
+            )
+            .measured(format!(
+                "{} left",
+                humantime::format_duration(Duration::from_secs(remaining.as_secs()))
+            )),
+        );
+    }
+    let ready = |d: Option<&k8s_openapi::api::apps::v1::Deployment>| {
+        d.map_or((0, 0), |d| {
+            (ops::ready_replicas(d), ops::current_replicas(d))
+        })
+    };
+    let (canary_ready, canary_want) = ready(canary.as_ref());
+    let (stable_ready, stable_want) = ready(Some(&stable));
+    findings.push(
+        Finding::new(
+            "canary.pods",
+            Step::Rollout,
+            Severity::P3,
+            Status::Pass,
+            "Ready pods",
+        )
+        .measured(super::view::pods_text(
+            canary_ready,
+            if canary.is_some() { canary_want } else { 0 },
+            stable_ready,
+            stable_want,
+        )),
+    );
+    for reading in &state.last_analysis {
+        let status = match reading.status {
+            ReadingStatus::Pass => Status::Pass,
+            ReadingStatus::Breach => Status::Fail,
+            ReadingStatus::Inconclusive => Status::Warn,
+        };
+        findings.push(
+            Finding::new(
+                &format!("canary.metric.{}", reading.metric),
+                Step::Rollout,
+                reading.severity,
+                status,
+                &format!("Last analysis: {}", reading.metric),
+            )
+            .measured(format!(
+                "{} at {}",
+                reading.describe(),
+                reading.at.strftime("%H:%M:%S UTC")
+            ))
+            .evidence(reading.query.clone()),
+        );
+    }
+    let result = match state.phase {
+        Phase::Aborted | Phase::PromotionFailed => VerdictResult::Fail,
+        Phase::Promoted => VerdictResult::Pass,
+        _ if alive => VerdictResult::Pass,
+        _ => VerdictResult::Warn,
+    };
+    let summary = format!(
+        "canary {} at step {}/{} ({}%): canary {canary_ready} ready, stable {stable_ready}/{stable_want} ready",
+        state.phase.label(),
+        state.step + 1,
+        state.steps.len(),
+        step.as_ref().map_or(0, |s| s.weight),
+    );
+    let verdict = Verdict::decided(result, summary, &findings);
+    Ok(Report::new("canary", target, verdict, findings, now)
+        .with_details(serde_json::to_value(&state).unwrap_or_default()))
+}
+
+/// Asks the driver to end the current pause (or a hold). Refused once the canary has ended.
+pub async fn promote(apis: &Apis, name: &str, clock: &dyn Clock) -> Result<(CanaryState, bool)> {
+    let (_, state) = read(apis, name).await?;
+    let state = active(state, name)?;
+    if matches!(state.phase, Phase::Promoting | Phase::Aborting) {
+        return Err(Error::Usage(format!(
+            "the canary of deployment/{name} is already {}",
+            state.phase.label()
+        )));
+    }
+    let command = Command {
+        action: Action::Promote,
+        step: state.step,
+        at: clock.now(),
+        by: state::driver_id(),
+    };
+    apis.write_command(name, Some(&command)).await?;
+    let alive = state::is_driven(&state, clock.now());
+    Ok((state, alive))
+}
+
+/// Aborts: asks a live driver to do it and waits for it, or does it here when nobody drives
+/// the canary (or the driver does not finish within `timeout`).
+pub async fn abort(
+    apis: &Apis,
+    name: &str,
+    timeout: Duration,
+    clock: &dyn Clock,
+    on_event: &(dyn Fn(&str) + Send + Sync),
+) -> Result<AbortSummary> {
+    let (_, state) = read(apis, name).await?;
+    if let Some(state) = state.as_ref().filter(|s| state::is_driven(s, clock.now())) {
+        let command = Command {
+            action: Action::Abort,
+            step: state.step,
+            at: clock.now(),
+            by: state::driver_id(),
+        };
+        apis.write_command(name, Some(&command)).await?;
+        on_event(&format!(
+            "asked the driver ({}) to abort; waiting for it",
+            state.driver
+        ));
+        let started = tokio::time::Instant::now();
+        while started.elapsed() < timeout {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let (stable, current) = read(apis, name).await?;
+            match current {
+                Some(s) if s.phase == Phase::Aborted => {
+                    let canary = apis.get_opt(&s.canary_name).await?;
+                    return Ok(AbortSummary {
+                        found: true,
+                        stable_replicas: s.stable_replicas,
+                        stable_ready: ops::ready_replicas(&stable),
+                        canary_removed: canary.is_none(),
+                        canary_zeroed_at: None,
+                        state: Some(s),
+                    });
+                }
+                Some(s) if s.phase.is_terminal() || !state::is_driven(&s, clock.now()) => break,
+                _ => {}
+            }
+        }
+        on_event("the driver did not finish the abort: aborting from here");
+    }
+    let options = AbortOptions {
+        order: AbortOrder::StableFirst,
+        timeout,
+        reason: format!(
+            "aborted by `kubectl posthog canary abort` ({})",
+            state::driver_id()
+        ),
+    };
+    ops::abort(apis, name, &options, clock, on_event).await
+}
+
+fn active(state: Option<CanaryState>, name: &str) -> Result<CanaryState> {
+    match state {
+        None => Err(Error::Usage(format!(
+            "no canary is recorded on deployment/{name}: start one with `kubectl posthog canary deployment/{name} --image …`"
+        ))),
+        Some(s) if s.phase.is_terminal() => Err(Error::Usage(format!(
+            "the canary of deployment/{name} already ended ({}): start a new one",
+            s.phase.label()
+        ))),
+        Some(s) => Ok(s),
+    }
+}
+
+/// The report of `canary promote`: what was asked, and whether anyone will act on it now.
+pub fn promote_report(
+    target: ReportTarget,
+    state: &CanaryState,
+    alive: bool,
+    now: jiff::Timestamp,
+) -> Report {
+    let name = target.name.clone();
+    let weight = state.current().map_or(0, |s| s.weight);
+    let mut finding = Finding::new(
+        "canary.promote",
+        Step::Rollout,
+        Severity::P3,
+        if alive { Status::Pass } else { Status::Warn },
+        "Promote requested",
+    )
+    .measured(format!(
+        "the pause at step {}/{} ({weight}%) ends at the driver's next look",
+        state.step + 1,
+        state.steps.len()
+    ));
+    if alive {
+        finding = finding.evidence(format!("driven by {}", state.driver));
+    } else {
+        finding = finding.remediation(format!(
+            "no process drives this canary now: `kubectl posthog canary --resume deployment/{name}` \
+             continues past this pause"
+        ));
+    }
+    let summary = format!(
+        "promote requested for deployment/{name} at step {}/{} ({weight}%)",
+        state.step + 1,
+        state.steps.len()
+    );
+    let findings = vec![finding];
+    let verdict = Verdict::decided(VerdictResult::Pass, summary, &findings);
+    Report::new("canary", target, verdict, findings, now)
+}
+
+/// The abort report (`canary abort`).
+pub fn abort_report(target: ReportTarget, summary: &AbortSummary, now: jiff::Timestamp) -> Report {
+    let name = target.name.clone();
+    let findings = if summary.found {
+        vec![
+            Finding::new(
+                "canary.abort.stable",
+                Step::Rollout,
+                Severity::P1,
+                if summary.stable_ready >= summary.stable_replicas {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                },
+                "Stable back at full capacity",
+            )
+            .measured(format!(
+                "{}/{} ready",
+                summary.stable_ready, summary.stable_replicas
+            )),
+            Finding::new(
+                "canary.abort.canary-removed",
+                Step::Rollout,
+                Severity::P1,
+                if summary.canary_removed {
+                    Status::Pass
+                } else {
+                    Status::Warn
+                },
+                "Canary removed",
+            )
+            .measured(if summary.canary_removed {
+                format!("{} and its pods deleted", objects::canary_name(&name))
+            } else {
+                "no canary Deployment was found".to_string()
+            }),
+        ]
+    } else {
+        Vec::new()
+    };
+    let result = if findings.iter().any(|f| f.status == Status::Fail) {
+        VerdictResult::Fail
+    } else {
+        VerdictResult::Pass
+    };
+    let summary_text = if summary.found {
+        format!(
+            "canary of deployment/{name} aborted: stable {}/{} ready, canary removed",
+            summary.stable_ready, summary.stable_replicas
+        )
+    } else {
+        format!("nothing to abort: no canary is running on deployment/{name}")
+    };
+    let verdict = Verdict::decided(result, summary_text, &findings);
+    Report::new("canary", target, verdict, findings, now)
+}

@@ -1,0 +1,198 @@
+//! How a canary ends: promotion (the stable takes the new template, then the canary goes),
+//! abort (the stable back at full size, the canary removed), or an interrupt.
+
+use super::driver::{AbortKind, Driver, Outcome};
+use super::objects;
+use super::ops::{self, AbortOptions, AbortOrder};
+use super::settings::OnInterrupt;
+use super::state::Phase;
+use crate::error::{Error, Result};
+use crate::rollout::status::{WaitError, wait_for_rollout};
+
+impl Driver<'_> {
+    pub(super) async fn abort(&mut self, kind: AbortKind, reason: String) -> Result<Outcome> {
+        self.view.event(&format!("ABORT: {reason}"));
+        // A canary known to be bad goes at once; an operator's abort keeps capacity first.
+        let order = match kind {
+            AbortKind::Operator(_) => AbortOrder::StableFirst,
+            _ => AbortOrder::CanaryFirst,
+        };
+        self.state.phase = Phase::Aborting;
+        self.state.reason = Some(reason.clone());
+        self.write_state().await?;
+        let view = self.view.clone();
+        let options = AbortOptions {
+            order,
+            timeout: self.settings.timeout,
+            reason: reason.clone(),
+        };
+        let summary = ops::abort(
+            &self.apis,
+            &self.name,
+            &options,
+            self.clock.as_ref(),
+            &|line| view.event(line),
+        )
+        .await?;
+        if let Some(state) = &summary.state {
+            self.state = state.clone();
+        }
+        Ok(Outcome::Aborted {
+            kind,
+            reason,
+            summary,
+        })
+    }
+
+    pub(super) async fn interrupted(&mut self) -> Result<Outcome> {
+        match self.settings.on_interrupt {
+            OnInterrupt::Abort => {
+                self.view
+                    .event("interrupted: restoring the stable and removing the canary (Ctrl-C again to stop at once)");
+                let outcome = self
+                    .abort(
+                        AbortKind::Operator("interrupt".into()),
+                        "interrupted (SIGINT/SIGTERM)".into(),
+                    )
+                    .await?;
+                match outcome {
+                    Outcome::Aborted { summary, .. } => Ok(Outcome::Interrupted {
+                        abort: Some(summary),
+                    }),
+                    other => Ok(other),
+                }
+            }
+            OnInterrupt::Leave => {
+                self.state.reason =
+                    Some("left by an interrupt: resume with `canary --resume`".into());
+                // A zero heartbeat tells `--resume` at once that nobody drives this canary.
+                self.state.heartbeat = jiff::Timestamp::UNIX_EPOCH;
+                self.apis.write_state(&self.name, &self.state).await?;
+                Ok(Outcome::Interrupted { abort: None })
+            }
+        }
+    }
+
+    pub(super) async fn promote(&mut self) -> Result<Outcome> {
+        self.state.phase = Phase::Promoting;
+        self.state.pause_started_at = None;
+        self.write_state().await?;
+        let stable = self.apis.get(&self.name).await?;
+        let current = objects::template_images(&stable);
+        let done = self
+            .state
+            .images
+            .iter()
+            .all(|(c, i)| current.get(c) == Some(i));
+        if !done {
+            let cause = format!(
+                "kubectl posthog canary: promoted {}",
+                self.state
+                    .images
+                    .iter()
+                    .map(|(c, i)| format!("{c}={i}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let patch = objects::promotion_patch(
+                &stable,
+                &self.state.images,
+                self.state.stable_replicas,
+                &cause,
+            )
+            .map_err(Error::Input)?;
+            self.apis
+                .deployments
+                .patch(
+                    &self.name,
+                    &kube::api::PatchParams {
+                        field_manager: Some(ops::FIELD_MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &kube::api::Patch::Json::<()>(patch),
+                )
+                .await
+                .map_err(|e| {
+                    crate::kube::api_error(
+                        &format!("promote deployment {}/{}", self.apis.namespace, self.name),
+                        &self.apis.server,
+                        e,
+                    )
+                })?;
+            self.view.event(&format!(
+                "stable {} now runs {}; waiting for its rollout",
+                self.name,
+                self.state
+                    .images
+                    .values()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        } else if ops::current_replicas(&stable) != self.state.stable_replicas {
+            self.apis
+                .scale(&self.name, self.state.stable_replicas)
+                .await?;
+        }
+        self.view.scaling("stable rolling out the new template");
+        let view = self.view.clone();
+        let deployments = self.apis.deployments.clone();
+        let want = self.state.stable_replicas;
+        // The canary keeps serving at its last step's size until the stable's rollout is done.
+        let canary = self
+            .state
+            .step
+            .checked_sub(1)
+            .and_then(|i| self.state.steps.get(i))
+            .map_or(0, |s| s.canary_replicas);
+        let wait = wait_for_rollout(&deployments, &self.name, self.settings.timeout, |d, s| {
+            view.pods(canary, canary, ops::ready_replicas(d), want);
+            if let crate::rollout::status::RolloutStatus::Progressing { updated, .. } = s {
+                view.scaling(&format!("stable rollout: {updated}/{want} updated"));
+            }
+        });
+        let interrupt = self.interrupt.clone();
+        let result = tokio::select! {
+            r = wait => r,
+            () = interrupt.wait() => {
+                // The stable already has the new template: nothing to abort to. Leave the
+                // controller to finish; `--resume` waits for it and removes the canary.
+                self.view.event("interrupted during promotion: the rollout continues; `canary --resume` finishes it");
+                self.state.heartbeat = jiff::Timestamp::UNIX_EPOCH;
+                self.apis.write_state(&self.name, &self.state).await?;
+                return Ok(Outcome::Interrupted { abort: None });
+            }
+        };
+        let canary_name = objects::canary_name(&self.name);
+        match result {
+            Ok(_) => {
+                self.apis
+                    .remove_canary(&canary_name, self.settings.timeout)
+                    .await?;
+                self.view.event(&format!("canary {canary_name} removed"));
+                self.state.phase = Phase::Promoted;
+                self.state.reason = None;
+                self.write_state().await?;
+                self.apis.write_command(&self.name, None).await?;
+                Ok(Outcome::Promoted)
+            }
+            Err(WaitError::Api { context, source }) => {
+                Err(crate::kube::api_error(&context, &self.apis.server, source))
+            }
+            Err(e) => {
+                let message = format!(
+                    "the stable's rollout of the new template failed: {e}; \
+                     roll back with `kubectl posthog rollback deployment/{}`",
+                    self.name
+                );
+                self.apis
+                    .remove_canary(&canary_name, self.settings.timeout)
+                    .await?;
+                self.state.phase = Phase::PromotionFailed;
+                self.state.reason = Some(message.clone());
+                self.write_state().await?;
+                Ok(Outcome::PromotionFailed(message))
+            }
+        }
+    }
+}

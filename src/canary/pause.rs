@@ -1,0 +1,207 @@
+//! A step's pause: poll pod health and commands every tick, read every metric every interval,
+//! and end the pause on time, on `canary promote`, or on evidence that the canary is bad (or
+//! was never measured).
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+
+use super::analysis::{self, Decision, OnInconclusive, Reading};
+use super::driver::{AbortKind, Driver, StepEnd};
+use super::plan::{CanaryStep, Pause};
+use super::settings::BoundMetric;
+use super::state::Phase;
+use crate::error::Result;
+
+impl Driver<'_> {
+    pub(super) async fn pause(
+        &mut self,
+        step: &CanaryStep,
+        canary: &Deployment,
+    ) -> Result<StepEnd> {
+        let pods = self.apis.pods_of(canary).await?;
+        self.rescope(&pods)?;
+        self.measured_in_step.clear();
+        let pause = step.pause.unwrap_or(Pause::For(Duration::ZERO));
+        let started = self
+            .state
+            .pause_started_at
+            .unwrap_or_else(|| self.clock.now());
+        let length = match pause {
+            Pause::For(d) => Some(d),
+            Pause::UntilPromoted => None,
+        };
+        let now = tokio::time::Instant::now();
+        let elapsed = self.elapsed_since(started);
+        let pause_end = length.map(|l| now + l.saturating_sub(elapsed));
+        let mut next_reading = now + self.settings.interval;
+        let mut next_tick = now + self.settings.tick();
+        let interrupt = self.interrupt.clone();
+        loop {
+            let elapsed = self.elapsed_since(started);
+            let note = self
+                .state
+                .reason
+                .clone()
+                .filter(|_| self.state.phase == Phase::Held);
+            self.view.pause(elapsed, length, note.as_deref());
+            let mut wake = next_reading.min(next_tick);
+            if let Some(end) = pause_end {
+                wake = wake.min(end);
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => {}
+                () = interrupt.wait() => return Ok(StepEnd::Interrupted),
+            }
+            let now = tokio::time::Instant::now();
+            if now >= next_tick {
+                next_tick = now + self.settings.tick();
+                if let Some(end) = self.poll(canary, step).await? {
+                    return Ok(end);
+                }
+            }
+            if now >= next_reading {
+                next_reading += self.settings.interval;
+                match self.analyse(step).await {
+                    Decision::Abort(cause) => {
+                        let kind = if cause.inconclusive {
+                            AbortKind::Inconclusive {
+                                infrastructure: cause.infrastructure,
+                            }
+                        } else {
+                            AbortKind::Analysis
+                        };
+                        return Ok(StepEnd::Abort(kind, cause.summary));
+                    }
+                    Decision::Hold(reason) => {
+                        if self.state.phase != Phase::Held {
+                            self.view.event(&format!(
+                                "holding at {}%: {reason}; run `kubectl posthog canary promote` to go on or `canary abort`",
+                                step.weight
+                            ));
+                        }
+                        self.state.phase = Phase::Held;
+                        self.state.reason = Some(reason);
+                    }
+                    Decision::Watch(note) => self.view.event(&format!("watching: {note}")),
+                    Decision::Healthy => {}
+                }
+                self.write_state().await?;
+            }
+            if self.take_promote().await? {
+                self.view.event(&format!(
+                    "promoted past {}% by `canary promote`",
+                    step.weight
+                ));
+                self.state.reason = None;
+                return Ok(StepEnd::Next);
+            }
+            let over = pause_end.is_some_and(|end| tokio::time::Instant::now() >= end);
+            if over && self.state.phase != Phase::Held {
+                match self.unmeasured(step, length) {
+                    None => return Ok(StepEnd::Next),
+                    Some(end) => match self.settings.policy.on_inconclusive {
+                        OnInconclusive::Abort => return Ok(end),
+                        OnInconclusive::Pause => {
+                            if let StepEnd::Abort(_, reason) = end {
+                                self.view.event(&format!(
+                                    "holding at {}%: {reason}; run `kubectl posthog canary promote` to go on or `canary abort`",
+                                    step.weight
+                                ));
+                                self.state.phase = Phase::Held;
+                                self.state.reason = Some(reason);
+                                self.write_state().await?;
+                            }
+                        }
+                        OnInconclusive::Continue => return Ok(StepEnd::Next),
+                    },
+                }
+            }
+        }
+    }
+
+    /// A step is passed on evidence: every metric needs one conclusive reading during a pause
+    /// (a pause of 0 asks for none). `Some` names the metrics that never had one.
+    fn unmeasured(&self, step: &CanaryStep, length: Option<Duration>) -> Option<StepEnd> {
+        if length.is_none_or(|l| l.is_zero()) {
+            return None;
+        }
+        let missing: Vec<&BoundMetric> = self
+            .bound
+            .iter()
+            .filter(|b| !self.measured_in_step.contains(&b.spec.id))
+            .collect();
+        if missing.is_empty() {
+            return None;
+        }
+        let last = |b: &BoundMetric| self.record.latest.get(&b.spec.id);
+        let infrastructure = missing
+            .iter()
+            .any(|b| last(b).is_some_and(|r| r.source_failed));
+        let why = missing
+            .iter()
+            .find_map(|b| last(b).and_then(|r| r.reason.clone()))
+            .unwrap_or_else(|| "no reading was due before the pause ended".into());
+        Some(StepEnd::Abort(
+            AbortKind::Inconclusive { infrastructure },
+            format!(
+                "no conclusive reading of {} during the pause at {}% ({why}); \
+                 a longer --pause or a shorter --interval gives the analysis time",
+                missing
+                    .iter()
+                    .map(|b| b.spec.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                step.weight
+            ),
+        ))
+    }
+
+    /// One round: every metric sampled (concurrently), judged, and the round decided.
+    pub(super) async fn analyse(&mut self, step: &CanaryStep) -> Decision {
+        let compare = self.settings.comparison;
+        let source = self.source;
+        let bound = self.bound.clone();
+        let samples = futures::future::join_all(bound.iter().map(|b| async move {
+            let (canary, stable) = tokio::join!(source.sample(&b.canary), async {
+                match compare {
+                    Some(_) => Some(source.sample(&b.stable).await),
+                    None => None,
+                }
+            });
+            (b, canary, stable)
+        }))
+        .await;
+        let at = self.clock.now();
+        let readings: Vec<Reading> = samples
+            .iter()
+            .map(|(b, canary, stable)| {
+                analysis::judge(
+                    &b.spec,
+                    &b.unit,
+                    &b.canary.promql,
+                    canary,
+                    stable.as_ref().map(|s| (b.stable.promql.as_str(), s)),
+                    compare,
+                    at,
+                )
+            })
+            .collect();
+        let decision = analysis::decide(&readings, &mut self.state.streaks, &self.settings.policy);
+        self.record.rounds += 1;
+        *self.record.rounds_per_step.entry(step.number).or_default() += 1;
+        self.view
+            .readings(self.record.rounds, step.weight, &readings);
+        for r in &readings {
+            if r.status != analysis::ReadingStatus::Inconclusive {
+                self.measured_in_step.insert(r.metric.clone());
+            }
+            self.record.latest.insert(r.metric.clone(), r.clone());
+        }
+        if matches!(decision, Decision::Abort(_)) {
+            self.record.decided_at = Some(at);
+        }
+        self.state.last_analysis = readings;
+        decision
+    }
+}

@@ -1,0 +1,256 @@
+//! What a person watching a canary sees on stderr: a multi-line live view on a terminal (the
+//! step bar, the pause countdown, canary/stable ready counts, each metric's latest value against
+//! its threshold, coloured), or one plain line per event otherwise (CI logs, pipes).
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::analysis::{Reading, ReadingStatus};
+use super::metrics::MetricSpec;
+use super::plan::CanaryStep;
+use crate::ui::{Styles, Ui};
+
+#[derive(Clone)]
+pub struct LiveView {
+    ui: Ui,
+    styles: Styles,
+    steps: ProgressBar,
+    pause: ProgressBar,
+    pods: ProgressBar,
+    metrics: Vec<(String, ProgressBar)>,
+}
+
+fn line_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>14} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>14} [{bar:30.cyan/blue}] {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+impl LiveView {
+    pub fn new(ui: &Ui, total_steps: usize, metrics: &[MetricSpec]) -> Self {
+        let steps = ui.bar(total_steps as u64, "step");
+        steps.set_style(bar_style());
+        let pause = ui.bar(1, "pause");
+        pause.set_style(bar_style());
+        let pods = ui.bar(0, "pods");
+        pods.set_style(line_style());
+        let metrics = metrics
+            .iter()
+            .map(|m| {
+                let bar = ui.bar(0, &m.id);
+                bar.set_style(line_style());
+                bar.set_message("waiting for the first reading");
+                (m.id.clone(), bar)
+            })
+            .collect();
+        LiveView {
+            ui: ui.clone(),
+            styles: ui.styles,
+            steps,
+            pause,
+            pods,
+            metrics,
+        }
+    }
+
+    /// A line above the bars on a terminal, a plain stderr line otherwise.
+    pub fn event(&self, line: &str) {
+        self.ui.event(line);
+    }
+
+    pub fn step(&self, step: &CanaryStep, total: usize) {
+        self.steps
+            .set_position(step.number.saturating_sub(1) as u64);
+        let text = step_text(step, total);
+        self.steps.set_message(text.clone());
+        self.event(&text);
+    }
+
+    pub fn pods(&self, canary_ready: u32, canary_want: u32, stable_ready: u32, stable_want: u32) {
+        self.pods.set_message(pods_text(
+            canary_ready,
+            canary_want,
+            stable_ready,
+            stable_want,
+        ));
+    }
+
+    /// The countdown: `elapsed` of `total`, or an indefinite wait.
+    pub fn pause(&self, elapsed: Duration, total: Option<Duration>, note: Option<&str>) {
+        match total {
+            Some(total) => {
+                self.pause.set_length(total.as_secs().max(1));
+                self.pause
+                    .set_position(elapsed.as_secs().min(total.as_secs()));
+                let mut text = countdown_text(elapsed, total);
+                if let Some(note) = note {
+                    text = format!("{text} · {note}");
+                }
+                self.pause.set_message(text);
+            }
+            None => {
+                self.pause.set_length(1);
+                self.pause.set_position(0);
+                let text = note.unwrap_or("waiting for `kubectl posthog canary promote`");
+                self.pause.set_message(format!(
+                    "{} elapsed · {text}",
+                    humantime::format_duration(Duration::from_secs(elapsed.as_secs()))
+                ));
+            }
+        }
+    }
+
+    pub fn scaling(&self, text: &str) {
+        self.pause.set_length(1);
+        self.pause.set_position(0);
+        self.pause.set_message(text.to_string());
+    }
+
+    /// Each metric's latest value against its threshold; one summary line when not drawing.
+    pub fn readings(&self, round: usize, weight: u32, readings: &[Reading]) {
+        for reading in readings {
+            if let Some((_, bar)) = self.metrics.iter().find(|(id, _)| *id == reading.metric) {
+                bar.set_message(reading_text(reading, &self.styles));
+            }
+        }
+        if !self.ui.is_drawing() {
+            let parts: Vec<String> = readings
+                .iter()
+                .map(|r| format!("{} {} {}", r.metric, r.describe(), status_word(r.status)))
+                .collect();
+            self.event(&format!(
+                "analysis #{round} at {weight}%: {}",
+                parts.join("; ")
+            ));
+        }
+    }
+
+    pub fn finish(&self) {
+        for bar in [&self.steps, &self.pause, &self.pods] {
+            bar.finish_and_clear();
+        }
+        for (_, bar) in &self.metrics {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn status_word(status: ReadingStatus) -> &'static str {
+    match status {
+        ReadingStatus::Pass => "ok",
+        ReadingStatus::Breach => "BREACH",
+        ReadingStatus::Inconclusive => "inconclusive",
+    }
+}
+
+pub fn step_text(step: &CanaryStep, total: usize) -> String {
+    if step.is_promotion() {
+        return format!(
+            "step {}/{total}: 100% — promoting: the stable takes the new template",
+            step.number
+        );
+    }
+    format!(
+        "step {}/{total}: {}% — {} canary + {} stable ({:.1}% of pods), pause {}",
+        step.number,
+        step.weight,
+        step.canary_replicas,
+        step.stable_replicas,
+        step.actual_share(),
+        step.pause
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "none".into())
+    )
+}
+
+pub fn pods_text(
+    canary_ready: u32,
+    canary_want: u32,
+    stable_ready: u32,
+    stable_want: u32,
+) -> String {
+    format!("canary {canary_ready}/{canary_want} ready · stable {stable_ready}/{stable_want} ready")
+}
+
+pub fn countdown_text(elapsed: Duration, total: Duration) -> String {
+    let left = total.saturating_sub(elapsed);
+    format!(
+        "{} left of {}",
+        humantime::format_duration(Duration::from_secs(left.as_secs())),
+        humantime::format_duration(Duration::from_secs(total.as_secs()))
+    )
+}
+
+pub fn reading_text(reading: &Reading, styles: &Styles) -> String {
+    let mark = match reading.status {
+        ReadingStatus::Pass => styles.good("✔ ok    "),
+        ReadingStatus::Breach => styles.bad("✘ BREACH"),
+        ReadingStatus::Inconclusive => styles.warn("? no data"),
+    };
+    format!(
+        "{mark} {}  {}",
+        reading.describe(),
+        styles.severity(reading.severity)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canary::plan::{Pause, plan_steps};
+    use crate::report::Severity;
+
+    #[test]
+    fn step_lines_name_weights_counts_and_pauses() {
+        let steps = plan_steps(
+            10,
+            &[10, 50, 100],
+            &[Pause::For(Duration::from_secs(600)), Pause::UntilPromoted],
+            true,
+        );
+        assert_eq!(
+            step_text(&steps[0], 3),
+            "step 1/3: 10% — 1 canary + 9 stable (10.0% of pods), pause 10m"
+        );
+        assert!(step_text(&steps[1], 3).ends_with("pause until `canary promote`"));
+        assert!(step_text(&steps[2], 3).contains("promoting"));
+    }
+
+    #[test]
+    fn countdown_and_pods() {
+        assert_eq!(
+            countdown_text(Duration::from_secs(130), Duration::from_secs(600)),
+            "7m 50s left of 10m"
+        );
+        assert_eq!(pods_text(1, 1, 9, 9), "canary 1/1 ready · stable 9/9 ready");
+    }
+
+    #[test]
+    fn readings_are_coloured_only_when_styles_allow() {
+        let reading = Reading {
+            metric: "errors-5xx".into(),
+            severity: Severity::P1,
+            status: ReadingStatus::Breach,
+            value: Some(42.0),
+            threshold: 10.0,
+            unit: "/min".into(),
+            baseline: None,
+            reason: None,
+            source_failed: false,
+            query: "q".into(),
+            baseline_query: None,
+            at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        assert_eq!(
+            reading_text(&reading, &Styles::plain()),
+            "✘ BREACH 42/min > 10/min  P1"
+        );
+        assert!(reading_text(&reading, &Styles::colored()).contains('\x1b'));
+    }
+}
