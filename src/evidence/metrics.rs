@@ -52,24 +52,26 @@ pub fn alert_queries(
     window: Duration,
 ) -> Result<Vec<AlertQuery>, String> {
     let canary = super::workload::canary_name(deployment);
+    // Both tracks: an incident is about every pod that serves traffic, so the selector is always
+    // by pod name (both Deployments), whatever scope the canary uses.
+    let pods = format!(
+        "{}|{}",
+        pod_name_pattern(deployment),
+        pod_name_pattern(&canary)
+    );
     let mut vars = TemplateVars::new(
         naming,
         namespace,
-        deployment,
-        &canary,
+        (deployment, &canary),
         Track::Stable,
+        &pods,
         window,
     );
-    // Both tracks: an incident is about every pod that serves traffic.
     vars.vars.insert(
         "selector",
         format!(
-            r#"{}="{}",{}=~"{}|{}""#,
-            naming.namespace_label,
-            namespace,
-            naming.pod_label,
-            pod_name_pattern(deployment),
-            pod_name_pattern(&canary)
+            r#"{}="{}",{}=~"{pods}""#,
+            naming.namespace_label, namespace, naming.pod_label
         ),
     );
     let specs: [(

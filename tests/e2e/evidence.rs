@@ -310,17 +310,12 @@ async fn the_unpacked_bundle_holds_no_planted_secret_and_its_checksums_verify() 
         .await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
-    // Regression guard: one read per log serves both the bundle and the triage's error lines.
     let log_reads = incident
         .sim
         .requests()
         .iter()
         .filter(|r| r.path.ends_with("/log"))
         .count();
-    assert_eq!(
-        log_reads, 4,
-        "3 current containers + 1 previous, each read once"
-    );
     let archive = PathBuf::from(report["details"]["bundle"].as_str().unwrap());
     let name = archive.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
@@ -367,10 +362,16 @@ async fn the_unpacked_bundle_holds_no_planted_secret_and_its_checksums_verify() 
         );
     }
     let logs: Vec<&String> = unpacked.keys().filter(|k| k.starts_with("logs/")).collect();
+    let pods = manifest["target"]["pods"].as_array().unwrap().len();
+    assert!(
+        pods >= 3,
+        "2 stable + 1 canary at least: {}",
+        manifest["target"]["pods"]
+    );
     assert_eq!(
         logs.iter().filter(|k| k.ends_with("/app.log")).count(),
-        3,
-        "2 stable + 1 canary: {logs:?}"
+        pods,
+        "every pod's container: {logs:?}"
     );
     assert_eq!(
         logs.iter()
@@ -379,6 +380,8 @@ async fn the_unpacked_bundle_holds_no_planted_secret_and_its_checksums_verify() 
         1,
         "the canary restarted: {logs:?}"
     );
+    // Regression guard: one read per log serves both the bundle and the triage's error lines.
+    assert_eq!(log_reads, logs.len(), "each log is read exactly once");
     let stable_log = logs
         .iter()
         .find(|k| !k.contains("-canary-") && k.ends_with("/app.log"))
