@@ -70,6 +70,23 @@ pub struct EvidenceArgs {
     pub sources: SourceArgs,
 }
 
+impl EvidenceArgs {
+    /// What `demo` runs at the end: the default Deployment over the last hour, the archive
+    /// written to `archive_dir`; `sources` as for the command line (status page, Prometheus).
+    pub fn for_demo(archive_dir: PathBuf, sources: SourceArgs) -> Self {
+        EvidenceArgs {
+            target: TargetArg {
+                target: crate::cli::DEFAULT_DEPLOYMENT.to_string(),
+            },
+            since: "1h".to_string(),
+            out_dir: None,
+            archive_dir: Some(archive_dir),
+            max_log_requests: None,
+            sources,
+        }
+    }
+}
+
 pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Exit> {
     let target = args.target.parse()?;
     let since = parse_since(&args.since)?;
@@ -159,6 +176,7 @@ pub fn evidence_report(
     let pass = |id: &str, title: &str, measured: String| {
         Finding::new(id, Step::Infrastructure, Severity::P4, Status::Pass, title).measured(measured)
     };
+    let redacted_files = m.files.iter().filter(|f| f.redactions > 0).count();
     let mut findings = vec![
         pass(
             "evidence.bundle",
@@ -190,11 +208,22 @@ pub fn evidence_report(
             "Deployment, ReplicaSets, pods, events, rollout history, HPA/PDB, Secrets by name",
             format!("{} files under k8s/", count("k8s/")),
         ),
-        pass(
-            "evidence.metrics",
-            "Alert metrics over the window and the chart",
-            format!("{} files under metrics/", count("metrics/")),
-        ),
+        if count("metrics/") > 0 {
+            pass(
+                "evidence.metrics",
+                "Alert metrics over the window and the chart",
+                format!("{} files under metrics/", count("metrics/")),
+            )
+        } else {
+            Finding::new(
+                "evidence.metrics",
+                Step::Infrastructure,
+                Severity::P4,
+                Status::Skipped,
+                "Alert metrics over the window and the chart",
+            )
+            .measured("not collected: no Prometheus answered (see manifest.json missing)")
+        },
         pass(
             "evidence.documents",
             "triage.md, postmortem.md, communication.md",
@@ -207,9 +236,11 @@ pub fn evidence_report(
             "evidence.redactions",
             "Credentials redacted before writing",
             format!(
-                "{} redactions in {} files; Secret values redacted by value: {}",
+                "{} redaction{} in {} file{}; Secret values redacted by value: {}",
                 m.redactions.total,
-                m.files.iter().filter(|f| f.redactions > 0).count(),
+                crate::report::plural(m.redactions.total),
+                redacted_files,
+                crate::report::plural(redacted_files),
                 if m.redactions.secret_values_redacted.is_empty() {
                     "none".to_string()
                 } else {
@@ -279,6 +310,23 @@ fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demo_arguments_parse_like_the_command_line() {
+        use clap::Parser;
+        let parsed = crate::cli::Cli::try_parse_from([
+            "kubectl-posthog",
+            "evidence",
+            "--archive-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
+        let crate::cli::Command::Evidence(parsed) = parsed.command else {
+            panic!("not evidence")
+        };
+        let demo = EvidenceArgs::for_demo(PathBuf::from("/tmp/x"), SourceArgs::default());
+        assert_eq!(format!("{parsed:?}"), format!("{demo:?}"));
+    }
 
     #[test]
     fn archive_names_are_utc_and_filesystem_safe() {

@@ -76,6 +76,22 @@ pub struct TriageArgs {
     pub dry_run: bool,
 }
 
+impl TriageArgs {
+    /// What `demo` runs: the default Deployment, suggestions only (no `--apply`).
+    pub fn for_demo(sources: SourceArgs) -> Self {
+        TriageArgs {
+            target: TargetArg {
+                target: crate::cli::DEFAULT_DEPLOYMENT.to_string(),
+            },
+            sources,
+            fail_on: FailOn::P2,
+            apply: false,
+            yes: false,
+            dry_run: false,
+        }
+    }
+}
+
 pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Exit> {
     let target = args.target.parse()?;
     let config = ctx.config()?;

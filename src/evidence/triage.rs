@@ -274,7 +274,7 @@ fn error_signals(
         (rates, Ok(logs)) => {
             let why = match rates {
                 Ok(_) => "Prometheus returned no series for the error queries".to_string(),
-                Err(reason) => format!("Prometheus unavailable ({reason})"),
+                Err(reason) => reason.clone(),
             };
             caveats.push(format!(
                 "{why}: error rates are estimated from pod log lines"
