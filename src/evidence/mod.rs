@@ -23,7 +23,9 @@ pub mod secrets;
 pub mod sources;
 pub mod timeline;
 pub mod triage;
+pub mod triage_findings;
 pub mod triage_report;
+pub mod triage_signals;
 pub mod workload;
 
 use std::time::Duration;
