@@ -1,8 +1,118 @@
-//! Incident evidence and triage: collectors, redaction, the bundle writer, postmortem and the runbook's decision tree.
+//! Incident evidence and triage: collectors, redaction, the bundle writer, postmortem and the
+//! runbook's decision tree.
+//!
+//! Data flows as everywhere else: the cluster and remote services ([`workload`], [`secrets`],
+//! [`logs`], [`metrics`], [`sources`]) → facts ([`facts`]) → pure decisions ([`triage`],
+//! [`actions`], [`redact`]) → the report ([`triage_report`]) and the bundle ([`bundle`]).
+
+pub mod actions;
+pub mod bundle;
+pub mod chart;
+pub mod collect;
+pub mod error_lines;
+pub mod facts;
+pub mod gather;
+pub mod logs;
+pub mod manifest;
+pub mod metrics;
+pub mod objects;
+pub mod postmortem;
+pub mod redact;
+pub mod redact_stream;
+pub mod secrets;
+pub mod sources;
+pub mod timeline;
+pub mod triage;
+pub mod triage_findings;
+pub mod triage_report;
+pub mod triage_signals;
+pub mod workload;
+
+use std::time::Duration;
 
 use serde::Deserialize;
 
-/// The `evidence:` section of the configuration file.
+use crate::error::{Error, Result};
+
+/// The `evidence:` section of the configuration file (used by `triage` and `evidence`).
+///
+/// ```yaml
+/// evidence:
+///   healthPath: /health          # on the Service selecting the pods (or pass --health-url)
+///   logConcurrency: 8            # log streams read at once
+///   triageWindow: 5m             # the runbook's "last 5 minutes"
+///   thresholds:                  # the checklist's alert table
+///     authErrorsPerMinute: 0
+///     rateLimitedPerMinute: 5
+///     serverErrorsPerMinute: 10
+///     latencyP99Ms: 5000
+///     recentRestartMinutes: 15
+///   queries:                     # PromQL templates; placeholders as in canary.metrics
+///     errors5xx: 'sum(rate(posthog_errors_total{namespace="{{namespace}}"}[{{window}}])) * 60'
+/// ```
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct EvidenceConfig {}
+pub struct EvidenceConfig {
+    pub health_path: Option<String>,
+    pub log_concurrency: Option<usize>,
+    pub triage_window: Option<String>,
+    pub thresholds: triage::Thresholds,
+    pub queries: metrics::QueryOverrides,
+}
+
+pub const DEFAULT_HEALTH_PATH: &str = "/health";
+pub const DEFAULT_LOG_CONCURRENCY: usize = 8;
+
+impl EvidenceConfig {
+    pub fn health_path(&self) -> &str {
+        self.health_path.as_deref().unwrap_or(DEFAULT_HEALTH_PATH)
+    }
+
+    pub fn log_concurrency(&self) -> usize {
+        self.log_concurrency
+            .unwrap_or(DEFAULT_LOG_CONCURRENCY)
+            .clamp(1, 64)
+    }
+
+    pub fn triage_window(&self) -> Result<Duration> {
+        match &self.triage_window {
+            None => Ok(Duration::from_secs(300)),
+            Some(raw) => humantime::parse_duration(raw)
+                .ok()
+                .filter(|d| d.as_secs() >= 60)
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "evidence.triageWindow {raw:?}: write a duration of at least 1m, e.g. 5m"
+                    ))
+                }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_parses_and_rejects_typos() {
+        let config = crate::config::Config::parse(
+            "evidence:\n  healthPath: /healthz\n  logConcurrency: 4\n  thresholds:\n    serverErrorsPerMinute: 3\n  queries:\n    errors5xx: 'x'\n",
+        )
+        .unwrap();
+        let evidence = config.evidence;
+        assert_eq!(evidence.health_path(), "/healthz");
+        assert_eq!(evidence.log_concurrency(), 4);
+        assert_eq!(evidence.thresholds.server_errors_per_minute, 3.0);
+        assert_eq!(evidence.thresholds.rate_limited_per_minute, 5.0);
+        assert_eq!(evidence.queries.errors_5xx.as_deref(), Some("x"));
+        assert_eq!(evidence.triage_window().unwrap(), Duration::from_secs(300));
+        let err = crate::config::Config::parse("evidence:\n  thresholds:\n    serverErrors: 3\n")
+            .unwrap_err();
+        assert!(err.contains("serverErrors"), "{err}");
+        let bad = EvidenceConfig {
+            triage_window: Some("10s".into()),
+            ..EvidenceConfig::default()
+        };
+        assert_eq!(bad.triage_window().unwrap_err().exit().code(), 2);
+    }
+}

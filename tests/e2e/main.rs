@@ -4,6 +4,7 @@
 mod action;
 mod canary;
 mod cli;
+mod evidence;
 mod github;
 mod kubeconfig;
 mod preflight;
@@ -11,3 +12,4 @@ mod prom;
 mod rollback;
 mod standins;
 mod support;
+mod triage;

@@ -1,0 +1,318 @@
+//! The quick triage's fetch step, shared by `triage` and `evidence`: the status page, the health
+//! endpoint, the error rates, the logs' error lines and the pods, all at once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ListParams};
+use url::Url;
+
+use super::EvidenceConfig;
+use super::facts::{Observed, PodsView, TriageFacts};
+use super::metrics::{AlertQuery, RangeClient, alert_queries, instant_rates};
+use super::redact::{Redactor, SecretValue};
+use super::secrets::{SecretUse, key_source, read_secrets, referenced_secrets};
+use super::sources::{
+    HealthTarget, StatusSettings, health_target_for, probe_health, region_for, status_view,
+};
+use super::workload::{Workload, container_env, pod_health};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::kube::Cluster;
+use crate::posthog::{PostHogClient, STATUS_FALLBACK_URL, STATUS_URL};
+use crate::prometheus::Prometheus;
+
+/// The flags `triage` and `evidence` share for the outside sources.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SourceArgs {
+    /// The integration's health endpoint (default: GET through the API server's proxy to the
+    /// Service selecting the pods, at evidence.healthPath, default /health)
+    #[arg(long, value_name = "URL")]
+    pub health_url: Option<String>,
+
+    /// Prometheus HTTP API base URL (default: prometheus.url in the config file); without one,
+    /// error rates are estimated from the pods' log lines
+    #[arg(long, value_name = "URL")]
+    pub prometheus_url: Option<String>,
+
+    /// PostHog status summary to read (default: posthog.statusUrl, else PostHog's status page)
+    #[arg(long, value_name = "URL")]
+    pub status_url: Option<String>,
+}
+
+/// Clients and settings for the outside sources.
+pub struct Connections {
+    pub posthog: PostHogClient,
+    pub status: StatusSettings,
+    pub prometheus: std::result::Result<(Prometheus, RangeClient), String>,
+    pub prometheus_url: Option<String>,
+    /// For the service proxy: no retry of 503 (see `sources::proxy_client`).
+    pub proxy: std::result::Result<kube::Client, String>,
+}
+
+/// Builds the clients. A bad flag or config value is an error (exit 2); an unconfigured
+/// Prometheus is not: it becomes a recorded missing source.
+pub async fn connect(
+    global: &crate::cli::GlobalArgs,
+    config: &Config,
+    cluster: &Cluster,
+    workload: &Workload,
+    args: &SourceArgs,
+) -> Result<Connections> {
+    let timeout = match &config.posthog.timeout {
+        None => Duration::from_secs(10),
+        Some(raw) => humantime::parse_duration(raw)
+            .map_err(|e| Error::Input(format!("posthog.timeout {raw:?}: {e}; write e.g. 10s")))?,
+    };
+    let posthog = PostHogClient::new(timeout)
+        .map_err(|e| Error::Input(format!("cannot build the HTTP client: {e}")))?;
+    let parse = |what: &str, raw: &str| {
+        Url::parse(raw).map_err(|e| Error::Usage(format!("{what} {raw:?} is not a URL: {e}")))
+    };
+    let primary_raw = args
+        .status_url
+        .clone()
+        .or_else(|| config.posthog.status_url.clone())
+        .unwrap_or_else(|| STATUS_URL.to_string());
+    let primary = parse("--status-url", &primary_raw)?;
+    // An explicit status URL (a mirror, a stand-in) is not silently replaced by the public page.
+    let fallback = match (&config.posthog.status_fallback_url, &args.status_url) {
+        (Some(raw), _) if raw.is_empty() => None,
+        (Some(raw), _) => Some(parse("posthog.statusFallbackUrl", raw)?),
+        (None, Some(_)) => None,
+        (None, None) => Some(parse("fallback", STATUS_FALLBACK_URL)?),
+    };
+    if let Some(url) = &args.health_url {
+        parse("--health-url", url)?;
+    }
+    let status = StatusSettings {
+        primary,
+        fallback,
+        region: region_for(config.posthog.region, workload.pod_spec()),
+    };
+    let prometheus_url = args
+        .prometheus_url
+        .clone()
+        .or_else(|| config.prometheus.url.clone());
+    let prometheus = match &prometheus_url {
+        None => Err("not configured (pass --prometheus-url or set prometheus.url)".to_string()),
+        Some(url) => {
+            let auth = crate::prometheus::resolve_auth(&config.prometheus, Some(cluster), &|k| {
+                std::env::var(k).ok()
+            })
+            .await?;
+            let timeout = config.prometheus.timeout()?;
+            let instant = Prometheus::new(url, &auth, timeout)?;
+            let range = RangeClient::new(url, &auth, timeout).map_err(Error::Usage)?;
+            Ok((instant, range))
+        }
+    };
+    Ok(Connections {
+        posthog,
+        status,
+        prometheus,
+        prometheus_url,
+        proxy: super::sources::proxy_client(global).await,
+    })
+}
+
+/// The referenced Secrets, read once: names and key names for the bundle, values for redaction.
+pub struct SecretsRead {
+    pub uses: Vec<SecretUse>,
+    pub values: Vec<SecretValue>,
+}
+
+pub async fn secrets(cluster: &Cluster, workload: &Workload) -> SecretsRead {
+    let mut uses = workload
+        .pod_spec()
+        .map(referenced_secrets)
+        .unwrap_or_default();
+    // The canary may reference Secrets the stable does not (a rotated key under test).
+    if let Some(spec) = workload
+        .canary
+        .as_ref()
+        .and_then(|c| c.spec.as_ref()?.template.spec.as_ref())
+    {
+        for extra in referenced_secrets(spec) {
+            if !uses.iter().any(|u| u.name == extra.name) {
+                uses.push(extra);
+            }
+        }
+    }
+    let values = read_secrets(cluster, &mut uses).await;
+    SecretsRead { uses, values }
+}
+
+/// The alert queries for the triage window, or why there are none.
+pub fn triage_queries(
+    config: &Config,
+    cluster: &Cluster,
+    workload: &Workload,
+    window: Duration,
+) -> Result<Vec<AlertQuery>> {
+    alert_queries(
+        &config.canary.naming(),
+        &config.evidence.queries,
+        &cluster.namespace,
+        workload.name(),
+        window,
+    )
+    .map_err(Error::Input)
+}
+
+/// What the quick triage reads with, besides the cluster.
+pub struct TriageInputs<'a> {
+    pub connections: &'a Connections,
+    pub secrets: &'a SecretsRead,
+    pub redactor: &'a Redactor,
+    pub config: &'a EvidenceConfig,
+    pub health_url: Option<&'a str>,
+    pub queries: &'a [AlertQuery],
+    pub now: jiff::Timestamp,
+}
+
+/// Runs the quick triage's five reads at once.
+pub async fn triage_facts(
+    cluster: &Cluster,
+    workload: &Workload,
+    inputs: TriageInputs<'_>,
+) -> Result<TriageFacts> {
+    let window = inputs.config.triage_window()?;
+    let pods: Vec<_> = workload.pods.iter().map(|(p, _)| p.clone()).collect();
+    let (remote, log_errors) = tokio::join!(
+        remote_facts(
+            cluster,
+            workload,
+            inputs.connections,
+            inputs.config,
+            inputs.health_url,
+            inputs.queries
+        ),
+        super::logs::recent_errors(
+            cluster,
+            &pods,
+            window.as_secs() as i64,
+            inputs.config.log_concurrency(),
+            inputs.redactor
+        ),
+    );
+    Ok(assemble(
+        cluster,
+        workload,
+        inputs.secrets,
+        remote,
+        log_errors,
+        inputs.now,
+    ))
+}
+
+/// The triage's reads of everything but the logs: status page, health endpoint, error rates.
+pub struct RemoteFacts {
+    pub status_page: Observed<super::facts::StatusView>,
+    pub health: Observed<super::facts::HealthView>,
+    pub error_rates: Observed<super::facts::ErrorRates>,
+}
+
+pub async fn remote_facts(
+    cluster: &Cluster,
+    workload: &Workload,
+    connections: &Connections,
+    config: &EvidenceConfig,
+    health_url: Option<&str>,
+    queries: &[AlertQuery],
+) -> RemoteFacts {
+    let (status_page, health, error_rates) = tokio::join!(
+        status_view(&connections.posthog, &connections.status),
+        health(cluster, workload, connections, config, health_url),
+        async {
+            match &connections.prometheus {
+                Ok((prometheus, _)) => instant_rates(prometheus, queries).await,
+                Err(reason) => Err(format!("Prometheus {reason}")),
+            }
+        },
+    );
+    RemoteFacts {
+        status_page,
+        health,
+        error_rates,
+    }
+}
+
+/// The facts from the reads and the objects already fetched (pods, key source, env).
+pub fn assemble(
+    cluster: &Cluster,
+    workload: &Workload,
+    secrets: &SecretsRead,
+    remote: RemoteFacts,
+    log_errors: super::facts::LogErrors,
+    now: jiff::Timestamp,
+) -> TriageFacts {
+    let streams: usize = workload
+        .pods
+        .iter()
+        .map(|(p, _)| super::workload::container_names(p).len())
+        .sum();
+    let log_errors: Observed<_> = if streams > 0 && log_errors.unreadable.len() == streams {
+        Err(format!(
+            "no pod's log could be read: {}",
+            log_errors.unreadable.join("; ")
+        ))
+    } else {
+        Ok(log_errors)
+    };
+    TriageFacts {
+        deployment: workload.name().to_string(),
+        namespace: cluster.namespace.clone(),
+        selector: workload.selector(),
+        observed_at: now,
+        status_page: remote.status_page,
+        health: remote.health,
+        error_rates: remote.error_rates,
+        log_errors,
+        pods: Ok(PodsView {
+            desired: workload.desired(),
+            pods: workload
+                .pods
+                .iter()
+                .map(|(p, t)| pod_health(p, *t))
+                .collect(),
+        }),
+        api_key: key_source(workload.pod_spec(), &secrets.uses, &secrets.values),
+        containers: container_env(workload.pod_spec()),
+    }
+}
+
+async fn health(
+    cluster: &Cluster,
+    workload: &Workload,
+    connections: &Connections,
+    config: &EvidenceConfig,
+    health_url: Option<&str>,
+) -> Observed<super::facts::HealthView> {
+    let target = match health_url {
+        Some(url) => HealthTarget::Url {
+            url: url.to_string(),
+        },
+        None => {
+            let services: Api<Service> =
+                Api::namespaced(cluster.client.clone(), &cluster.namespace);
+            let list = services
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| format!("list services: {}", super::logs::short_error(&e)))?;
+            let labels: BTreeMap<String, String> = workload
+                .deployment
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref()?.labels.clone())
+                .unwrap_or_default();
+            health_target_for(workload.name(), &labels, &list.items, config.health_path())?
+        }
+    };
+    let proxy = connections
+        .proxy
+        .as_ref()
+        .map_err(|e| format!("service proxy: {e}"))?;
+    probe_health(cluster, proxy, &connections.posthog, &target).await
+}

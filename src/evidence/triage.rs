@@ -1,0 +1,308 @@
+//! The runbook's decision tree as a pure function over the triage facts:
+//!
+//! ```text
+//! PostHog API returning errors?
+//! ├─ YES: Is the status page showing an incident?
+//! │   ├─ YES → Wait for PostHog to resolve. Enable fallback.
+//! │   └─ NO  → Our integration issue. Check credentials, config.
+//! └─ NO: Is our service healthy?
+//!     ├─ YES → Likely resolved or intermittent. Monitor.
+//!     └─ NO  → Our infrastructure issue. Check pods, memory, network.
+//! ```
+//!
+//! Severity follows the runbook's definitions (P1 complete outage … P4 no user impact) with the
+//! checklist's alert table for error rates: 401/403 > 0 is P1, 5xx > 10/min P1, 429 > 5/min P2,
+//! p99 > 5000 ms P2. Below an alert threshold an error class is one level milder.
+
+use serde::{Deserialize, Serialize};
+
+use super::actions::{Action, actions_for};
+use super::facts::TriageFacts;
+pub use super::triage_signals::class_severity;
+use super::triage_signals::{error_signals, incident_severity, service_problems};
+use crate::report::Severity;
+
+/// Where the decision tree lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Branch {
+    PosthogIncident,
+    Integration,
+    Infrastructure,
+    ResolvedOrIntermittent,
+}
+
+impl Branch {
+    /// The runbook's words for the leaf.
+    pub fn conclusion(self) -> &'static str {
+        match self {
+            Branch::PosthogIncident => {
+                "PostHog-side incident: wait for PostHog to resolve, enable fallback"
+            }
+            Branch::Integration => "our integration issue: check credentials, config",
+            Branch::Infrastructure => "our infrastructure issue: check pods, memory, network",
+            Branch::ResolvedOrIntermittent => "likely resolved or intermittent: monitor",
+        }
+    }
+}
+
+/// The error classes the runbook has immediate actions for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorClass {
+    /// 401/403.
+    Auth,
+    /// 429.
+    RateLimited,
+    /// 5xx.
+    Server,
+    /// The health endpoint says PostHog is not connected, without a status code.
+    Unclassified,
+}
+
+impl ErrorClass {
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorClass::Auth => "401/403 authentication",
+            ErrorClass::RateLimited => "429 rate limited",
+            ErrorClass::Server => "5xx PostHog errors",
+            ErrorClass::Unclassified => "PostHog unreachable (health endpoint)",
+        }
+    }
+}
+
+/// The alert table's thresholds (errors per minute, latency in ms); the `evidence.thresholds`
+/// config section overrides them.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Thresholds {
+    pub auth_errors_per_minute: f64,
+    pub rate_limited_per_minute: f64,
+    pub server_errors_per_minute: f64,
+    pub latency_p99_ms: f64,
+    /// A restart this recent (minutes) makes the service unhealthy.
+    pub recent_restart_minutes: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            auth_errors_per_minute: 0.0,
+            rate_limited_per_minute: 5.0,
+            server_errors_per_minute: 10.0,
+            latency_p99_ms: 5000.0,
+            recent_restart_minutes: 15.0,
+        }
+    }
+}
+
+/// One error class seen, how much, where it was measured and what severity it carries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorSignal {
+    pub class: ErrorClass,
+    pub per_minute: Option<f64>,
+    /// `prometheus`, `logs` or `health`.
+    pub source: &'static str,
+    pub severity: Severity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Answer {
+    Yes,
+    No,
+    Unknown,
+}
+
+/// One question of the tree, its answer and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionStep {
+    pub question: &'static str,
+    pub answer: Answer,
+    pub because: String,
+}
+
+/// A problem of our own service (the "is our service healthy?" question).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceProblem {
+    pub what: String,
+    pub severity: Severity,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriageOutcome {
+    pub branch: Branch,
+    pub severity: Severity,
+    pub conclusion: &'static str,
+    pub path: Vec<DecisionStep>,
+    pub errors: Vec<ErrorSignal>,
+    pub service_problems: Vec<ServiceProblem>,
+    pub actions: Vec<Action>,
+    /// Sources that could not be consulted, and what that means for the answer.
+    pub caveats: Vec<String>,
+}
+
+const Q_ERRORS: &str = "PostHog API returning errors?";
+const Q_STATUS: &str = "Is the PostHog status page showing an incident?";
+const Q_HEALTHY: &str = "Is our service healthy?";
+
+/// Walks the decision tree over the facts.
+pub fn decide(facts: &TriageFacts, thresholds: &Thresholds) -> TriageOutcome {
+    let mut caveats = Vec::new();
+    let (errors, errors_from) = error_signals(facts, thresholds, &mut caveats);
+    let service_problems = service_problems(facts, thresholds, &mut caveats);
+    let mut path = Vec::new();
+
+    let branch = if errors.is_empty() {
+        path.push(DecisionStep {
+            question: Q_ERRORS,
+            answer: if errors_from.is_empty() {
+                Answer::Unknown
+            } else {
+                Answer::No
+            },
+            because: if errors_from.is_empty() {
+                "no error source could be read (Prometheus, pod logs, health endpoint)".into()
+            } else {
+                format!(
+                    "no 401/403, 429 or 5xx in the last 5 minutes ({})",
+                    errors_from.join(", ")
+                )
+            },
+        });
+        let healthy = service_problems.is_empty();
+        path.push(DecisionStep {
+            question: Q_HEALTHY,
+            answer: if healthy { Answer::Yes } else { Answer::No },
+            because: if healthy {
+                healthy_because(facts)
+            } else {
+                service_problems
+                    .iter()
+                    .map(|p| p.what.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        });
+        if healthy {
+            Branch::ResolvedOrIntermittent
+        } else {
+            Branch::Infrastructure
+        }
+    } else {
+        path.push(DecisionStep {
+            question: Q_ERRORS,
+            answer: Answer::Yes,
+            because: errors
+                .iter()
+                .map(describe_signal)
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+        match &facts.status_page {
+            Ok(view) if view.has_incident() => {
+                path.push(DecisionStep {
+                    question: Q_STATUS,
+                    answer: Answer::Yes,
+                    because: describe_incidents(view),
+                });
+                Branch::PosthogIncident
+            }
+            Ok(view) => {
+                path.push(DecisionStep {
+                    question: Q_STATUS,
+                    answer: Answer::No,
+                    because: format!("no ongoing incident for region {}", view.region),
+                });
+                Branch::Integration
+            }
+            Err(reason) => {
+                path.push(DecisionStep {
+                    question: Q_STATUS,
+                    answer: Answer::Unknown,
+                    because: format!("status page unreachable: {reason}"),
+                });
+                caveats.push(
+                    "the status page could not be read: check https://www.posthogstatus.com from \
+                     another network (mobile or VPN) before acting on credentials"
+                        .into(),
+                );
+                Branch::Integration
+            }
+        }
+    };
+
+    let incident_severity = match (&facts.status_page, branch) {
+        (Ok(view), Branch::PosthogIncident) => Some(incident_severity(view)),
+        _ => None,
+    };
+    let severity = errors
+        .iter()
+        .map(|e| e.severity)
+        .chain(service_problems.iter().map(|p| p.severity))
+        .chain(incident_severity)
+        .min()
+        .unwrap_or(Severity::P4);
+    let classes: Vec<ErrorClass> = errors.iter().map(|e| e.class).collect();
+    TriageOutcome {
+        branch,
+        severity,
+        conclusion: branch.conclusion(),
+        path,
+        actions: actions_for(branch, &classes, facts),
+        errors,
+        service_problems,
+        caveats,
+    }
+}
+
+fn healthy_because(facts: &TriageFacts) -> String {
+    let mut parts = Vec::new();
+    if let Ok(pods) = &facts.pods {
+        parts.push(format!("{}/{} pods ready", pods.ready(), pods.pods.len()));
+    }
+    if let Ok(health) = &facts.health {
+        parts.push(format!(
+            "health endpoint {}",
+            health.status.map_or("-".to_string(), |s| s.to_string())
+        ));
+    }
+    if parts.is_empty() {
+        "nothing indicates a problem".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub fn describe_signal(signal: &ErrorSignal) -> String {
+    match signal.per_minute {
+        Some(rate) => format!(
+            "{} at {rate:.1}/min ({})",
+            signal.class.label(),
+            signal.source
+        ),
+        None => format!("{} ({})", signal.class.label(), signal.source),
+    }
+}
+
+fn describe_incidents(view: &super::facts::StatusView) -> String {
+    if view.incidents.is_empty() {
+        return format!(
+            "status indicator {}",
+            view.indicator.as_deref().unwrap_or("unknown")
+        );
+    }
+    view.incidents
+        .iter()
+        .map(|i| format!("{:?} ({}, {})", i.name, i.impact, i.status))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+#[path = "triage_tests.rs"]
+mod tests;
