@@ -64,15 +64,12 @@ pub enum Error {
     /// The user pressed Ctrl-C or the job was cancelled.
     #[error("interrupted")]
     Interrupted,
-    /// A subcommand whose issue has not landed yet.
-    #[error("`kubectl posthog {0}` is not yet available in this build")]
-    NotYetAvailable(&'static str),
 }
 
 impl Error {
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Usage(_) | Error::Input(_) | Error::NotYetAvailable(_) => Exit::Usage,
+            Error::Usage(_) | Error::Input(_) => Exit::Usage,
             Error::Cluster(_) | Error::Remote(_) => Exit::Unavailable,
             // A result we could not write is as good as a result we could not produce.
             Error::Io { .. } => Exit::Unavailable,
@@ -100,7 +97,6 @@ mod tests {
         assert_eq!(Exit::VerdictFailed.code(), 1);
         assert_eq!(Error::Usage("x".into()).exit().code(), 2);
         assert_eq!(Error::Input("x".into()).exit().code(), 2);
-        assert_eq!(Error::NotYetAvailable("canary").exit().code(), 2);
         assert_eq!(Error::Cluster("x".into()).exit().code(), 3);
         assert_eq!(Error::Remote("x".into()).exit().code(), 3);
         assert_eq!(Error::Interrupted.exit().code(), 130);

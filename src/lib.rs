@@ -143,7 +143,8 @@ async fn wait_for_signal() -> std::io::Result<()> {
 
 fn init_tracing(verbose: u8) {
     let default = match verbose {
-        0 => "error",
+        // Failures reach the user as the one-line error; library ERROR lines would repeat them.
+        0 => "off,kubectl_posthog=warn",
         1 => "kubectl_posthog=info,warn",
         2 => "kubectl_posthog=debug,info",
         _ => "trace",
@@ -153,6 +154,10 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .with_target(verbose > 1)
         .try_init();
 }

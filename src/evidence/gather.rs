@@ -47,7 +47,7 @@ pub struct Connections {
     pub status: StatusSettings,
     pub prometheus: std::result::Result<(Prometheus, RangeClient), String>,
     pub prometheus_url: Option<String>,
-    /// For the service proxy: no retry of 503 (see `sources::proxy_client`).
+    /// For the service proxy: no retry of 503 (see `Cluster::client_without_retries_within`).
     pub proxy: std::result::Result<kube::Client, String>,
 }
 
@@ -113,7 +113,16 @@ pub async fn connect(
         status,
         prometheus,
         prometheus_url,
-        proxy: super::sources::proxy_client(global).await,
+        // Through the proxy a 503 is an answer (unhealthy, or no pod ready): no retries, and a
+        // bounded wait so an unresponsive integration cannot stall the triage.
+        proxy: cluster
+            .client_without_retries_within(Some(
+                global
+                    .request_timeout
+                    .filter(|t| !t.is_zero())
+                    .unwrap_or(Duration::from_secs(10)),
+            ))
+            .map_err(|e| e.to_string()),
     })
 }
 

@@ -90,38 +90,6 @@ pub fn health_target_for(
     })
 }
 
-/// A client for the service proxy without kube's default retry layer, which retries 503 fifteen
-/// times with exponential backoff: through the proxy a 503 is an answer (the integration says it
-/// is unhealthy, or no pod is ready), and retrying it would stall the triage for minutes.
-/// Connects exactly as `crate::kube::connect` does (same kubeconfig, context and timeout).
-pub async fn proxy_client(global: &crate::cli::GlobalArgs) -> Result<kube::Client, String> {
-    use kube::config::{KubeConfigOptions, Kubeconfig};
-    let options = KubeConfigOptions {
-        context: global.context.clone(),
-        ..KubeConfigOptions::default()
-    };
-    let mut config = match &global.kubeconfig {
-        Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-                .await
-                .map_err(|e| e.to_string())?
-        }
-        None => match kube::Config::from_kubeconfig(&options).await {
-            Ok(config) => config,
-            Err(_) => kube::Config::incluster().map_err(|e| e.to_string())?,
-        },
-    };
-    config.default_retry = false;
-    let timeout = global
-        .request_timeout
-        .filter(|t| !t.is_zero())
-        .unwrap_or(std::time::Duration::from_secs(10));
-    config.read_timeout = Some(timeout);
-    config.connect_timeout = Some(timeout);
-    kube::Client::try_from(config).map_err(|e| e.to_string())
-}
-
 /// Asks the health endpoint; any HTTP answer is a fact, only a failure to ask is not.
 pub async fn probe_health(
     cluster: &Cluster,

@@ -27,8 +27,20 @@ impl Cluster {
     /// A client that does not retry 429/503/504 (kube's default client retries them up to 15
     /// times): for asking an application through the API server's proxy, where a 503 is an answer.
     pub fn client_without_retries(&self) -> Result<kube::Client> {
+        self.client_without_retries_within(None)
+    }
+
+    /// As [`Cluster::client_without_retries`], with `timeout` (when given) bounding each request.
+    pub fn client_without_retries_within(
+        &self,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<kube::Client> {
         let mut config = self.config.clone();
         config.default_retry = false;
+        if let Some(timeout) = timeout {
+            config.read_timeout = Some(timeout);
+            config.connect_timeout = Some(timeout);
+        }
         kube::Client::try_from(config).map_err(|e| {
             Error::Input(format!(
                 "cannot build a client for the cluster at {}: {e}",

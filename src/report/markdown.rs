@@ -119,6 +119,10 @@ fn measured_cell(finding: &Finding) -> String {
     if let Some(location) = &finding.location {
         let _ = write!(text, "<br>`{}`", location.to_string().replace('`', "'"));
     }
+    // The query or request behind the value, as users of rollout tools asked to see it.
+    if let Some(evidence) = &finding.evidence {
+        let _ = write!(text, "<br>from: {}", cell(evidence));
+    }
     text
 }
 
@@ -157,5 +161,9 @@ mod tests {
         let warn = md.find("infra.image-pinned").unwrap();
         assert!(fail < warn);
         assert!(md.starts_with("### ❌"));
+        assert!(
+            md.contains("from: secret posthog-secrets key api-key"),
+            "{md}"
+        );
     }
 }

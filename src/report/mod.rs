@@ -513,6 +513,7 @@ pub(crate) mod tests {
                 "No personal (phx_) key where a project key belongs",
             )
             .measured("POSTHOG_API_KEY holds a phx_ key (phx_…3f9a)")
+            .evidence("secret posthog-secrets key api-key")
             .remediation("use the project API key (phc_…) from Project settings")
             .at("k8s/production.yaml", Some(42)),
             Finding::new(

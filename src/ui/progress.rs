@@ -91,7 +91,9 @@ impl Ui {
             // Printing above the bars can only fail when the terminal went away.
             let _ = self.multi.println(line);
         } else if self.events_to_stderr {
-            eprintln!("{line}");
+            // A closed stderr (a pipe whose reader went away) must not abort the command.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
     }
 }

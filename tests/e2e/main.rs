@@ -4,6 +4,7 @@
 mod action;
 mod canary;
 mod cli;
+mod demo;
 mod evidence;
 mod github;
 mod kubeconfig;

@@ -12,6 +12,7 @@ const PODS: usize = 1000;
 const CLIENTS: usize = 4;
 
 async fn hammer(url: String, run_for: Duration) -> (u64, u64) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let deadline = Instant::now() + run_for;
     let mut tasks = Vec::new();

@@ -17,7 +17,7 @@ impl Http {
     fn new(sim: &simcluster::SimCluster) -> Http {
         Http {
             base: sim.url(),
-            c: reqwest::Client::new(),
+            c: http(),
         }
     }
 
@@ -105,7 +105,7 @@ async fn discovery_and_errors() {
         )
         .await;
     assert_eq!((code, s["reason"].as_str()), (422, Some("Invalid")));
-    let r = reqwest::Client::new()
+    let r = http()
         .post(format!("{}{CMS}", sim.url()))
         .header("content-type", "application/json")
         .body("{not json")
@@ -316,7 +316,7 @@ async fn delete_propagation_policies() {
 
 /// Reads watch events until `n` arrive or the stream ends.
 async fn watch_events(sim: &simcluster::SimCluster, query: &str, n: usize) -> Vec<Value> {
-    let mut r = reqwest::Client::new()
+    let mut r = http()
         .get(format!("{}{CMS}?watch=true&{query}", sim.url()))
         .send()
         .await
@@ -413,7 +413,7 @@ async fn watch_start_points_and_selector_transitions() {
     assert!(t.elapsed() < Duration::from_secs(4));
     assert!(body.lines().count() >= 1);
     // Table watch for `kubectl get -w`.
-    let r = reqwest::Client::new()
+    let r = http()
         .get(format!("{}{CMS}?watch=true&timeoutSeconds=1", sim.url()))
         .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
         .send()
@@ -436,7 +436,7 @@ async fn watch_start_points_and_selector_transitions() {
 async fn malformed_requests_get_status_errors_not_panics() {
     let sim = start(1.0).await;
     sim.apply_yaml(WEB).expect("apply");
-    let c = reqwest::Client::new();
+    let c = http();
     let d = "/apis/apps/v1/namespaces/default/deployments/web";
     let cases: Vec<(&str, String, &str, &str)> = vec![
         (

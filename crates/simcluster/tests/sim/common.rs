@@ -212,3 +212,10 @@ pub fn pods(sim: &SimCluster) -> Vec<Value> {
 }
 
 pub const WAIT: Duration = Duration::from_secs(30);
+
+/// An HTTP client for talking to the simulator directly. Installs the ring crypto provider
+/// first: in a workspace build reqwest carries the main crate's `rustls-no-provider` feature.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

@@ -11,7 +11,7 @@ use crate::common::*;
 #[tokio::test]
 async fn errors_with_retry_after_and_the_request_log() {
     let sim = start(1.0).await;
-    let http = reqwest::Client::new();
+    let http = http();
     let url = format!("{}/api/v1/namespaces/default/pods", sim.url());
     let id = sim.inject(Fault::Errors {
         path_contains: Some("/pods".into()),
@@ -114,7 +114,7 @@ async fn kubectl_retries_429_with_retry_after() {
 async fn latency_conflicts_and_dropped_watches() {
     let sim = start(1.0).await;
     sim.apply_yaml(WEB).expect("apply");
-    let http = reqwest::Client::new();
+    let http = http();
     sim.inject(Fault::Latency {
         path_contains: Some("/configmaps".into()),
         delay: Duration::from_millis(300),

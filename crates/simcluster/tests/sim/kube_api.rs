@@ -101,7 +101,7 @@ async fn typed_get_list_and_all_patch_types() {
         .expect("apply creates");
     assert!(sim.get("apps/v1", "Deployment", None, "api").is_some());
     // Apply without a field manager is refused like the apiserver does.
-    let raw = reqwest::Client::new()
+    let raw = http()
         .patch(format!(
             "{}/apis/apps/v1/namespaces/default/deployments/web",
             sim.url()

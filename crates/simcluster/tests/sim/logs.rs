@@ -141,11 +141,7 @@ async fn bulk_logs_stream_without_being_stored() {
         "{}/api/v1/namespaces/default/pods/{pod}/log?container=web",
         sim.url()
     );
-    let mut r = reqwest::Client::new()
-        .get(&url)
-        .send()
-        .await
-        .expect("log request");
+    let mut r = http().get(&url).send().await.expect("log request");
     assert_eq!(r.status().as_u16(), 200);
     let (mut total, mut chunks) = (0u64, 0);
     while let Some(c) = r.chunk().await.expect("chunk") {
