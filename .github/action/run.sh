@@ -23,7 +23,11 @@ extra=(${KP_ARGS:-})
 set +f
 args+=("${extra[@]}")
 if [ -n "${KP_FAIL_ON:-}" ]; then
-  args+=(--fail-on "$KP_FAIL_ON")
+  case "$KP_COMMAND" in
+    # Severity thresholds mean something for checklists; a canary or rollback has its own verdict.
+    preflight | triage) args+=(--fail-on "$KP_FAIL_ON") ;;
+    *) echo "::warning title=kubectl-posthog::fail-on is ignored for $KP_COMMAND: its verdict is promoted/aborted or done/failed" ;;
+  esac
 fi
 args+=(--github --no-progress)
 case "${KP_COMMENT:-true}" in

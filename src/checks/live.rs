@@ -11,13 +11,12 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde::de::DeserializeOwned;
 
 use crate::error::Result;
-use crate::kube::{Cluster, api_error, is_not_found};
+use crate::kube::{Cluster, api_error, is_not_found, selector_string};
 
 use super::facts::{ClusterFacts, Obj, Origin, SecretFacts};
 
@@ -46,26 +45,6 @@ impl Scope {
             Scope::All => "in all namespaces".to_string(),
         }
     }
-}
-
-/// `matchLabels` and `matchExpressions` as a `labelSelector` query string.
-pub fn selector_string(selector: &LabelSelector) -> String {
-    let mut parts: Vec<String> = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for e in selector.match_expressions.iter().flatten() {
-        let values = e.values.clone().unwrap_or_default().join(",");
-        parts.push(match e.operator.as_str() {
-            "In" => format!("{} in ({values})", e.key),
-            "NotIn" => format!("{} notin ({values})", e.key),
-            "Exists" => e.key.clone(),
-            _ => format!("!{}", e.key),
-        });
-    }
-    parts.join(",")
 }
 
 async fn list<K>(
@@ -352,33 +331,4 @@ pub fn uses_posthog(deploy: &Deployment, names: &crate::config::Names) -> bool {
                 || v.name == names.api_key_env
         })
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
-
-    #[test]
-    fn selector_query_string() {
-        let selector = LabelSelector {
-            match_labels: Some([("app".to_string(), "web".to_string())].into()),
-            match_expressions: Some(vec![
-                LabelSelectorRequirement {
-                    key: "track".into(),
-                    operator: "In".into(),
-                    values: Some(vec!["stable".into(), "canary".into()]),
-                },
-                LabelSelectorRequirement {
-                    key: "legacy".into(),
-                    operator: "DoesNotExist".into(),
-                    values: None,
-                },
-            ]),
-        };
-        assert_eq!(
-            selector_string(&selector),
-            "app=web,track in (stable,canary),!legacy"
-        );
-    }
 }

@@ -426,9 +426,14 @@ async fn range_all(
     end: jiff::Timestamp,
     step: Duration,
 ) -> std::result::Result<Vec<std::result::Result<RangeResult, String>>, String> {
-    let (_, range) = connections
+    let prometheus = connections
         .prometheus
         .as_ref()
         .map_err(|e| format!("Prometheus {e}"))?;
-    Ok(futures::future::join_all(queries.iter().map(|q| range.range(q, start, end, step))).await)
+    Ok(futures::future::join_all(
+        queries
+            .iter()
+            .map(|q| super::metrics::range(prometheus, q, start, end, step)),
+    )
+    .await)
 }

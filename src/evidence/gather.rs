@@ -10,7 +10,7 @@ use url::Url;
 
 use super::EvidenceConfig;
 use super::facts::{Observed, PodsView, TriageFacts};
-use super::metrics::{AlertQuery, RangeClient, alert_queries, instant_rates};
+use super::metrics::{AlertQuery, alert_queries, instant_rates};
 use super::redact::{Redactor, SecretValue};
 use super::secrets::{SecretUse, key_source, read_secrets, referenced_secrets};
 use super::sources::{
@@ -45,7 +45,7 @@ pub struct SourceArgs {
 pub struct Connections {
     pub posthog: PostHogClient,
     pub status: StatusSettings,
-    pub prometheus: std::result::Result<(Prometheus, RangeClient), String>,
+    pub prometheus: std::result::Result<Prometheus, String>,
     pub prometheus_url: Option<String>,
     /// For the service proxy: no retry of 503 (see `Cluster::client_without_retries_within`).
     pub proxy: std::result::Result<kube::Client, String>,
@@ -103,9 +103,7 @@ pub async fn connect(
             })
             .await?;
             let timeout = config.prometheus.timeout()?;
-            let instant = Prometheus::new(url, &auth, timeout)?;
-            let range = RangeClient::new(url, &auth, timeout).map_err(Error::Usage)?;
-            Ok((instant, range))
+            Ok(Prometheus::new(url, &auth, timeout)?)
         }
     };
     Ok(Connections {
@@ -236,7 +234,7 @@ pub async fn remote_facts(
         health(cluster, workload, connections, config, health_url),
         async {
             match &connections.prometheus {
-                Ok((prometheus, _)) => instant_rates(prometheus, queries).await,
+                Ok(prometheus) => instant_rates(prometheus, queries).await,
                 Err(reason) => Err(format!("Prometheus {reason}")),
             }
         },

@@ -3,13 +3,11 @@
 //!
 //! Templates, metric and label names are the canary's (`canary::metrics`, `canary:` config
 //! section), so an incident is read with the same queries a rollout was judged by. Instant
-//! queries go through `prometheus::Prometheus`; range queries need the raw client, which that
-//! type does not expose, so [`RangeClient`] builds one the same way (same auth, same timeout).
+//! and range queries both go through `prometheus::Prometheus` (same auth, same timeout).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use prometheus_http_query::response::Data;
 use serde::{Deserialize, Serialize};
 
 use super::facts::ErrorRates;
@@ -17,7 +15,7 @@ use crate::canary::metrics::{
     ERRORS_5XX_QUERY, LATENCY_P99_QUERY, Naming, RATE_LIMITED_QUERY, TemplateVars, Track,
     pod_name_pattern,
 };
-use crate::prometheus::{Auth, Prometheus};
+use crate::prometheus::Prometheus;
 
 /// 401/403 per minute over the window (the canary's auth query counts since pod start instead,
 /// which suits new canary pods but not an incident window on long-running ones).
@@ -182,99 +180,34 @@ pub struct Series {
     pub values: Vec<(f64, f64)>,
 }
 
-/// Range queries over the raw Prometheus client.
-#[derive(Clone)]
-pub struct RangeClient {
-    client: prometheus_http_query::Client,
-    url: String,
-}
-
-impl RangeClient {
-    pub fn new(url: &str, auth: &Auth, timeout: Duration) -> Result<Self, String> {
-        let mut headers = reqwest::header::HeaderMap::new();
-        let value = match auth {
-            Auth::None => None,
-            Auth::Bearer(token) => Some(format!("Bearer {token}")),
-            Auth::Basic { username, password } => {
-                use base64::Engine as _;
-                let encoded = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{username}:{password}"));
-                Some(format!("Basic {encoded}"))
-            }
-        };
-        if let Some(value) = value {
-            let mut value = reqwest::header::HeaderValue::from_str(&value)
-                .map_err(|_| "the Prometheus credential is not a valid header value".to_string())?;
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
-        }
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(timeout)
-            .user_agent(concat!("kubectl-posthog/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the Prometheus HTTP client: {e}"))?;
-        let client = prometheus_http_query::Client::from(http, url)
-            .map_err(|e| format!("invalid Prometheus URL {url:?}: {e}"))?;
-        Ok(RangeClient {
-            client,
-            url: url.trim_end_matches('/').to_string(),
+/// One alert query over a window, through the shared Prometheus client.
+pub async fn range(
+    prometheus: &Prometheus,
+    query: &AlertQuery,
+    start: jiff::Timestamp,
+    end: jiff::Timestamp,
+    step: Duration,
+) -> Result<RangeResult, String> {
+    let series = prometheus
+        .range(&query.promql, start, end, step)
+        .await
+        .map_err(|e| format!("{}: {e}", query.id))?
+        .into_iter()
+        .map(|s| Series {
+            labels: s.labels.into_iter().collect(),
+            values: s.samples,
         })
-    }
-
-    pub async fn range(
-        &self,
-        query: &AlertQuery,
-        start: jiff::Timestamp,
-        end: jiff::Timestamp,
-        step: Duration,
-    ) -> Result<RangeResult, String> {
-        let answer = self
-            .client
-            .query_range(
-                &query.promql,
-                start.as_second(),
-                end.as_second(),
-                step.as_secs_f64(),
-            )
-            .get()
-            .await
-            .map_err(|e| format!("Prometheus at {} failed {}: {e}", self.url, query.id))?;
-        let series = match answer.data() {
-            Data::Matrix(vectors) => vectors
-                .iter()
-                .map(|v| Series {
-                    labels: v
-                        .metric()
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    values: v
-                        .samples()
-                        .iter()
-                        .map(|s| (s.timestamp(), s.value()))
-                        .filter(|(_, value)| value.is_finite())
-                        .collect(),
-                })
-                .collect(),
-            _ => {
-                return Err(format!(
-                    "{}: Prometheus did not answer with a range vector",
-                    query.id
-                ));
-            }
-        };
-        Ok(RangeResult {
-            id: query.id,
-            title: query.title,
-            unit: query.unit,
-            query: query.promql.clone(),
-            start,
-            end,
-            step_seconds: step.as_secs_f64(),
-            series,
-        })
-    }
+        .collect();
+    Ok(RangeResult {
+        id: query.id,
+        title: query.title,
+        unit: query.unit,
+        query: query.promql.clone(),
+        start,
+        end,
+        step_seconds: step.as_secs_f64(),
+        series,
+    })
 }
 
 /// Step and rate window for a range: about 240 points, never finer than 15 s, and a rate window

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, ListParams};
+
+pub use crate::kube::selector_string;
 
 use super::facts::{ContainerEnv, PodHealth};
 use crate::error::{Error, Result};
@@ -187,26 +188,6 @@ pub fn revision(rs: &ReplicaSet) -> u64 {
         .unwrap_or(0)
 }
 
-/// A label selector as `kubectl -l` writes it: `a=b,c in (d,e),!f`.
-pub fn selector_string(selector: &LabelSelector) -> String {
-    let mut parts: Vec<String> = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for expr in selector.match_expressions.iter().flatten() {
-        let values = expr.values.clone().unwrap_or_default().join(",");
-        parts.push(match expr.operator.as_str() {
-            "In" => format!("{} in ({values})", expr.key),
-            "NotIn" => format!("{} notin ({values})", expr.key),
-            "Exists" => expr.key.clone(),
-            _ => format!("!{}", expr.key),
-        });
-    }
-    parts.join(",")
-}
-
 /// A pod's health as the triage reads it: ready, restarts, waiting reason, last termination.
 pub fn pod_health(pod: &Pod, track: Track) -> PodHealth {
     let status = pod.status.as_ref();
@@ -302,22 +283,6 @@ mod tests {
 
     fn pod(value: serde_json::Value) -> Pod {
         serde_json::from_value(value).unwrap()
-    }
-
-    #[test]
-    fn selector_strings_read_like_kubectl() {
-        let selector: LabelSelector = serde_json::from_value(json!({
-            "matchLabels": {"app": "web", "tier": "api"},
-            "matchExpressions": [
-                {"key": "env", "operator": "In", "values": ["prod", "eu"]},
-                {"key": "legacy", "operator": "DoesNotExist"}
-            ]
-        }))
-        .unwrap();
-        assert_eq!(
-            selector_string(&selector),
-            "app=web,tier=api,env in (prod,eu),!legacy"
-        );
     }
 
     #[test]

@@ -43,6 +43,13 @@ pub enum QueryError {
     Unavailable(String),
 }
 
+/// One series of a range query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub samples: Vec<(f64, f64)>,
+}
+
 /// A connected Prometheus HTTP API.
 #[derive(Clone)]
 pub struct Prometheus {
@@ -108,6 +115,49 @@ impl Prometheus {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Runs a range query; each series as its labels and its finite `(unix seconds, value)` samples.
+    pub async fn range(
+        &self,
+        query: &str,
+        start: jiff::Timestamp,
+        end: jiff::Timestamp,
+        step: Duration,
+    ) -> Result<Vec<RangeSeries>, QueryError> {
+        let answer = self
+            .client
+            .query_range(
+                query,
+                start.as_second(),
+                end.as_second(),
+                step.as_secs_f64(),
+            )
+            .get()
+            .await
+            .map_err(|e| self.query_error(e))?;
+        match answer.data() {
+            Data::Matrix(vectors) => Ok(vectors
+                .iter()
+                .map(|v| RangeSeries {
+                    labels: v
+                        .metric()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    samples: v
+                        .samples()
+                        .iter()
+                        .map(|s| (s.timestamp(), s.value()))
+                        .filter(|(_, value)| value.is_finite())
+                        .collect(),
+                })
+                .collect()),
+            _ => Err(QueryError::Shape(format!(
+                "Prometheus at {} did not answer {query} with a range vector",
+                self.url
+            ))),
+        }
     }
 
     /// Runs an instant query and reduces it to one number: a scalar, or the largest element of

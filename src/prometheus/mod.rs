@@ -3,7 +3,7 @@
 
 mod client;
 
-pub use client::{Auth, Prometheus, PrometheusSource, QueryError};
+pub use client::{Auth, Prometheus, PrometheusSource, QueryError, RangeSeries};
 
 pub mod rules;
 

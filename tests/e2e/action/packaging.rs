@@ -351,8 +351,6 @@ fn run_script_turns_inputs_into_flags() {
             "[prod]",
             "[--image]",
             "[app=ghcr.io/acme/*:1.5]",
-            "[--fail-on]",
-            "[p1]",
             "[--github]",
             "[--no-progress]",
             "[--pr-comment]",
@@ -360,8 +358,16 @@ fn run_script_turns_inputs_into_flags() {
             "[--github-max-wait]",
             "[30s]",
         ],
-        "split on whitespace, no glob expansion"
+        "split on whitespace, no glob expansion; no --fail-on for a canary"
     );
+    assert!(
+        out.stdout
+            .contains("::warning title=kubectl-posthog::fail-on is ignored for canary"),
+        "{}",
+        out.stdout
+    );
+    let out = step("triage", "true", "p1");
+    assert!(out.stdout.contains("[--fail-on]\n[p1]"), "{}", out.stdout);
     let out = step("preflight", "false", "");
     assert!(
         !out.stdout.contains("[--pr-comment]") && !out.stdout.contains("[--fail-on]"),
