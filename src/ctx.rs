@@ -61,13 +61,30 @@ impl Interrupt {
         }
     }
 
-    /// The command handles interrupts itself from now on (it will return `Error::Interrupted`).
-    pub fn take_over(&self) {
+    /// The command handles interrupts itself while the returned guard lives (it will return
+    /// `Error::Interrupted` after its cleanup); dropping the guard hands them back, so a later
+    /// step of the same run (the demo's) is cancelled normally again.
+    #[must_use = "interrupts are handed back when the guard is dropped"]
+    pub fn take_over(&self) -> InterruptGuard {
         self.taken_over.store(true, Ordering::SeqCst);
+        InterruptGuard {
+            taken_over: self.taken_over.clone(),
+        }
     }
 
     pub fn is_taken_over(&self) -> bool {
         self.taken_over.load(Ordering::SeqCst)
+    }
+}
+
+/// Returned by [`Interrupt::take_over`]; hands interrupt handling back when dropped.
+pub struct InterruptGuard {
+    taken_over: Arc<AtomicBool>,
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        self.taken_over.store(false, Ordering::SeqCst);
     }
 }
 
@@ -178,5 +195,21 @@ impl Ctx {
             VerdictResult::Fail => Exit::VerdictFailed,
             VerdictResult::Pass | VerdictResult::Warn => Exit::Success,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_over_lasts_as_long_as_its_guard() {
+        let (_tx, interrupt) = Interrupt::new();
+        assert!(!interrupt.is_taken_over());
+        {
+            let _guard = interrupt.take_over();
+            assert!(interrupt.clone().is_taken_over(), "shared by clones");
+        }
+        assert!(!interrupt.is_taken_over(), "released on drop");
     }
 }

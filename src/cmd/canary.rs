@@ -382,7 +382,7 @@ async fn start(
     state.driver = state::driver_id();
     state.interval_secs = settings.interval.as_secs().max(1);
     // From here on the cluster changes: first of all, record the plan where anyone can find it.
-    ctx.interrupt.take_over();
+    let _interrupts_handled_by_the_driver = ctx.interrupt.take_over();
     let stable = apis.write_state(&name, &state).await?;
     let mut driver = Driver {
         apis: apis.clone(),

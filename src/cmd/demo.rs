@@ -76,7 +76,7 @@ pub async fn run(args: DemoArgs, ctx: &Ctx) -> Result<Exit> {
              KUBECONFIG={kubeconfig} kubectl posthog preflight\n\
              Press Ctrl-C to stop.\n"
         ))?;
-        ctx.interrupt.take_over();
+        let _handled_here = ctx.interrupt.take_over();
         ctx.interrupt.wait().await;
     }
     demo.sim.shutdown().await;

@@ -292,7 +292,7 @@ async fn wait_with_progress(
     resume_revision: Option<i64>,
 ) -> Result<WaitOutcome> {
     let mut progress = RolloutProgress::new(&ctx.ui, name);
-    ctx.interrupt.take_over();
+    let _interrupts_handled_here = ctx.interrupt.take_over();
     let waited = wait::wait(
         &apis.deployments,
         &apis.pods,
