@@ -192,7 +192,8 @@ async fn walk_through(
 
     section(ctx, &format!("5/6  kubectl posthog triage {target}"))?;
     ctx.write_stdout(
-        "The runbook's quick triage and decision tree (no Prometheus in the demo: rates come from the logs).\n\n",
+        "The runbook's quick triage and decision tree. No Prometheus in the demo: rates come from the logs.\n\
+         PostHog's status page is asked for real; offline, it is reported as not checked.\n\n",
     )?;
     let triage = crate::cmd::triage::TriageArgs::for_demo(SourceArgs::default());
     let exit = crate::cmd::triage::run(triage, on_demo).await?;

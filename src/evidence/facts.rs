@@ -132,6 +132,9 @@ pub struct PodHealth {
     pub track: String,
     pub phase: String,
     pub ready: bool,
+    /// Being deleted (`deletionTimestamp` set): an old ReplicaSet's pod on its way out, which
+    /// counts neither as ready nor as missing.
+    pub terminating: bool,
     pub restarts: u32,
     /// `CrashLoopBackOff`, `ImagePullBackOff`, … while waiting.
     pub waiting_reason: Option<String>,
@@ -145,8 +148,21 @@ pub struct PodHealth {
 }
 
 impl PodsView {
+    /// Ready pods that are not being deleted.
     pub fn ready(&self) -> usize {
-        self.pods.iter().filter(|p| p.ready).count()
+        self.pods
+            .iter()
+            .filter(|p| p.ready && !p.terminating)
+            .count()
+    }
+
+    /// Pods that are not being deleted.
+    pub fn live(&self) -> usize {
+        self.pods.iter().filter(|p| !p.terminating).count()
+    }
+
+    pub fn terminating(&self) -> usize {
+        self.pods.iter().filter(|p| p.terminating).count()
     }
 
     pub fn restarts(&self) -> u32 {

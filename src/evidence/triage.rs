@@ -263,7 +263,7 @@ pub fn decide(facts: &TriageFacts, thresholds: &Thresholds) -> TriageOutcome {
 fn healthy_because(facts: &TriageFacts) -> String {
     let mut parts = Vec::new();
     if let Ok(pods) = &facts.pods {
-        parts.push(format!("{}/{} pods ready", pods.ready(), pods.pods.len()));
+        parts.push(format!("{}/{} pods ready", pods.ready(), pods.live()));
     }
     if let Ok(health) = &facts.health {
         parts.push(format!(

@@ -302,6 +302,9 @@ pub(crate) fn pods_finding(facts: &TriageFacts) -> Finding {
         pods.desired,
         pods.restarts()
     );
+    if pods.terminating() > 0 {
+        let _ = write!(measured, " ({} terminating)", pods.terminating());
+    }
     let oom: Vec<String> = pods
         .oom_killed()
         .iter()

@@ -427,3 +427,31 @@ fn the_env_patch_sets_missing_values_on_every_container_only() {
         "a re-run changes nothing"
     );
 }
+
+#[test]
+fn a_terminating_pod_after_a_rollout_is_neither_ready_nor_missing() {
+    let mut f = facts();
+    let pods = f.pods.as_mut().unwrap();
+    let mut old = healthy_pod("old");
+    old.terminating = true;
+    pods.pods.push(old);
+    let outcome = decide(&f, &Thresholds::default());
+    assert_eq!(outcome.branch, Branch::ResolvedOrIntermittent);
+    assert!(
+        outcome.path[1].because.contains("3/3 pods ready"),
+        "{}",
+        outcome.path[1].because
+    );
+    let finding = crate::evidence::triage_findings::pods_finding(&f);
+    assert_eq!(finding.status, crate::report::Status::Pass);
+    assert_eq!(
+        finding.measured.as_deref(),
+        Some("3/3 ready, 0 restarts (1 terminating)")
+    );
+
+    // Terminating pods do not make up for missing ready ones.
+    let pods = f.pods.as_mut().unwrap();
+    pods.pods[0].ready = false;
+    let finding = crate::evidence::triage_findings::pods_finding(&f);
+    assert_eq!(finding.status, crate::report::Status::Fail);
+}

@@ -226,6 +226,7 @@ pub fn pod_health(pod: &Pod, track: Track) -> PodHealth {
         track: track.label().to_string(),
         phase: status.and_then(|s| s.phase.clone()).unwrap_or_default(),
         ready,
+        terminating: pod.metadata.deletion_timestamp.is_some(),
         restarts: statuses.iter().map(|c| c.restart_count.max(0) as u32).sum(),
         waiting_reason,
         last_termination: terminated.and_then(|t| t.reason.clone()),
