@@ -595,6 +595,8 @@ async fn pods_terminate_gracefully() {
         .as_str()
         .unwrap_or_default()
         .to_string();
+    // The container stops one sim second after SIGTERM: hold the clock while kubectl looks.
+    sim.clock().set_speed(0.0);
     let (code, obj) = h
         .send(
             "DELETE",
@@ -628,6 +630,7 @@ async fn pods_terminate_gracefully() {
         .map(|a| a.to_string())
         .unwrap_or_default();
     assert!(!addresses.contains(&pod), "{addresses}");
+    sim.clock().advance(Duration::from_secs(2));
     assert!(
         sim.wait_until(WAIT, |s| s.get("v1", "Pod", None, &pod).is_none())
             .await,

@@ -334,7 +334,15 @@ async fn change_cause_and_min_ready_seconds() {
     let k = Kubectl::new(&sim);
     k.apply(&WEB.replace("  replicas: 3\n", "  replicas: 3\n  minReadySeconds: 10\n"));
     let advance = |secs: u64| sim.clock().advance(Duration::from_secs(secs));
-    assert!(sim.wait_until(WAIT, |s| pods(s).len() == 3).await);
+    // The kubelet starts a pod's clock when it schedules it: advance only once all three are
+    // scheduled, or a pod scheduled after the jump never becomes ready on this stopped clock.
+    assert!(
+        sim.wait_until(WAIT, |s| {
+            let pods = pods(s);
+            pods.len() == 3 && pods.iter().all(|p| p.pointer("/spec/nodeName").is_some())
+        })
+        .await
+    );
     advance(2);
     assert!(
         sim.wait_until(WAIT, |s| deployment(s, "web")
