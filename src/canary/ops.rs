@@ -305,10 +305,20 @@ pub async fn abort(
             Phase::Promoting | Phase::Promoted | Phase::PromotionFailed
         )
     {
+        let join = |images: &BTreeMap<String, String>| {
+            images.values().cloned().collect::<Vec<_>>().join(", ")
+        };
+        // Name what the stable runs now, not what was promoted: a rollback may have followed.
         return Err(Error::Usage(format!(
-            "the canary of deployment/{name} was already promoted (the stable runs {}): \
-             use `kubectl posthog rollback deployment/{name}` to go back",
-            s.images.values().cloned().collect::<Vec<_>>().join(", ")
+            "the canary of deployment/{name} {} ({}; the stable now runs {}): \
+             an abort cannot undo a promotion; use `kubectl posthog rollback deployment/{name}`",
+            match s.phase {
+                Phase::Promoting => "is being promoted",
+                Phase::PromotionFailed => "was promoted and its rollout failed",
+                _ => "was already promoted",
+            },
+            join(&s.images),
+            join(&objects::template_images(&stable))
         )));
     }
     let active = state.as_ref().filter(|s| !s.phase.is_terminal()).cloned();

@@ -61,8 +61,12 @@ impl Bundle {
                 )));
             }
         }
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("create directory {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Input(format!(
+                "--out-dir {}: cannot create it ({e}): name a directory you can write to",
+                dir.display()
+            ))
+        })?;
         Ok(Bundle {
             layout: Layout::Directory(dir.to_path_buf()),
             entries: Mutex::new(Vec::new()),
@@ -85,10 +89,10 @@ impl Bundle {
             .prefix(".incident-staging-")
             .tempdir_in(parent)
             .map_err(|e| {
-                Error::io(
-                    format!("create a staging directory in {}", parent.display()),
-                    e,
-                )
+                Error::Input(format!(
+                    "cannot write the bundle in {} ({e}): pass --archive-dir with a directory you can write to",
+                    parent.display()
+                ))
             })?;
         Ok(Bundle {
             layout: Layout::Archive {
@@ -393,6 +397,21 @@ mod tests {
             Bundle::archive(&archive, ts()).err().unwrap().exit().code(),
             2
         );
+    }
+
+    #[test]
+    fn a_place_that_cannot_hold_the_bundle_is_an_input_error_naming_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let err = Bundle::directory(&file.join("sub")).err().unwrap();
+        assert_eq!(err.exit().code(), 2);
+        assert!(err.to_string().starts_with("--out-dir "), "{err}");
+        let err = Bundle::archive(&file.join("incident.tar.gz"), ts())
+            .err()
+            .unwrap();
+        assert_eq!(err.exit().code(), 2);
+        assert!(err.to_string().contains("--archive-dir"), "{err}");
     }
 
     #[test]

@@ -351,6 +351,16 @@ async fn healthy_canary_is_promoted_and_kubectl_can_undo_it() {
             .wait_until(Duration::from_secs(10), |_| env.stable_image() == STABLE)
             .await
     );
+    // An abort cannot undo a promotion, and says what the stable runs now (after the undo).
+    let abort = run(&mut env.control(&["abort", "deploy/web"]));
+    assert_eq!(abort.code, 2, "{}", abort.stderr);
+    assert!(
+        abort
+            .stderr
+            .contains(&format!("the stable now runs {STABLE}")),
+        "{}",
+        abort.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
