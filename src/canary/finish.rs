@@ -180,19 +180,93 @@ impl Driver<'_> {
                 Err(crate::kube::api_error(&context, &self.apis.server, source))
             }
             Err(e) => {
-                let message = format!(
-                    "the stable's rollout of the new template failed: {e}; \
-                     roll back with `kubectl posthog rollback deployment/{}`",
-                    self.name
-                );
+                self.view.event(&format!(
+                    "PROMOTION FAILED: {e}; rolling the stable back to its previous revision"
+                ));
                 self.apis
                     .remove_canary(&canary_name, self.settings.timeout)
                     .await?;
+                let message = match self.undo_promotion().await {
+                    Ok(done) => {
+                        format!("the stable's rollout of the new template failed: {e}; {done}")
+                    }
+                    Err(undo) => format!(
+                        "the stable's rollout of the new template failed: {e}; the automatic rollback \
+                         did not complete ({undo}): roll back with `kubectl posthog rollback deployment/{}`",
+                        self.name
+                    ),
+                };
+                self.view.event(&message);
                 self.state.phase = Phase::PromotionFailed;
                 self.state.reason = Some(message.clone());
                 self.write_state().await?;
                 Ok(Outcome::PromotionFailed(message))
             }
         }
+    }
+
+    /// After a failed promotion: the stable goes back to the revision before the promotion,
+    /// exactly as `kubectl rollout undo` would, and the rollout is waited for. Only when the
+    /// stable still runs the promoted images (nobody changed it since), so a human's later
+    /// change is never undone. Returns what was done, for the report.
+    async fn undo_promotion(&mut self) -> std::result::Result<String, String> {
+        let stable = self.apis.get(&self.name).await.map_err(|e| e.to_string())?;
+        let current = objects::template_images(&stable);
+        if self
+            .state
+            .images
+            .iter()
+            .any(|(c, i)| current.get(c) != Some(i))
+        {
+            return Err(format!(
+                "the stable no longer runs the promoted images (now {}), so it was left as it is",
+                current.values().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let replica_sets: kube::Api<k8s_openapi::api::apps::v1::ReplicaSet> = kube::Api::namespaced(
+            self.apis.deployments.clone().into_client(),
+            &self.apis.namespace,
+        );
+        let outcome = crate::rollout::apply::undo(
+            &self.apis.deployments,
+            &replica_sets,
+            &self.apis.namespace,
+            &self.name,
+            0,
+            None,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let plan = &outcome.plan;
+        let Some(patched) = outcome.patched else {
+            return Ok(format!(
+                "the stable already matches revision {}",
+                plan.target_revision
+            ));
+        };
+        let images = objects::template_images(&patched)
+            .values()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.view.event(&format!(
+            "stable {} rolled back to revision {} ({images})",
+            self.name, plan.target_revision
+        ));
+        self.view.scaling("stable rolling back");
+        let view = self.view.clone();
+        let want = self.state.stable_replicas;
+        crate::rollout::status::wait_for_rollout_from(
+            &self.apis.deployments,
+            &patched,
+            self.settings.timeout,
+            |d, _| view.pods(0, 0, ops::ready_replicas(d), want),
+        )
+        .await
+        .map_err(|e| format!("rolled back to revision {}, but {e}", plan.target_revision))?;
+        Ok(format!(
+            "rolled back automatically to revision {} ({images}), which rolled out",
+            plan.target_revision
+        ))
     }
 }

@@ -42,8 +42,10 @@ Examples:
   kubectl posthog canary deploy/web --resume     # continue after Ctrl-C, a cancelled job or a crash
 
 Traffic is split by ready pods behind the Service (no mesh, no controller): long-lived connections
-(websockets, gRPC streams) are not rebalanced. Exit codes: 0 promoted, 1 aborted (analysis or pod
-health), 3 Prometheus or the cluster failed, 130 interrupted (after the safe abort).";
+(websockets, gRPC streams) are not rebalanced. If the stable's rollout of the new template fails at
+promotion, the stable is rolled back like `kubectl rollout undo`. Exit codes: 0 promoted, 1 aborted
+(analysis or pod health, or a failed promotion rolled back), 3 Prometheus or the cluster failed,
+130 interrupted (after the safe abort).";
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, after_help = AFTER_HELP)]

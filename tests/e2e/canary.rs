@@ -619,6 +619,90 @@ async fn a_crash_looping_canary_aborts() {
     env.assert_restored();
 }
 
+/// The canary passes, but the stable's own rollout of the new template fails (its new pods never
+/// become ready, so the Deployment's progress deadline passes): the stable is rolled back to its
+/// previous revision automatically, as `kubectl rollout undo` would, and the run exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_promotion_is_rolled_back_automatically() {
+    // A slow-starting canary leaves the test seconds to break the image once promotion begins.
+    let slow = PodBehavior {
+        ready_after: Duration::from_secs(3),
+        ..healthy()
+    };
+    let env = Env::start("promofail", slow.clone(), true).await;
+    env.sim
+        .apply_yaml(
+            &manifest("promofail", REPLICAS)
+                .replace("progressDeadlineSeconds: 30", "progressDeadlineSeconds: 8"),
+        )
+        .expect("apply");
+    let prom = &prom::shared().prometheus;
+    let mut child = spawn(
+        env.canary(
+            &prom.url,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "50,100",
+                "--pause",
+                "8s",
+            ],
+        )
+        .args(FAST)
+        .args(LENIENT),
+    );
+    env.wait_state(Duration::from_secs(60), |s| s.phase == Phase::Promoting);
+    env.sim.script_image(
+        CANARY,
+        PodBehavior {
+            readiness: Readiness::NeverReady,
+            ..slow
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "the canary never finished");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = finish(child);
+    assert_eq!(
+        out.code, 1,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    let report = json(&out.stdout);
+    assert_eq!(report["details"]["outcome"], "promotion-failed");
+    let summary = report["verdict"]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("ProgressDeadlineExceeded") || summary.contains("progress deadline"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "rolled back automatically to revision 1 ({STABLE})"
+        )),
+        "{summary}"
+    );
+    assert!(out.stderr.contains("PROMOTION FAILED"), "{}", out.stderr);
+    env.assert_restored();
+    assert_eq!(env.state().unwrap().phase, Phase::PromotionFailed);
+    // The history is kubectl's: the failed template is revision 2, the rollback revision 3.
+    let history = run(Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["-n", "promofail", "rollout", "history", "deployment/web"]));
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    let revisions: Vec<&str> = history
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|r| r.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(revisions, ["2", "3"], "{}", history.stdout);
+}
+
 /// Starts a two-step canary with a long first pause and SIGKILLs it once it is paused there.
 async fn killed_mid_step(ns: &str) -> Env {
     let env = Env::start(ns, healthy(), true).await;
