@@ -65,12 +65,7 @@ pub async fn status(
         state.step + 1,
         state.steps.len(),
         step.as_ref().map_or(0, |s| s.weight),
-        state
-            .images
-            .values()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", "),
+        objects::images_text(&state.images),
         state
             .reason
             .as_deref()

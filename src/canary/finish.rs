@@ -122,12 +122,7 @@ impl Driver<'_> {
             self.view.event(&format!(
                 "stable {} now runs {}; waiting for its rollout",
                 self.name,
-                self.state
-                    .images
-                    .values()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                objects::images_text(&self.state.images)
             ));
         } else if ops::current_replicas(&stable) != self.state.stable_replicas {
             self.apis
@@ -210,8 +205,17 @@ impl Driver<'_> {
     /// stable still runs the promoted images (nobody changed it since), so a human's later
     /// change is never undone. Returns what was done, for the report.
     async fn undo_promotion(&mut self) -> std::result::Result<String, String> {
-        let stable = self.apis.get(&self.name).await.map_err(|e| e.to_string())?;
-        let current = objects::template_images(&stable);
+        let replica_sets: kube::Api<k8s_openapi::api::apps::v1::ReplicaSet> = kube::Api::namespaced(
+            self.apis.deployments.clone().into_client(),
+            &self.apis.namespace,
+        );
+        let (namespace, name) = (&self.apis.namespace, &self.name);
+        // One read serves both the check and the undo's decision (it re-reads only on 409).
+        let fetched =
+            crate::rollout::apply::fetch(&self.apis.deployments, &replica_sets, namespace, name)
+                .await
+                .map_err(|e| e.to_string())?;
+        let current = objects::template_images(&fetched.deployment);
         if self
             .state
             .images
@@ -220,20 +224,16 @@ impl Driver<'_> {
         {
             return Err(format!(
                 "the stable no longer runs the promoted images (now {}), so it was left as it is",
-                current.values().cloned().collect::<Vec<_>>().join(", ")
+                objects::images_text(&current)
             ));
         }
-        let replica_sets: kube::Api<k8s_openapi::api::apps::v1::ReplicaSet> = kube::Api::namespaced(
-            self.apis.deployments.clone().into_client(),
-            &self.apis.namespace,
-        );
         let outcome = crate::rollout::apply::undo(
             &self.apis.deployments,
             &replica_sets,
-            &self.apis.namespace,
-            &self.name,
+            namespace,
+            name,
             0,
-            None,
+            Some(fetched),
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -244,11 +244,7 @@ impl Driver<'_> {
                 plan.target_revision
             ));
         };
-        let images = objects::template_images(&patched)
-            .values()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
+        let images = objects::images_text(&objects::template_images(&patched));
         self.view.event(&format!(
             "stable {} rolled back to revision {} ({images})",
             self.name, plan.target_revision

@@ -48,6 +48,11 @@ impl ImageArg {
 }
 
 /// Container name → image of the pod template's containers.
+/// Images as people read them in reports and events: `IMAGE, IMAGE` in container order.
+pub fn images_text(images: &BTreeMap<String, String>) -> String {
+    images.values().cloned().collect::<Vec<_>>().join(", ")
+}
+
 pub fn template_images(deployment: &Deployment) -> BTreeMap<String, String> {
     containers(deployment)
         .iter()

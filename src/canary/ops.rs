@@ -305,9 +305,6 @@ pub async fn abort(
             Phase::Promoting | Phase::Promoted | Phase::PromotionFailed
         )
     {
-        let join = |images: &BTreeMap<String, String>| {
-            images.values().cloned().collect::<Vec<_>>().join(", ")
-        };
         // Name what the stable runs now, not what was promoted: a rollback may have followed.
         return Err(Error::Usage(format!(
             "the canary of deployment/{name} {} ({}; the stable now runs {}): \
@@ -317,8 +314,8 @@ pub async fn abort(
                 Phase::PromotionFailed => "was promoted and its rollout failed",
                 _ => "was already promoted",
             },
-            join(&s.images),
-            join(&objects::template_images(&stable))
+            objects::images_text(&s.images),
+            objects::images_text(&objects::template_images(&stable))
         )));
     }
     let active = state.as_ref().filter(|s| !s.phase.is_terminal()).cloned();

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::analysis::{Reading, ReadingStatus, format_value};
 use super::driver::{AbortKind, Outcome, Record};
 use super::health::PodHealth;
+use super::objects;
 use super::plan::CanaryStep;
 use super::settings::{BoundMetric, Settings};
 use super::state::{CanaryState, Phase};
@@ -22,15 +23,6 @@ pub struct ReportInput<'a> {
     pub record: &'a Record,
     pub source: &'a str,
     pub now: jiff::Timestamp,
-}
-
-fn images(state: &CanaryState) -> String {
-    state
-        .images
-        .values()
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn step_title(step: &CanaryStep) -> String {
@@ -82,7 +74,10 @@ pub fn step_findings(
                     (None, _) => (Status::Skipped, format!("planned: pause {pause}")),
                     (Some(Outcome::Promoted), _) => (
                         Status::Pass,
-                        format!("promoted: the stable rolled out {}", images(state)),
+                        format!(
+                            "promoted: the stable rolled out {}",
+                            objects::images_text(&state.images)
+                        ),
                     ),
                     (Some(Outcome::PromotionFailed(m)), _) => (Status::Fail, m.clone()),
                     (Some(Outcome::Aborted { reason, .. }), _) => (
@@ -213,7 +208,7 @@ pub fn plan_report(input: &ReportInput<'_>, notes: &[String]) -> Report {
         "dry run: nothing changed; {} step(s) from {} stable replicas to {} with {} metric(s) from {}",
         input.state.steps.len(),
         input.state.stable_replicas,
-        images(input.state),
+        objects::images_text(&input.state.images),
         input.bound.len(),
         input.source
     );
@@ -241,7 +236,7 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
             VerdictResult::Pass,
             format!(
                 "promoted {} to deployment/{} ({} replicas) after {} step(s)",
-                images(state),
+                objects::images_text(&state.images),
                 input.target.name,
                 state.stable_replicas,
                 state.steps.len()

@@ -123,24 +123,7 @@ async fn walk_through(
         &format!("2/6  kubectl posthog canary {target} --image {BAD_IMAGE}"),
     )?;
     ctx.write_stdout("A release whose PostHog calls fail with 5xx: the analysis aborts it and restores the stable.\n\n")?;
-    let exit = crate::cmd::canary::run_in_demo(
-        on_demo,
-        &[
-            &target,
-            "--image",
-            BAD_IMAGE,
-            "--steps",
-            "34,100",
-            "--pause",
-            "20s",
-            "--interval",
-            "2s",
-            "--window",
-            "10s",
-        ],
-        Box::new(SimSource::new(demo.sim.clone())),
-    )
-    .await?;
+    let exit = demo_canary(on_demo, demo, &target, BAD_IMAGE, "20s").await?;
     expect("canary of the broken release", exit, Exit::VerdictFailed);
 
     section(
@@ -148,24 +131,7 @@ async fn walk_through(
         &format!("3/6  kubectl posthog canary {target} --image {GOOD_IMAGE}"),
     )?;
     ctx.write_stdout("A healthy release: 34% → 100%, analysed between steps, then promoted.\n\n")?;
-    let exit = crate::cmd::canary::run_in_demo(
-        on_demo,
-        &[
-            &target,
-            "--image",
-            GOOD_IMAGE,
-            "--steps",
-            "34,100",
-            "--pause",
-            "10s",
-            "--interval",
-            "2s",
-            "--window",
-            "10s",
-        ],
-        Box::new(SimSource::new(demo.sim.clone())),
-    )
-    .await?;
+    let exit = demo_canary(on_demo, demo, &target, GOOD_IMAGE, "10s").await?;
     expect("canary of the healthy release", exit, Exit::Success);
 
     section(ctx, &format!("4/6  kubectl posthog rollback {target}"))?;
@@ -213,6 +179,35 @@ async fn walk_through(
     let exit = crate::cmd::evidence::run(evidence, on_demo).await?;
     expect("evidence", exit, Exit::Success);
     Ok(())
+}
+
+/// `canary TARGET --image IMAGE --steps 34,100 --pause PAUSE`, analysed every 2 s over a 10 s
+/// window on the simulator's own request counters.
+async fn demo_canary(
+    ctx: &Ctx,
+    demo: &Demo,
+    target: &str,
+    image: &str,
+    pause: &str,
+) -> Result<Exit> {
+    crate::cmd::canary::run_in_demo(
+        ctx,
+        &[
+            target,
+            "--image",
+            image,
+            "--steps",
+            "34,100",
+            "--pause",
+            pause,
+            "--interval",
+            "2s",
+            "--window",
+            "10s",
+        ],
+        Box::new(SimSource::new(demo.sim.clone())),
+    )
+    .await
 }
 
 fn section(ctx: &Ctx, title: &str) -> Result<()> {

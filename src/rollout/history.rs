@@ -207,33 +207,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::rollout::undo::tests::{deployment, replica_set};
+    use crate::rollout::undo::tests::{deployment, replica_set, running_replica_set};
 
     fn rows() -> Vec<RevisionRow> {
         let d = deployment("app:3", "3", json!({}));
-        let mut current = replica_set("web-c", Some("3"), "app:3", "dep-uid");
-        current
-            .spec
-            .as_mut()
-            .unwrap()
-            .template
-            .as_mut()
-            .unwrap()
-            .spec
-            .as_mut()
-            .unwrap()
-            .containers[0]
-            .env = d
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap()
-            .containers[0]
-            .env
-            .clone();
+        let mut current = running_replica_set(&d, "web-c", "3");
         current.spec.as_mut().unwrap().replicas = Some(3);
         current.metadata.creation_timestamp =
             Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(

@@ -63,6 +63,30 @@ pub(crate) fn replica_set(
     .unwrap()
 }
 
+/// A ReplicaSet of `d` whose template is `d`'s own (its image and env): the one running it.
+pub(crate) fn running_replica_set(d: &Deployment, name: &str, revision: &str) -> ReplicaSet {
+    let template = &d.spec.as_ref().unwrap().template;
+    let container = &template.spec.as_ref().unwrap().containers[0];
+    let mut rs = replica_set(
+        name,
+        Some(revision),
+        container.image.as_deref().unwrap_or_default(),
+        "dep-uid",
+    );
+    rs.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .as_mut()
+        .unwrap()
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0]
+        .env = container.env.clone();
+    rs
+}
+
 fn names(revisions: &[Revision<'_>]) -> Vec<(i64, String)> {
     revisions
         .iter()
@@ -278,29 +302,7 @@ fn hash_label_alone_does_not_make_templates_differ() {
 #[test]
 fn current_hash_is_the_replica_set_running_the_template() {
     let d = deployment("app:1", "2", json!({}));
-    let mut running = replica_set("web-a", Some("2"), "app:1", "dep-uid");
-    running
-        .spec
-        .as_mut()
-        .unwrap()
-        .template
-        .as_mut()
-        .unwrap()
-        .spec
-        .as_mut()
-        .unwrap()
-        .containers[0]
-        .env = d
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers[0]
-        .env
-        .clone();
+    let running = running_replica_set(&d, "web-a", "2");
     let rss = vec![replica_set("web-b", Some("1"), "app:1", "dep-uid"), running];
     assert_eq!(current_hash(&d, &rss).as_deref(), Some("web-a"));
     assert_eq!(current_hash(&d, &rss[..1]), None);
