@@ -6,6 +6,8 @@
 
 use std::process::ExitCode;
 
+use crate::report::{Incomplete, Report, VerdictResult};
+
 /// The documented exit-code contract (see `--help` and the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -86,6 +88,29 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The exit code of a run: the one function that decides it. A report (`None` when the command
+/// wrote its own output) exits by its verdict, or by why it stopped early; an error by its kind.
+pub fn exit_code(result: &Result<Option<Report>>) -> Exit {
+    match result {
+        Err(error) => error.exit(),
+        Ok(None) => Exit::Success,
+        Ok(Some(report)) => report_exit(report),
+    }
+}
+
+/// The exit code a report stands for (the demo checks each step's with it).
+pub fn report_exit(report: &Report) -> Exit {
+    match report.verdict.incomplete {
+        Some(Incomplete::Interrupted) => Exit::Interrupted,
+        Some(Incomplete::Unavailable) => Exit::Unavailable,
+        Some(Incomplete::Input) => Exit::Usage,
+        None => match report.verdict.result {
+            VerdictResult::Fail => Exit::VerdictFailed,
+            VerdictResult::Pass | VerdictResult::Warn => Exit::Success,
+        },
+    }
+}
 
 #[cfg(test)]
 mod tests {

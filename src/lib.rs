@@ -5,17 +5,17 @@
 
 pub mod canary;
 pub mod checks;
-pub mod cli;
+pub mod clock;
 pub mod cmd;
 pub mod config;
-pub mod ctx;
-pub mod demo;
 pub mod error;
 pub mod evidence;
 pub mod github;
+pub mod interrupt;
 pub mod kube;
 pub mod posthog;
 pub mod prometheus;
+pub mod render;
 pub mod report;
 pub mod rollout;
 pub mod ui;
@@ -24,9 +24,11 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use cli::{Cli, Command};
-use ctx::{Ctx, Interrupt, SystemClock};
+use clock::SystemClock;
+use cmd::{Cli, Command, Ctx};
 use error::{Error, Exit, Result};
+use interrupt::Interrupt;
+use report::Report;
 use ui::{Styles, Ui};
 
 /// Runs a parsed command line to completion and returns the documented exit code.
@@ -42,7 +44,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     let draw = Ui::should_draw(
         global.no_progress,
-        global.output,
+        global.output == render::Format::Table,
         std::io::stderr().is_terminal(),
         ci,
     );
@@ -89,25 +91,53 @@ pub fn run(cli: Cli) -> ExitCode {
     });
     // Do not wait for stray tasks (watches, servers) once the answer is known.
     runtime.shutdown_background();
-    match result {
-        Ok(exit) => exit.into(),
-        Err(error) => {
-            eprintln!("{} {error}", err_styles.error_prefix());
-            error.exit().into()
+    let result = result.and_then(|report| {
+        if let Some(report) = &report {
+            ctx.show(report)?;
+            publish(&ctx, report)?;
         }
+        Ok(report)
+    });
+    if let Err(error) = &result {
+        eprintln!("{} {error}", err_styles.error_prefix());
     }
+    error::exit_code(&result).into()
 }
 
-async fn dispatch(command: Command, ctx: &Ctx) -> Result<Exit> {
-    match command {
-        Command::Preflight(args) => cmd::preflight::run(*args, ctx).await,
-        Command::Canary(args) => cmd::canary::run(args, ctx).await,
-        Command::Rollback(args) => cmd::rollback::run(args, ctx).await,
-        Command::Triage(args) => cmd::triage::run(args, ctx).await,
-        Command::Evidence(args) => cmd::evidence::run(args, ctx).await,
-        Command::Demo(args) => cmd::demo::run(args, ctx).await,
-        Command::Completion(args) => cmd::completion::run(args, ctx).await,
+/// Runs the command. `None`: the command wrote its own output (a completion script).
+async fn dispatch(command: Command, ctx: &Ctx) -> Result<Option<Report>> {
+    let report = match command {
+        Command::Preflight(args) => cmd::preflight::run(*args, ctx).await?,
+        Command::Canary(args) => cmd::canary::run(args, ctx).await?,
+        Command::Rollback(args) => cmd::rollback::run(args, ctx).await?,
+        Command::Triage(args) => cmd::triage::run(args, ctx).await?,
+        Command::Evidence(args) => cmd::evidence::run(args, ctx).await?,
+        Command::Demo(args) => cmd::demo::run(args, ctx).await?,
+        Command::Completion(args) => {
+            cmd::completion::run(args, ctx)?;
+            return Ok(None);
+        }
+    };
+    Ok(Some(report))
+}
+
+/// In GitHub Actions mode: the job summary, outputs, annotations and comments. They never
+/// change the exit code.
+fn publish(ctx: &Ctx, report: &Report) -> Result<()> {
+    let flags = &ctx.global.github;
+    if !flags.enabled() {
+        return Ok(());
     }
+    let github_env = github::GithubEnv::from_process();
+    let cwd = std::env::current_dir().map_err(|e| Error::io("read the working directory", e))?;
+    github::publish(
+        report,
+        &flags.publish_options(),
+        &github_env,
+        &cwd,
+        &mut std::io::stderr(),
+    )?;
+    Ok(())
 }
 
 /// First SIGINT/SIGTERM: tell the command (a canary aborts safely). Second: exit at once.

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kubectl_posthog::cli::Cli;
+use kubectl_posthog::cmd::Cli;
 
 fn main() -> ExitCode {
     match Cli::try_parse() {

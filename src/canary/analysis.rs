@@ -6,6 +6,7 @@
 //! trigger `on_inconclusive`. Every reading carries the measured value, the threshold it was held
 //! against and the query with its arguments filled in.
 
+pub use crate::config::canary::OnInconclusive;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -175,19 +176,6 @@ fn no_data_reason(sample: &Sample, track: &str) -> String {
         Sample::Value(v) => format!("{track} value is {v} (no requests in the window)"),
         Sample::NoData => format!("no {track} samples: no traffic yet, or the series do not exist"),
     }
-}
-
-/// What to do when readings stay inconclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum OnInconclusive {
-    /// Abort the canary (the safe default: no evidence is not good evidence).
-    #[default]
-    Abort,
-    /// Hold the current weight until `canary promote` or `canary abort`.
-    Pause,
-    /// Treat it as passing and go on.
-    Continue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use super::analysis::ReadingStatus;
 use super::objects;
 use super::ops::{self, AbortOptions, AbortOrder, AbortSummary, Apis};
 use super::state::{self, Action, CanaryState, Command, Phase};
-use crate::ctx::Clock;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::report::{
     Finding, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,

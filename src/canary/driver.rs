@@ -18,8 +18,9 @@ use super::settings::{BoundMetric, Settings};
 use super::source::MetricSource;
 use super::state::{self, Action, CanaryState, Phase};
 use super::view::LiveView;
-use crate::ctx::{Clock, Interrupt};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::interrupt::Interrupt;
 use crate::rollout::status::{WaitError, wait_for_rollout};
 
 /// Why a canary was aborted.

@@ -11,6 +11,7 @@
 //! Templates use `{{name}}` placeholders filled in before use (see [`TemplateVars`]); the filled-in
 //! query is what is validated, run and shown next to every reading.
 
+pub use crate::config::canary::{MetricOverride, Scope};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -161,22 +162,6 @@ pub fn default_metrics() -> Vec<MetricSpec> {
     ]
 }
 
-/// A metric as the `canary.metrics.<id>` config entry writes it: overrides of a default metric
-/// (any subset of fields), or a new metric (then `query` and `threshold` are required).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct MetricOverride {
-    /// `false` drops the metric from the analysis.
-    pub enabled: Option<bool>,
-    pub title: Option<String>,
-    pub severity: Option<Severity>,
-    pub threshold: Option<f64>,
-    pub unit: Option<String>,
-    pub query: Option<String>,
-    pub compare_query: Option<String>,
-    pub compare_floor: Option<f64>,
-}
-
 /// Applies the config's metric entries to the defaults.
 pub fn apply_overrides(
     mut metrics: Vec<MetricSpec>,
@@ -277,19 +262,6 @@ impl Track {
             Track::Stable => "stable",
         }
     }
-}
-
-/// How queries pick out a track's pods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Scope {
-    /// By pod name: `NAME-canary-…` for the canary, `NAME-HASH-SUFFIX` for the stable. Works with
-    /// any scrape configuration that keeps the pod name, with no relabelling.
-    #[default]
-    PodName,
-    /// By the track label the canary's pods carry (`track="canary"`); needs a scrape config that
-    /// copies pod labels, and stable pods carrying `track="stable"`.
-    TrackLabel,
 }
 
 /// Metric and label names the templates refer to, overridable in the `canary:` section.

@@ -19,69 +19,11 @@ pub mod source;
 pub mod state;
 pub mod view;
 
-use std::collections::BTreeMap;
+pub use crate::config::canary::{CanaryConfig, LabelNames, MetricNames};
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use analysis::{OnInconclusive, Policy};
-use metrics::{MetricOverride, MetricSpec, Naming, Scope};
-
-/// The `canary:` section of the configuration file. Flags win over it.
-///
-/// ```yaml
-/// canary:
-///   steps: [10, 50, 100]
-///   pauses: [10m, 5m]          # `manual` waits for `kubectl posthog canary promote`
-///   interval: 30s              # analysis every interval during each pause
-///   window: 2m                 # the PromQL range `{{window}}`
-///   failureLimit: 2            # consecutive P2 breaches that abort (P1 aborts at once)
-///   inconclusiveLimit: 3
-///   onInconclusive: abort      # abort | pause | continue
-///   compareFactor: 1.5         # set to compare canary against stable instead of absolute limits
-///   scope: podName             # podName | trackLabel
-///   names: { requests: http_requests_total, duration: http_request_duration_seconds_bucket }
-///   labels: { status: status, pod: pod, namespace: namespace, track: track }
-///   metrics:
-///     errors-5xx: { threshold: 5 }
-///     rate-limited: { enabled: false }
-///     queue-depth: { query: 'max(queue_depth{ {{selector}} })', threshold: 100, severity: P2 }
-/// ```
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct CanaryConfig {
-    pub steps: Option<Vec<u32>>,
-    pub pauses: Option<Vec<String>>,
-    pub interval: Option<String>,
-    pub window: Option<String>,
-    pub failure_limit: Option<u32>,
-    pub inconclusive_limit: Option<u32>,
-    pub on_inconclusive: Option<OnInconclusive>,
-    pub compare_factor: Option<f64>,
-    pub scope: Option<Scope>,
-    pub names: MetricNames,
-    pub labels: LabelNames,
-    pub metrics: BTreeMap<String, MetricOverride>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct MetricNames {
-    /// Request counter with a status label (default `http_requests_total`).
-    pub requests: Option<String>,
-    /// Latency histogram buckets (default `http_request_duration_seconds_bucket`).
-    pub duration: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct LabelNames {
-    pub status: Option<String>,
-    pub pod: Option<String>,
-    pub namespace: Option<String>,
-    /// The label added to the canary's pods (`track: canary`), also used by `scope: trackLabel`.
-    pub track: Option<String>,
-}
+use analysis::Policy;
+use metrics::{MetricSpec, Naming};
 
 impl CanaryConfig {
     pub fn naming(&self) -> Naming {
@@ -119,8 +61,8 @@ pub fn config_duration(key: &str, raw: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::config::Config;
+    use crate::config::canary::{OnInconclusive, Scope};
 
     #[test]
     fn canary_section_parses_and_rejects_typos() {

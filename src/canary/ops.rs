@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 
 use super::objects::{self, CanaryMatch};
 use super::state::{self, CanaryState, Command, Phase};
-use crate::ctx::Clock;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::rollout::status::wait_for_rollout;
 

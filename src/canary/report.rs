@@ -383,7 +383,7 @@ mod tests {
     use crate::canary::analysis::{Sample, judge};
     use crate::canary::ops::AbortSummary;
     use crate::canary::settings::bind_metrics;
-    use crate::report::render_markdown;
+    use crate::render::render_markdown;
     use crate::ui::Styles;
 
     fn at(secs: i64) -> jiff::Timestamp {
@@ -494,6 +494,6 @@ mod tests {
 
     #[test]
     fn aborted_canary_table() {
-        insta::assert_snapshot!(crate::report::render_table(&report(), &Styles::plain()));
+        insta::assert_snapshot!(crate::render::render_table(&report(), &Styles::plain()));
     }
 }

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
+use super::analysis::OnInconclusive;
 use super::analysis::{Comparison, Policy};
 use super::ops;
 use super::plan::{self, Pause};
-use super::settings::{SavedOptions, Settings};
+use super::settings::{OnInterrupt, SavedOptions, Settings};
 use super::state::{self, CanaryState};
 use super::{CanaryConfig, config_duration};
-use crate::cmd::canary::RunArgs;
 use crate::error::{Error, Result};
 use crate::rollout::status::rollout_status;
 
@@ -66,9 +66,26 @@ pub fn preconditions(stable: &k8s_openapi::api::apps::v1::Deployment, name: &str
     Ok(())
 }
 
+/// What the command line asked for; each set flag wins over saved options and the config.
+#[derive(Debug, Clone, Default)]
+pub struct RunFlags {
+    pub steps: Option<String>,
+    pub pause: Option<String>,
+    pub interval: Option<Duration>,
+    pub window: Option<Duration>,
+    pub failure_limit: Option<u32>,
+    pub inconclusive_limit: Option<u32>,
+    pub on_inconclusive: Option<OnInconclusive>,
+    pub on_interrupt: Option<OnInterrupt>,
+    pub compare_stable: Option<f64>,
+    pub max_restarts: Option<u32>,
+    pub progress_deadline: Option<Duration>,
+    pub timeout: Option<Duration>,
+}
+
 /// Flags win, then the saved options of a resumed canary, then the config file, then defaults.
 pub fn resolve(
-    run: &RunArgs,
+    run: &RunFlags,
     config: &CanaryConfig,
     saved: Option<&SavedOptions>,
     stable: &k8s_openapi::api::apps::v1::Deployment,
@@ -216,7 +233,7 @@ mod tests {
     #[test]
     fn defaults_are_the_checklists_rollout() {
         let s = resolve(
-            &RunArgs::default(),
+            &RunFlags::default(),
             &CanaryConfig::default(),
             None,
             &stable(10, "25%".into()),
@@ -257,13 +274,13 @@ mod tests {
             timeout_secs: 40,
             prometheus_url: None,
         };
-        let s = resolve(&RunArgs::default(), &config, None, &stable(4, 1.into())).unwrap();
+        let s = resolve(&RunFlags::default(), &config, None, &stable(4, 1.into())).unwrap();
         assert_eq!(
             (s.interval, s.policy.failure_limit),
             (Duration::from_secs(10), 4)
         );
         let s = resolve(
-            &RunArgs::default(),
+            &RunFlags::default(),
             &config,
             Some(&saved),
             &stable(4, 1.into()),
@@ -273,10 +290,10 @@ mod tests {
             (s.interval, s.policy.failure_limit, s.on_interrupt),
             (Duration::from_secs(7), 3, OnInterrupt::Leave)
         );
-        let run = RunArgs {
+        let run = RunFlags {
             interval: Some(Duration::from_secs(2)),
             failure_limit: Some(1),
-            ..RunArgs::default()
+            ..RunFlags::default()
         };
         let s = resolve(&run, &config, Some(&saved), &stable(4, 1.into())).unwrap();
         assert_eq!(
@@ -290,10 +307,10 @@ mod tests {
         assert!(!surge_allowed(&stable(2, 0.into())));
         assert!(!surge_allowed(&stable(2, "0%".into())));
         assert!(surge_allowed(&stable(2, "25%".into())));
-        let run = RunArgs {
+        let run = RunFlags {
             steps: Some("33".into()),
             pause: Some("0".into()),
-            ..RunArgs::default()
+            ..RunFlags::default()
         };
         let s = resolve(&run, &CanaryConfig::default(), None, &stable(2, 0.into())).unwrap();
         assert_eq!(
@@ -309,15 +326,15 @@ mod tests {
 
     #[test]
     fn bad_flags_are_usage_errors() {
-        let run = RunArgs {
+        let run = RunFlags {
             steps: Some("50,10".into()),
-            ..RunArgs::default()
+            ..RunFlags::default()
         };
         let err = resolve(&run, &CanaryConfig::default(), None, &stable(2, 1.into())).unwrap_err();
         assert_eq!(err.exit().code(), 2);
-        let run = RunArgs {
+        let run = RunFlags {
             compare_stable: Some(-1.0),
-            ..RunArgs::default()
+            ..RunFlags::default()
         };
         assert!(resolve(&run, &CanaryConfig::default(), None, &stable(2, 1.into())).is_err());
     }

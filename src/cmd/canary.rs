@@ -18,10 +18,9 @@ use crate::canary::settings::{self, OnInterrupt, SavedOptions};
 use crate::canary::source::{MetricSource, SourceError};
 use crate::canary::state::{self, CanaryState, Phase, STATE_VERSION};
 use crate::canary::{control, view::LiveView};
-use crate::cli::{TargetArg, TargetRef};
-use crate::ctx::Ctx;
-use crate::error::{Error, Exit, Result};
-use crate::report::ReportTarget;
+use crate::cmd::{Ctx, TargetArg, TargetRef};
+use crate::error::{Error, Result};
+use crate::report::{Incomplete, Report, ReportTarget};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -163,13 +162,36 @@ pub struct RunArgs {
     pub force: bool,
 }
 
-pub async fn run(args: CanaryArgs, ctx: &Ctx) -> Result<Exit> {
+impl RunArgs {
+    fn flags(&self) -> resolve::RunFlags {
+        resolve::RunFlags {
+            steps: self.steps.clone(),
+            pause: self.pause.clone(),
+            interval: self.interval,
+            window: self.window,
+            failure_limit: self.failure_limit,
+            inconclusive_limit: self.inconclusive_limit,
+            on_inconclusive: self.on_inconclusive,
+            on_interrupt: self.on_interrupt,
+            compare_stable: self.compare_stable,
+            max_restarts: self.max_restarts,
+            progress_deadline: self.progress_deadline,
+            timeout: self.timeout,
+        }
+    }
+}
+
+pub async fn run(args: CanaryArgs, ctx: &Ctx) -> Result<Report> {
     run_with_source(args, ctx, None).await
 }
 
 /// For `demo`: runs `kubectl posthog canary ARGV…` with the given metric source instead of
 /// Prometheus (e.g. `canary::sim_source::SimSource` over the embedded simulator).
-pub async fn run_in_demo(ctx: &Ctx, argv: &[&str], source: Box<dyn MetricSource>) -> Result<Exit> {
+pub async fn run_in_demo(
+    ctx: &Ctx,
+    argv: &[&str],
+    source: Box<dyn MetricSource>,
+) -> Result<Report> {
     #[derive(Parser)]
     struct Wrapper {
         #[command(flatten)]
@@ -184,19 +206,17 @@ pub async fn run_with_source(
     args: CanaryArgs,
     ctx: &Ctx,
     source: Option<Box<dyn MetricSource>>,
-) -> Result<Exit> {
+) -> Result<Report> {
     match args.action {
         Some(CanaryAction::Status(a)) => {
             let (apis, target) = connect(ctx, &a.target.parse()?).await?;
             let name = target.name.clone();
-            let report = control::status(&apis, &name, target, ctx.clock.as_ref()).await?;
-            ctx.emit(&report)
+            control::status(&apis, &name, target, ctx.clock.as_ref()).await
         }
         Some(CanaryAction::Promote(a)) => {
             let (apis, target) = connect(ctx, &a.target.parse()?).await?;
             let (state, alive) = control::promote(&apis, &target.name, ctx.clock.as_ref()).await?;
-            let report = control::promote_report(target, &state, alive, ctx.now());
-            ctx.emit(&report)
+            Ok(control::promote_report(target, &state, alive, ctx.now()))
         }
         Some(CanaryAction::Abort(a)) => {
             let (apis, target) = connect(ctx, &a.target.parse()?).await?;
@@ -206,7 +226,7 @@ pub async fn run_with_source(
                     ui.event(l)
                 })
                 .await?;
-            ctx.emit(&control::abort_report(target, &summary, ctx.now()))
+            Ok(control::abort_report(target, &summary, ctx.now()))
         }
         None => start(*args.run, &args.target.parse()?, ctx, source).await,
     }
@@ -228,7 +248,7 @@ async fn start(
     target: &TargetRef,
     ctx: &Ctx,
     source: Option<Box<dyn MetricSource>>,
-) -> Result<Exit> {
+) -> Result<Report> {
     let config = ctx.config()?;
     if !run.resume && run.image.is_empty() {
         return Err(Error::Usage(
@@ -255,7 +275,7 @@ async fn start(
                 "the canary state on deployment/{name} lacks its options: {e}"
             ))
         })?;
-        let mut settings = resolve::resolve(&run, &config.canary, Some(&saved), &stable)?;
+        let mut settings = resolve::resolve(&run.flags(), &config.canary, Some(&saved), &stable)?;
         settings.steps = state.steps.clone();
         (state, settings)
     } else {
@@ -269,7 +289,7 @@ async fn start(
                 s.images.values().cloned().collect::<Vec<_>>().join(", ")
             )));
         }
-        let settings = resolve::resolve(&run, &config.canary, None, &stable)?;
+        let settings = resolve::resolve(&run.flags(), &config.canary, None, &stable)?;
         let images = objects::resolve_images(&stable, &images_args).map_err(Error::Usage)?;
         let stable_images = objects::template_images(&stable);
         if images.iter().all(|(c, i)| stable_images.get(c) == Some(i)) {
@@ -371,8 +391,7 @@ async fn start(
             source: &source_name,
             now,
         };
-        ctx.emit(&report::plan_report(&input, &notes))?;
-        return Ok(Exit::Success);
+        return Ok(report::plan_report(&input, &notes));
     }
     if !run.resume {
         resolve::preconditions(&stable, &name)?;
@@ -420,20 +439,23 @@ async fn start(
         now: ctx.now(),
     };
     let report = report::outcome_report(&input, &outcome, &notes);
-    ctx.emit(&report)?;
     Ok(match outcome {
-        Outcome::Promoted => Exit::Success,
+        // Prometheus failing is not a verdict on the release: exit 3, as for any remote failure.
         Outcome::Aborted {
             kind: AbortKind::Inconclusive {
                 infrastructure: true,
             },
             ..
-        } => Exit::Unavailable,
-        Outcome::Aborted { .. } | Outcome::PromotionFailed(_) => Exit::VerdictFailed,
-        Outcome::Interrupted { .. } => Exit::Interrupted,
+        } => report.incomplete(Incomplete::Unavailable),
+        Outcome::Promoted | Outcome::Aborted { .. } | Outcome::PromotionFailed(_) => report,
+        Outcome::Interrupted { .. } => report.incomplete(Incomplete::Interrupted),
         Outcome::Failed(error) => {
             ctx.ui.event(&format!("error: {error}"));
-            error.exit()
+            report.incomplete(match error.exit() {
+                crate::error::Exit::Usage => Incomplete::Input,
+                crate::error::Exit::Interrupted => Incomplete::Interrupted,
+                _ => Incomplete::Unavailable,
+            })
         }
     })
 }

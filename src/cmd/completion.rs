@@ -6,9 +6,8 @@
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
-use crate::cli::Cli;
-use crate::ctx::Ctx;
-use crate::error::{Exit, Result};
+use crate::cmd::{Cli, Ctx};
+use crate::error::Result;
 
 #[derive(Debug, Args)]
 #[command(
@@ -20,10 +19,10 @@ pub struct CompletionArgs {
     pub shell: Shell,
 }
 
-pub async fn run(args: CompletionArgs, ctx: &Ctx) -> Result<Exit> {
+/// Writes the script to stdout itself: it is not a report.
+pub fn run(args: CompletionArgs, ctx: &Ctx) -> Result<()> {
     let mut command = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "kubectl-posthog", &mut script);
-    ctx.write_stdout(&String::from_utf8_lossy(&script))?;
-    Ok(Exit::Success)
+    ctx.write_stdout(&String::from_utf8_lossy(&script))
 }

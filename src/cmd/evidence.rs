@@ -7,12 +7,12 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use crate::cli::TargetArg;
-use crate::ctx::Ctx;
-use crate::error::{Error, Exit, Result};
+use crate::cmd::sources::SourceArgs;
+use crate::cmd::{Ctx, TargetArg};
+use crate::error::{Error, Result};
 use crate::evidence::bundle::Bundle;
 use crate::evidence::collect::{CollectInputs, Collected, collect};
-use crate::evidence::gather::{self, SourceArgs};
+use crate::evidence::gather;
 use crate::evidence::workload::fetch_workload;
 use crate::report::{
     Finding, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
@@ -76,7 +76,7 @@ impl EvidenceArgs {
     pub fn for_demo(archive_dir: PathBuf, sources: SourceArgs) -> Self {
         EvidenceArgs {
             target: TargetArg {
-                target: crate::cli::DEFAULT_DEPLOYMENT.to_string(),
+                target: crate::cmd::DEFAULT_DEPLOYMENT.to_string(),
             },
             since: "1h".to_string(),
             out_dir: None,
@@ -87,7 +87,7 @@ impl EvidenceArgs {
     }
 }
 
-pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Exit> {
+pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
     let target = args.target.parse()?;
     let since = parse_since(&args.since)?;
     let config = ctx.config()?;
@@ -105,8 +105,14 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Exit> {
             Bundle::archive(&dir.join(archive_name(&target.name, now)), now)?
         }
     };
-    let connections =
-        gather::connect(&ctx.global, config, cluster, &workload, &args.sources).await?;
+    let connections = gather::connect(
+        ctx.global.request_timeout,
+        config,
+        cluster,
+        &workload,
+        &args.sources.flags(),
+    )
+    .await?;
     let secrets = gather::secrets(cluster, &workload).await;
     let collected = collect(
         CollectInputs {
@@ -137,7 +143,7 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Exit> {
         &collected,
         now,
     );
-    ctx.emit(&report)
+    Ok(report)
 }
 
 /// `incident-<name>-<UTC timestamp>.tar.gz`, the timestamp without colons so it is a safe name.
@@ -314,14 +320,14 @@ mod tests {
     #[test]
     fn demo_arguments_parse_like_the_command_line() {
         use clap::Parser;
-        let parsed = crate::cli::Cli::try_parse_from([
+        let parsed = crate::cmd::Cli::try_parse_from([
             "kubectl-posthog",
             "evidence",
             "--archive-dir",
             "/tmp/x",
         ])
         .unwrap();
-        let crate::cli::Command::Evidence(parsed) = parsed.command else {
+        let crate::cmd::Command::Evidence(parsed) = parsed.command else {
             panic!("not evidence")
         };
         let demo = EvidenceArgs::for_demo(PathBuf::from("/tmp/x"), SourceArgs::default());

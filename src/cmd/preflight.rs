@@ -12,9 +12,8 @@ use crate::checks::live::{self, Scope};
 use crate::checks::manifests::{self, Input};
 use crate::checks::remote::{self, Probe, RemoteInputs};
 use crate::checks::{Subject, local, policy, proxy, scan, select};
-use crate::cli::{DEFAULT_DEPLOYMENT, TargetArg};
-use crate::ctx::Ctx;
-use crate::error::{Error, Exit, Result};
+use crate::cmd::{Ctx, DEFAULT_DEPLOYMENT, TargetArg};
+use crate::error::{Error, Result};
 use crate::posthog::{PostHogClient, STATUS_FALLBACK_URL, STATUS_URL};
 use crate::report::{FailOn, Report, ReportTarget, Verdict};
 
@@ -125,7 +124,7 @@ fn url_arg(raw: Option<&str>, what: &str) -> Result<Option<Url>> {
         .transpose()
 }
 
-pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Exit> {
+pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
     let target = args.target.parse()?;
     let config = ctx.config()?;
     policy::validate(config, ctx.now())?;
@@ -367,5 +366,5 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Exit> {
     });
     let report =
         Report::new("preflight", report_target, verdict, findings, ctx.now()).with_details(details);
-    ctx.emit(&report)
+    Ok(report)
 }

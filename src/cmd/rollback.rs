@@ -10,10 +10,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use url::Url;
 
-use crate::cli::{OutputFormat, TargetArg};
-use crate::ctx::Ctx;
-use crate::error::{Error, Exit, Result};
-use crate::report::{Finding, Report, ReportTarget, Verdict, VerdictResult};
+use crate::cmd::{Ctx, TargetArg};
+use crate::error::{Error, Result};
+use crate::report::{Finding, Preface, Report, ReportTarget, Verdict, VerdictResult};
 use crate::rollout::apply::{self, Fetched, RolloutError};
 use crate::rollout::dry_run;
 use crate::rollout::findings;
@@ -138,7 +137,7 @@ impl Apis {
     }
 }
 
-pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
+pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
     if let Some(RollbackCommand::History(history)) = args.command {
         return run_history(history, ctx).await;
     }
@@ -171,7 +170,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
     };
     let undo_needed = dry_run::undo_needed(recovery.as_ref(), args.to_revision);
     if args.dry_run {
-        return dry_run(
+        return Ok(dry_run(
             ctx,
             &apis,
             &name,
@@ -179,7 +178,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
             recovery.as_ref(),
             args.to_revision,
             findings,
-        );
+        ));
     }
 
     let mut first = Some(fetched.clone());
@@ -241,7 +240,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
             }
             Err(RolloutError::Undo(refusal)) => {
                 findings.push(findings::refusal_finding(&name, &refusal));
-                return emit(ctx, &apis, &name, findings, serde_json::Value::Null);
+                return Ok(report(ctx, &apis, &name, findings, serde_json::Value::Null));
             }
             Err(e) => return Err(apis.err()(e)),
         }
@@ -278,7 +277,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Exit> {
             findings.push(wait::verify_health(url).await);
         }
     }
-    emit(ctx, &apis, &name, findings, details)
+    Ok(report(ctx, &apis, &name, findings, details))
 }
 
 /// The wait, drawn as a progress bar; Ctrl-C says how to resume without undoing twice.
@@ -327,70 +326,63 @@ fn dry_run(
     recovery: Option<&CanaryRecovery>,
     to_revision: Option<i64>,
     findings: Vec<Finding>,
-) -> Result<Exit> {
+) -> Report {
     let heartbeat_age = recovery.and_then(|r| recover::heartbeat_age(r, ctx.now()));
     let planned = dry_run::plan(name, fetched, recovery, heartbeat_age, to_revision);
-    match ctx.global.output {
-        OutputFormat::Table if !planned.diff.is_empty() => {
-            ctx.write_stdout(&format!("{}\n", planned.diff))?
-        }
-        OutputFormat::Markdown if !planned.diff.is_empty() => {
-            ctx.write_stdout(&format!("```diff\n{}```\n\n", planned.diff))?
-        }
-        _ => {}
-    }
+    let preface = (!planned.diff.is_empty()).then(|| Preface {
+        table: format!("{}\n", planned.diff),
+        markdown: format!("```diff\n{}```\n\n", planned.diff),
+        only: false,
+    });
     let details = serde_json::json!({
         "dryRun": true, "diff": planned.diff, "canary": recovery, "undo": planned.undo,
     });
     let mut all = findings;
     all.extend(planned.findings);
-    emit(ctx, apis, name, all, details)
+    let report = report(ctx, apis, name, all, details);
+    match preface {
+        Some(preface) => report.with_preface(preface),
+        None => report,
+    }
 }
 
-fn emit(
+fn report(
     ctx: &Ctx,
     apis: &Apis,
     name: &str,
     findings: Vec<Finding>,
     details: serde_json::Value,
-) -> Result<Exit> {
+) -> Report {
     let (result, summary) = findings::verdict(&findings);
     let verdict = Verdict::decided(result, summary, &findings);
     let context = ctx.global.context.clone();
     let target = ReportTarget::deployment(name, Some(&apis.namespace), context.as_deref());
-    let report =
-        Report::new("rollback", target, verdict, findings, ctx.now()).with_details(details);
-    ctx.emit(&report)
+    Report::new("rollback", target, verdict, findings, ctx.now()).with_details(details)
 }
 
-async fn run_history(args: HistoryArgs, ctx: &Ctx) -> Result<Exit> {
+async fn run_history(args: HistoryArgs, ctx: &Ctx) -> Result<Report> {
     let name = args.target.parse()?.name;
     let apis = Apis::connect(ctx).await?;
     let fetched = apis.fetch(&name).await?;
     let rows = history::revision_rows(&fetched.deployment, &fetched.replica_sets)
         .map_err(|e| Error::Cluster(e.to_string()))?;
     let now = ctx.now();
-    match ctx.global.output {
-        OutputFormat::Table => {
-            ctx.write_stdout(&history::render_table(&name, &rows, now, &ctx.out_styles))?
-        }
-        OutputFormat::Markdown => ctx.write_stdout(&history::render_markdown(&name, &rows, now))?,
-        OutputFormat::Json | OutputFormat::Yaml => {
-            let summary = format!(
-                "{} revision{}",
-                rows.len(),
-                if rows.len() == 1 { "" } else { "s" }
-            );
-            let verdict = Verdict::decided(VerdictResult::Pass, summary, &[]);
-            let target = ReportTarget::deployment(
-                &name,
-                Some(&apis.namespace),
-                ctx.global.context.as_deref(),
-            );
-            let report = Report::new("rollback-history", target, verdict, Vec::new(), now)
-                .with_details(serde_json::json!({"revisions": rows}));
-            ctx.emit(&report)?;
-        }
-    }
-    Ok(Exit::Success)
+    let summary = format!(
+        "{} revision{}",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    );
+    let verdict = Verdict::decided(VerdictResult::Pass, summary, &[]);
+    let target =
+        ReportTarget::deployment(&name, Some(&apis.namespace), ctx.global.context.as_deref());
+    let preface = Preface {
+        table: history::render_table(&name, &rows, now, &ctx.out_styles),
+        markdown: history::render_markdown(&name, &rows, now),
+        only: true,
+    };
+    Ok(
+        Report::new("rollback-history", target, verdict, Vec::new(), now)
+            .with_details(serde_json::json!({"revisions": rows}))
+            .with_preface(preface),
+    )
 }

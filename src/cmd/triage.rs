@@ -10,16 +10,16 @@ use clap::Args;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 
-use crate::cli::TargetArg;
-use crate::ctx::Ctx;
-use crate::error::{Error, Exit, Result};
+use crate::cmd::sources::SourceArgs;
+use crate::cmd::{Ctx, TargetArg};
+use crate::error::{Error, Result};
 use crate::evidence::actions::{EnvChange, env_patch};
-use crate::evidence::gather::{self, SourceArgs};
+use crate::evidence::gather;
 use crate::evidence::redact::Redactor;
 use crate::evidence::triage::{TriageOutcome, decide};
 use crate::evidence::triage_report::{Applied, triage_report};
 use crate::evidence::workload::fetch_workload;
-use crate::report::{FailOn, ReportTarget};
+use crate::report::{FailOn, Report, ReportTarget};
 
 const AFTER_HELP: &str = "\
 The runbook's quick triage, all at once: the PostHog status page (filtered to the region the
@@ -81,7 +81,7 @@ impl TriageArgs {
     pub fn for_demo(sources: SourceArgs) -> Self {
         TriageArgs {
             target: TargetArg {
-                target: crate::cli::DEFAULT_DEPLOYMENT.to_string(),
+                target: crate::cmd::DEFAULT_DEPLOYMENT.to_string(),
             },
             sources,
             fail_on: FailOn::P2,
@@ -92,14 +92,20 @@ impl TriageArgs {
     }
 }
 
-pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Exit> {
+pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Report> {
     let target = args.target.parse()?;
     let config = ctx.config()?;
     let cluster = ctx.cluster().await?;
     let spinner = ctx.ui.spinner(&format!("triage {target}"));
     let workload = fetch_workload(cluster, &target.name).await?;
-    let connections =
-        gather::connect(&ctx.global, config, cluster, &workload, &args.sources).await?;
+    let connections = gather::connect(
+        ctx.global.request_timeout,
+        config,
+        cluster,
+        &workload,
+        &args.sources.flags(),
+    )
+    .await?;
     let queries =
         gather::triage_queries(config, cluster, &workload, config.evidence.triage_window()?)?;
     let secrets = gather::secrets(cluster, &workload).await;
@@ -139,7 +145,7 @@ pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Exit> {
         &applied,
         ctx.now(),
     );
-    ctx.emit(&report)
+    Ok(report)
 }
 
 /// The env-var actions, after a confirmation: one strategic merge patch for all of them.

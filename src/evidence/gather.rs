@@ -23,21 +23,11 @@ use crate::kube::Cluster;
 use crate::posthog::{PostHogClient, STATUS_FALLBACK_URL, STATUS_URL};
 use crate::prometheus::Prometheus;
 
-/// The flags `triage` and `evidence` share for the outside sources.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct SourceArgs {
-    /// The integration's health endpoint (default: GET through the API server's proxy to the
-    /// Service selecting the pods, at evidence.healthPath, default /health)
-    #[arg(long, value_name = "URL")]
+/// What the user asked for the outside sources (`--health-url`, `--prometheus-url`, `--status-url`).
+#[derive(Debug, Clone, Default)]
+pub struct SourceFlags {
     pub health_url: Option<String>,
-
-    /// Prometheus HTTP API base URL (default: prometheus.url in the config file); without one,
-    /// error rates are estimated from the pods' log lines
-    #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
-
-    /// PostHog status summary to read (default: posthog.statusUrl, else PostHog's status page)
-    #[arg(long, value_name = "URL")]
     pub status_url: Option<String>,
 }
 
@@ -54,11 +44,11 @@ pub struct Connections {
 /// Builds the clients. A bad flag or config value is an error (exit 2); an unconfigured
 /// Prometheus is not: it becomes a recorded missing source.
 pub async fn connect(
-    global: &crate::cli::GlobalArgs,
+    request_timeout: Option<Duration>,
     config: &Config,
     cluster: &Cluster,
     workload: &Workload,
-    args: &SourceArgs,
+    args: &SourceFlags,
 ) -> Result<Connections> {
     let timeout = match &config.posthog.timeout {
         None => Duration::from_secs(10),
@@ -115,8 +105,7 @@ pub async fn connect(
         // bounded wait so an unresponsive integration cannot stall the triage.
         proxy: cluster
             .client_without_retries_within(Some(
-                global
-                    .request_timeout
+                request_timeout
                     .filter(|t| !t.is_zero())
                     .unwrap_or(Duration::from_secs(10)),
             ))

@@ -5,10 +5,11 @@
 //! section), so an incident is read with the same queries a rollout was judged by. Instant
 //! and range queries both go through `prometheus::Prometheus` (same auth, same timeout).
 
+pub use crate::config::evidence::QueryOverrides;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::facts::ErrorRates;
 use crate::canary::metrics::{
@@ -20,16 +21,6 @@ use crate::prometheus::Prometheus;
 /// 401/403 per minute over the window (the canary's auth query counts since pod start instead,
 /// which suits new canary pods but not an incident window on long-running ones).
 pub const AUTH_RATE_QUERY: &str = r#"sum(rate({{requests}}{{{selector}},{{status}}=~"401|403"}[{{window}}])) * 60 or sum(rate({{requests}}{{{selector}}}[{{window}}])) * 0"#;
-
-/// The `evidence.queries` config entries: PromQL templates overriding the defaults.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct QueryOverrides {
-    pub auth_failures: Option<String>,
-    pub rate_limited: Option<String>,
-    pub errors_5xx: Option<String>,
-    pub latency_p99: Option<String>,
-}
 
 /// One alert metric with its PromQL filled in.
 #[derive(Debug, Clone, PartialEq, Serialize)]

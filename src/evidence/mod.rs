@@ -28,37 +28,10 @@ pub mod triage_report;
 pub mod triage_signals;
 pub mod workload;
 
+pub use crate::config::evidence::EvidenceConfig;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::error::{Error, Result};
-
-/// The `evidence:` section of the configuration file (used by `triage` and `evidence`).
-///
-/// ```yaml
-/// evidence:
-///   healthPath: /health          # on the Service selecting the pods (or pass --health-url)
-///   logConcurrency: 8            # log streams read at once
-///   triageWindow: 5m             # the runbook's "last 5 minutes"
-///   thresholds:                  # the checklist's alert table
-///     authErrorsPerMinute: 0
-///     rateLimitedPerMinute: 5
-///     serverErrorsPerMinute: 10
-///     latencyP99Ms: 5000
-///     recentRestartMinutes: 15
-///   queries:                     # PromQL templates; placeholders as in canary.metrics
-///     errors5xx: 'sum(rate(posthog_errors_total{namespace="{{namespace}}"}[{{window}}])) * 60'
-/// ```
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct EvidenceConfig {
-    pub health_path: Option<String>,
-    pub log_concurrency: Option<usize>,
-    pub triage_window: Option<String>,
-    pub thresholds: triage::Thresholds,
-    pub queries: metrics::QueryOverrides,
-}
 
 pub const DEFAULT_HEALTH_PATH: &str = "/health";
 pub const DEFAULT_LOG_CONCURRENCY: usize = 8;

@@ -14,7 +14,8 @@
 //! checklist's alert table for error rates: 401/403 > 0 is P1, 5xx > 10/min P1, 429 > 5/min P2,
 //! p99 > 5000 ms P2. Below an alert threshold an error class is one level milder.
 
-use serde::{Deserialize, Serialize};
+pub use crate::config::evidence::Thresholds;
+use serde::Serialize;
 
 use super::actions::{Action, actions_for};
 use super::facts::TriageFacts;
@@ -67,31 +68,6 @@ impl ErrorClass {
             ErrorClass::RateLimited => "429 rate limited",
             ErrorClass::Server => "5xx PostHog errors",
             ErrorClass::Unclassified => "PostHog unreachable (health endpoint)",
-        }
-    }
-}
-
-/// The alert table's thresholds (errors per minute, latency in ms); the `evidence.thresholds`
-/// config section overrides them.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Thresholds {
-    pub auth_errors_per_minute: f64,
-    pub rate_limited_per_minute: f64,
-    pub server_errors_per_minute: f64,
-    pub latency_p99_ms: f64,
-    /// A restart this recent (minutes) makes the service unhealthy.
-    pub recent_restart_minutes: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            auth_errors_per_minute: 0.0,
-            rate_limited_per_minute: 5.0,
-            server_errors_per_minute: 10.0,
-            latency_p99_ms: 5000.0,
-            recent_restart_minutes: 15.0,
         }
     }
 }

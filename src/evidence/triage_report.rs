@@ -106,6 +106,7 @@ pub fn triage_report(
         summary: summary(outcome),
         fail_on: Some(fail_on),
         counts: crate::report::Counts::of(&findings),
+        incomplete: None,
     };
     Report::new("triage", target, verdict, findings, now).with_details(json!({
         "branch": outcome.branch,

@@ -119,7 +119,7 @@ fn footer(report: &Report, link: &RunLink) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::render_markdown;
+    use crate::render::render_markdown;
     use crate::report::tests::sample_report;
 
     fn link() -> RunLink {

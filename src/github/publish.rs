@@ -11,14 +11,26 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::api::{GithubClient, Method};
-use super::args::GithubArgs;
 use super::comment::{self, RunLink};
 use super::env::GithubEnv;
 use super::event::{self, PullSource};
 use super::sticky::{self, Sticky, Thread};
 use super::workflow;
 use crate::error::{Error, Result};
-use crate::report::{Report, VerdictResult, render_markdown};
+use crate::render::render_markdown;
+use crate::report::{Report, VerdictResult};
+
+/// What to publish besides the summary, outputs and annotations (from `--pr-comment`,
+/// `--commit-comment`, `--report-json`, `--github-max-wait`).
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    pub pr_comment: bool,
+    pub commit_comment: bool,
+    /// Where to write the JSON report (default: `$RUNNER_TEMP/kubectl-posthog-COMMAND.json`).
+    pub report_json: Option<PathBuf>,
+    /// Longest time to spend waiting out rate limits and retrying.
+    pub max_wait: std::time::Duration,
+}
 
 /// What the hook did, for the outputs and for tests.
 #[derive(Debug, Default)]
@@ -34,7 +46,7 @@ pub struct Published {
 /// from stderr as from stdout, and stdout holds the report).
 pub fn publish(
     report: &Report,
-    args: &GithubArgs,
+    args: &PublishOptions,
     env: &GithubEnv,
     cwd: &Path,
     err: &mut dyn Write,
@@ -102,7 +114,7 @@ pub fn publish(
     Ok(published)
 }
 
-fn report_json_path(report: &Report, args: &GithubArgs, env: &GithubEnv) -> PathBuf {
+fn report_json_path(report: &Report, args: &PublishOptions, env: &GithubEnv) -> PathBuf {
     if let Some(path) = &args.report_json {
         return path.clone();
     }
@@ -115,7 +127,7 @@ fn report_json_path(report: &Report, args: &GithubArgs, env: &GithubEnv) -> Path
 fn run_comments(
     report: &Report,
     markdown: &str,
-    args: &GithubArgs,
+    args: &PublishOptions,
     env: &GithubEnv,
 ) -> (Vec<String>, Option<String>, Vec<String>) {
     let outcome = std::thread::scope(|scope| {
@@ -146,7 +158,7 @@ const SUMMARY_ONLY: &str = "the report is in the job summary and the annotations
 pub async fn comment(
     report: &Report,
     markdown: &str,
-    args: &GithubArgs,
+    args: &PublishOptions,
     env: &GithubEnv,
 ) -> (Vec<String>, Option<String>, Vec<String>) {
     let mut done = Vec::new();
@@ -164,7 +176,7 @@ pub async fn comment(
         ));
         return (done, None, warnings);
     };
-    let client = match GithubClient::new(&env.api_url, token, args.github_max_wait) {
+    let client = match GithubClient::new(&env.api_url, token, args.max_wait) {
         Ok(client) => client,
         Err(error) => {
             warnings.push(format!("{error}: {SUMMARY_ONLY}"));

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
-use crate::cli::GlobalArgs;
 use crate::error::{Error, Result};
 
 /// A connected client and the coordinates every command needs.
@@ -60,7 +59,18 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
-pub async fn connect(global: &GlobalArgs) -> Result<Cluster> {
+/// How to reach the cluster, as kubectl's global flags say (`--kubeconfig`, `--context`,
+/// `-n/--namespace`, `--request-timeout`).
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    /// `Some(ZERO)` means no timeout, as kubectl's `--request-timeout 0`.
+    pub request_timeout: Option<Duration>,
+}
+
+pub async fn connect(global: &ConnectOptions) -> Result<Cluster> {
     let (kubeconfig, source) = load_kubeconfig(global.kubeconfig.as_deref())?;
     let (mut config, context) = match kubeconfig {
         Some(kubeconfig) => {
@@ -106,7 +116,7 @@ pub async fn connect(global: &GlobalArgs) -> Result<Cluster> {
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
-    if !crate::cli::is_dns1123_subdomain(&namespace) || namespace.contains('.') {
+    if !super::is_dns1123_subdomain(&namespace) || namespace.contains('.') {
         return Err(Error::Usage(format!(
             "invalid namespace {namespace:?}: a namespace is a lowercase DNS-1123 label"
         )));

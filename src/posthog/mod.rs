@@ -8,7 +8,7 @@ pub mod health;
 pub mod keys;
 pub mod status;
 
-use serde::Deserialize;
+pub use crate::config::posthog::{PostHogConfig, RegionName};
 use url::Url;
 
 pub use client::{PersonalKeyCheck, PersonalKeyInfo, PostHogClient, ProjectKeyCheck, RemoteError};
@@ -20,29 +20,6 @@ pub use status::{StatusIncident, StatusSnapshot, StatusSource};
 pub const STATUS_URL: &str = "https://www.posthogstatus.com/api/v1/summary";
 /// The older Atlassian Statuspage summary, used only when the first one fails.
 pub const STATUS_FALLBACK_URL: &str = "https://status.posthog.com/api/v2/summary.json";
-
-/// The `posthog:` section of the configuration file.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct PostHogConfig {
-    /// `us` or `eu`; absent: read from the host the Deployment sends to.
-    pub region: Option<RegionName>,
-    /// A self-hosted PostHog (one host for ingestion and the app API). `--posthog-host` overrides it.
-    pub host: Option<String>,
-    /// The status summary to read (`--status-url` overrides it).
-    pub status_url: Option<String>,
-    /// The Atlassian-style fallback; an empty string turns the fallback off.
-    pub status_fallback_url: Option<String>,
-    /// Timeout of each PostHog or status-page request, e.g. `5s` (default 10s).
-    pub timeout: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RegionName {
-    Us,
-    Eu,
-}
 
 /// Where a PostHog project lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

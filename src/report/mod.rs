@@ -1,18 +1,12 @@
-//! The report every subcommand produces: a target, a verdict and findings, rendered by one of
-//! the renderers (table for terminals, JSON/YAML for programs, Markdown for PRs and job summaries).
+//! The report every subcommand produces: a target, a verdict and findings, as plain data. The
+//! renderers in `crate::render` turn it into a table, JSON, YAML or Markdown.
 //!
 //! The JSON/YAML form is a documented, versioned schema (`docs/report-schema.md`): fields are only
 //! ever added within a `schemaVersion`; renaming or removing one bumps it.
 
-mod markdown;
-mod table;
-
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-
-pub use markdown::render_markdown;
-pub use table::render_table;
 
 /// Bumped when a field of the JSON/YAML report changes meaning or disappears.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -31,6 +25,20 @@ pub struct Report {
     pub details: serde_json::Value,
     pub generated_at: jiff::Timestamp,
     pub tool_version: String,
+    /// What people see before the findings (a revision table, a template diff); JSON and YAML
+    /// carry the same data in `details`.
+    #[serde(skip)]
+    pub preface: Option<Preface>,
+}
+
+/// A human-only view a command puts before its findings, rendered for the table and Markdown
+/// formats by the feature that owns the data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Preface {
+    pub table: String,
+    pub markdown: String,
+    /// The preface is the whole human output (a listing without findings).
+    pub only: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -358,6 +366,22 @@ pub struct Verdict {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_on: Option<FailOn>,
     pub counts: Counts,
+    /// Set when the command could not finish: what it did is reported, and the exit code says
+    /// why it stopped (130 interrupted, 3 a service failed, 2 bad input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<Incomplete>,
+}
+
+/// Why a command stopped before its verdict was complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Incomplete {
+    /// Ctrl-C or SIGTERM (after any safe abort).
+    Interrupted,
+    /// The cluster or a remote service failed or could not be reached.
+    Unavailable,
+    /// The input (flags, config, the objects found) did not allow going on.
+    Input,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -427,6 +451,7 @@ impl Verdict {
             summary,
             fail_on: Some(fail_on),
             counts,
+            incomplete: None,
         }
     }
 
@@ -441,6 +466,7 @@ impl Verdict {
             summary: summary.into(),
             fail_on: None,
             counts: Counts::of(findings),
+            incomplete: None,
         }
     }
 }
@@ -466,7 +492,19 @@ impl Report {
             details: serde_json::Value::Null,
             generated_at,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            preface: None,
         }
+    }
+
+    pub fn with_preface(mut self, preface: Preface) -> Self {
+        self.preface = Some(preface);
+        self
+    }
+
+    /// Marks the report as that of a command that stopped early (see [`Incomplete`]).
+    pub fn incomplete(mut self, why: Incomplete) -> Self {
+        self.verdict.incomplete = Some(why);
+        self
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::canary::objects::{self, CanaryMatch};
 use crate::canary::ops::{self, AbortOptions, AbortOrder, Apis};
 use crate::canary::state::{self, Action, CanaryState, Command, Phase};
-use crate::ctx::Clock;
+use crate::clock::Clock;
 use crate::error::Result;
 
 /// What has to be undone of a canary, decided from the stable and the canary Deployment.

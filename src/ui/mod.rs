@@ -4,4 +4,4 @@ mod progress;
 mod styles;
 
 pub use progress::Ui;
-pub use styles::Styles;
+pub use styles::{ColorChoice, Styles};

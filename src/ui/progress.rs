@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::OutputFormat;
-
 use super::Styles;
 
 /// The progress surface of one command run.
@@ -23,11 +21,11 @@ impl Ui {
     /// Bars are drawn only for people: a terminal on stderr, table output, not CI, not `--no-progress`.
     pub fn should_draw(
         no_progress: bool,
-        output: OutputFormat,
+        table_output: bool,
         stderr_is_terminal: bool,
         ci: bool,
     ) -> bool {
-        !no_progress && output == OutputFormat::Table && stderr_is_terminal && !ci
+        !no_progress && table_output && stderr_is_terminal && !ci
     }
 
     pub fn new(draw: bool, styles: Styles) -> Self {
@@ -104,27 +102,12 @@ mod tests {
 
     #[test]
     fn bars_only_for_a_person_at_a_terminal() {
-        assert!(Ui::should_draw(false, OutputFormat::Table, true, false));
-        assert!(
-            !Ui::should_draw(true, OutputFormat::Table, true, false),
-            "--no-progress"
-        );
-        assert!(
-            !Ui::should_draw(false, OutputFormat::Json, true, false),
-            "json"
-        );
-        assert!(
-            !Ui::should_draw(false, OutputFormat::Yaml, true, false),
-            "yaml"
-        );
-        assert!(
-            !Ui::should_draw(false, OutputFormat::Table, false, false),
-            "not a tty"
-        );
-        assert!(
-            !Ui::should_draw(false, OutputFormat::Table, true, true),
-            "CI=true"
-        );
+        assert!(Ui::should_draw(false, true, true, false));
+        assert!(!Ui::should_draw(true, true, true, false), "--no-progress");
+        assert!(!Ui::should_draw(false, false, true, false), "json");
+        assert!(!Ui::should_draw(false, false, true, false), "yaml");
+        assert!(!Ui::should_draw(false, true, false, false), "not a tty");
+        assert!(!Ui::should_draw(false, true, true, true), "CI=true");
     }
 
     #[test]

@@ -2,8 +2,15 @@
 
 use owo_colors::OwoColorize;
 
-use crate::cli::ColorChoice;
 use crate::report::{Severity, Status, VerdictResult};
+
+/// `--color`: when to colour the output (`NO_COLOR` in the environment means never for `auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
 
 /// How text is styled on one output stream. `Styles::default()` is plain.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1144,8 +1144,10 @@ impl std::io::Write for Captured {
 async fn the_demo_runs_a_canary_on_the_simulators_own_counters() {
     use clap::Parser;
     use kubectl_posthog::canary::sim_source::SimSource;
-    use kubectl_posthog::ctx::{Ctx, Interrupt, SystemClock};
-    use kubectl_posthog::error::Exit;
+    use kubectl_posthog::clock::SystemClock;
+    use kubectl_posthog::cmd::Ctx;
+    use kubectl_posthog::error::{Exit, report_exit};
+    use kubectl_posthog::interrupt::Interrupt;
 
     let bad = with_traffic(Traffic {
         status_shares: vec![(200, 0.5), (503, 0.5)],
@@ -1155,7 +1157,7 @@ async fn the_demo_runs_a_canary_on_the_simulators_own_counters() {
     let good = "ghcr.io/acme/app:2.1";
     env.sim.script_image(good, healthy());
     let kubeconfig = env.kubeconfig.display().to_string();
-    let cli = kubectl_posthog::cli::Cli::try_parse_from([
+    let cli = kubectl_posthog::cmd::Cli::try_parse_from([
         "kubectl-posthog",
         "--kubeconfig",
         &kubeconfig,
@@ -1193,14 +1195,15 @@ async fn the_demo_runs_a_canary_on_the_simulators_own_counters() {
         argv.extend(["--inconclusive-limit", "6", "--timeout", "60s"]);
         argv
     };
-    let exit = kubectl_posthog::cmd::canary::run_in_demo(
+    let report = kubectl_posthog::cmd::canary::run_in_demo(
         &ctx,
         &run(CANARY),
         Box::new(SimSource::new(env.sim.clone())),
     )
     .await
     .unwrap();
-    assert_eq!(exit, Exit::VerdictFailed);
+    ctx.show(&report).unwrap();
+    assert_eq!(report_exit(&report), Exit::VerdictFailed);
     let text = String::from_utf8(std::mem::take(&mut *out.0.lock().unwrap())).unwrap();
     let report = json(&text);
     assert!(
@@ -1215,14 +1218,14 @@ async fn the_demo_runs_a_canary_on_the_simulators_own_counters() {
     );
     env.assert_restored();
 
-    let exit = kubectl_posthog::cmd::canary::run_in_demo(
+    let report = kubectl_posthog::cmd::canary::run_in_demo(
         &ctx,
         &run(good),
         Box::new(SimSource::new(env.sim.clone())),
     )
     .await
     .unwrap();
-    assert_eq!(exit, Exit::Success);
+    assert_eq!(report_exit(&report), Exit::Success);
     assert_eq!(env.stable_image(), good);
 }
 

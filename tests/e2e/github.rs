@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kubectl_posthog::github::{GithubArgs, GithubEnv, Published, publish};
+use kubectl_posthog::github::{GithubEnv, PublishOptions, Published, publish};
 use kubectl_posthog::report::{
     FailOn, Finding, Report, ReportTarget, Severity, Status, Step, Verdict,
 };
@@ -74,7 +74,7 @@ pub fn report(failing_value: &str, extra: usize) -> Report {
 pub struct Job {
     pub dir: tempfile::TempDir,
     pub env: GithubEnv,
-    pub args: GithubArgs,
+    pub args: PublishOptions,
 }
 
 impl Job {
@@ -109,12 +109,11 @@ impl Job {
         let env = GithubEnv::from_lookup(|name| {
             vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         });
-        let args = GithubArgs {
-            github: true,
+        let args = PublishOptions {
             pr_comment: true,
             commit_comment: false,
             report_json: None,
-            github_max_wait: Duration::from_secs(5),
+            max_wait: Duration::from_secs(5),
         };
         Job { dir, env, args }
     }
@@ -405,7 +404,7 @@ async fn rate_limits_are_waited_out() {
         let gh = GithubStandIn::start().await;
         gh.fail(Some("POST"), "/repos/acme/app/issues/7/comments", fault, 1);
         let mut job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
-        job.args.github_max_wait = Duration::from_secs(3);
+        job.args.max_wait = Duration::from_secs(3);
         let (published, _) = job.publish(&report("phx_ key", 0)).await;
         assert!(
             published.warnings.is_empty(),
@@ -446,7 +445,7 @@ async fn rate_limit_longer_than_the_bound_gives_up_with_a_warning() {
         1,
     );
     let mut job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
-    job.args.github_max_wait = Duration::from_secs(2);
+    job.args.max_wait = Duration::from_secs(2);
     let started = Instant::now();
     let (published, stderr) = job.publish(&report("phx_ key", 0)).await;
     assert!(

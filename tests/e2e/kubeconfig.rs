@@ -3,14 +3,17 @@
 use std::io::Write;
 
 use clap::Parser;
-use kubectl_posthog::cli::{Cli, GlobalArgs};
-use kubectl_posthog::kube::{api_error, connect};
+use kubectl_posthog::cmd::Cli;
+use kubectl_posthog::kube::{ConnectOptions, api_error, connect};
 
-fn global(args: &[&str]) -> GlobalArgs {
+fn global(args: &[&str]) -> ConnectOptions {
     let mut argv = vec!["kubectl-posthog"];
     argv.extend_from_slice(args);
     argv.extend_from_slice(&["completion", "bash"]);
-    Cli::try_parse_from(argv).expect("valid flags").global
+    Cli::try_parse_from(argv)
+        .expect("valid flags")
+        .global
+        .connect_options()
 }
 
 fn kubeconfig_file(server: &str) -> tempfile::NamedTempFile {

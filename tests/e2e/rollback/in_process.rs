@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
-use kubectl_posthog::cli::Cli;
+use kubectl_posthog::clock::SystemClock;
+use kubectl_posthog::cmd::demo::{BAD_IMAGE, DEPLOYMENT, Demo, NAMESPACE, STABLE_IMAGE};
 use kubectl_posthog::cmd::rollback::{self, RollbackArgs};
-use kubectl_posthog::ctx::{Ctx, Interrupt, SystemClock};
-use kubectl_posthog::demo::{BAD_IMAGE, DEPLOYMENT, Demo, NAMESPACE, STABLE_IMAGE};
-use kubectl_posthog::error::Exit;
+use kubectl_posthog::cmd::{Cli, Ctx};
+use kubectl_posthog::error::{Exit, report_exit};
+use kubectl_posthog::interrupt::Interrupt;
 use kubectl_posthog::ui::{Styles, Ui};
 use serde_json::json;
 
@@ -56,7 +57,9 @@ async fn the_demo_rolls_back_a_bad_release_in_process() {
     let on_demo = ctx.with_global(demo.global(&ctx.global));
     let mut args = RollbackArgs::new(DEPLOYMENT);
     args.timeout = Duration::from_secs(60);
-    let exit = rollback::run(args, &on_demo).await.unwrap();
+    let report = rollback::run(args, &on_demo).await.unwrap();
+    on_demo.show(&report).unwrap();
+    let exit = report_exit(&report);
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     assert_eq!(exit, Exit::Success, "{text}");
     assert!(

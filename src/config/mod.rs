@@ -1,14 +1,24 @@
 //! The configuration file (`kubectl-posthog.yaml`): names, thresholds, severity overrides,
-//! attestations and disabled checks. Each feature owns its section; unknown keys are errors so a
-//! typo never silently turns a check off.
+//! attestations and disabled checks, and one section per feature (`canary`, `evidence`, `posthog`,
+//! `preflight`, `prometheus`) as plain data: a feature receives its own section, never the whole
+//! file. Unknown keys are errors so a typo never silently turns a check off.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+pub mod canary;
+pub mod evidence;
+pub mod posthog;
+pub mod preflight;
+pub mod prometheus;
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::report::{FailOn, Severity};
+
+/// The name the checklist and runbook give the integration's Deployment.
+pub const DEFAULT_DEPLOYMENT: &str = "posthog-integration";
 
 /// File names looked for in the current directory when `--config` is not given.
 pub const DEFAULT_FILES: [&str; 2] = ["kubectl-posthog.yaml", ".kubectl-posthog.yaml"];
@@ -31,11 +41,11 @@ pub struct Config {
     pub attestations: BTreeMap<String, Attestation>,
     /// Checks turned off, each with the reason (shown in every report).
     pub disabled: Vec<Disabled>,
-    pub preflight: crate::checks::PreflightConfig,
-    pub posthog: crate::posthog::PostHogConfig,
-    pub prometheus: crate::prometheus::PrometheusConfig,
-    pub canary: crate::canary::CanaryConfig,
-    pub evidence: crate::evidence::EvidenceConfig,
+    pub preflight: preflight::PreflightConfig,
+    pub posthog: posthog::PostHogConfig,
+    pub prometheus: prometheus::PrometheusConfig,
+    pub canary: canary::CanaryConfig,
+    pub evidence: evidence::EvidenceConfig,
 }
 
 /// Names of the Deployment, Secret, variables and paths; the defaults are the checklist's.
@@ -71,7 +81,7 @@ pub struct Names {
 impl Default for Names {
     fn default() -> Self {
         Names {
-            deployment: crate::cli::DEFAULT_DEPLOYMENT.to_string(),
+            deployment: DEFAULT_DEPLOYMENT.to_string(),
             secret: "posthog-secrets".to_string(),
             secret_key: "api-key".to_string(),
             api_key_env: "POSTHOG_API_KEY".to_string(),

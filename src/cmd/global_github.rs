@@ -1,5 +1,5 @@
 //! The global flags of GitHub Actions mode. They sit in the global flag set because every command's
-//! report goes through the same hook (`Ctx::emit`), whichever command produced it.
+//! report is published the same way (`crate::run`), whichever command produced it.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,13 +40,22 @@ impl GithubArgs {
     pub fn enabled(&self) -> bool {
         self.github || self.pr_comment || self.commit_comment
     }
+
+    pub fn publish_options(&self) -> crate::github::PublishOptions {
+        crate::github::PublishOptions {
+            pr_comment: self.pr_comment,
+            commit_comment: self.commit_comment,
+            report_json: self.report_json.clone(),
+            max_wait: self.github_max_wait,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use clap::Parser;
 
-    use crate::cli::Cli;
+    use crate::cmd::Cli;
 
     #[test]
     fn comment_flags_imply_github_mode_and_max_wait_parses() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use simcluster::{PodBehavior, SimCluster, SimOptions, Traffic};
 
-use crate::cli::GlobalArgs;
+use crate::cmd::GlobalArgs;
 use crate::error::{Error, Result};
 
 pub const NAMESPACE: &str = "production";

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, Status, Step};
+use crate::report::{Report, Status, Step};
 use crate::ui::Styles;
 
 pub fn render_table(report: &Report, styles: &Styles) -> String {

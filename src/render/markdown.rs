@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Finding, Report, Status, Step, VerdictResult, plural};
+use crate::report::{Finding, Report, Status, Step, VerdictResult, plural};
 
 pub fn render_markdown(report: &Report) -> String {
     let mut out = String::new();
