@@ -3,6 +3,7 @@
 //! Data flows one way: the cluster and remote services → facts → pure decisions → actions and a
 //! [`report::Report`] → a renderer. `main.rs` only parses and calls [`run`].
 
+pub mod annotations;
 pub mod canary;
 pub mod checks;
 pub mod clock;
@@ -13,10 +14,13 @@ pub mod evidence;
 pub mod github;
 pub mod interrupt;
 pub mod kube;
+#[cfg(test)]
+mod layering;
 pub mod posthog;
 pub mod prometheus;
 pub mod render;
 pub mod report;
+pub mod rollback;
 pub mod rollout;
 pub mod ui;
 

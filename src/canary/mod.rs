@@ -11,6 +11,7 @@ pub mod objects;
 pub mod ops;
 mod pause;
 pub mod plan;
+pub mod prometheus_source;
 pub mod report;
 pub mod resolve;
 pub mod settings;

@@ -1,5 +1,5 @@
 //! The one interface the analysis reads samples through: Prometheus in real use
-//! ([`crate::prometheus::PrometheusSource`]), the simulated cluster's own request counters in the
+//! ([`super::prometheus_source::PrometheusSource`]), the simulated cluster's own request counters in the
 //! demo ([`super::sim_source::SimSource`]). Both answer the same [`SourceQuery`] and feed the same
 //! verdict code.
 

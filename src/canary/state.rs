@@ -12,11 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::analysis::{Reading, Streaks};
 use super::plan::{CanaryStep, Pause};
+pub use crate::annotations::{CANARY_OF_ANNOTATION, COMMAND_ANNOTATION, STATE_ANNOTATION};
 
-pub const STATE_ANNOTATION: &str = "kubectl-posthog.io/canary";
-pub const COMMAND_ANNOTATION: &str = "kubectl-posthog.io/canary-command";
-/// On the canary Deployment: the stable it belongs to.
-pub const CANARY_OF_ANNOTATION: &str = "kubectl-posthog.io/canary-of";
 pub const STATE_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

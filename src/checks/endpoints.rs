@@ -6,6 +6,7 @@ use crate::report::{Finding, Status};
 
 use super::configuration::move_to_secret;
 use super::env::{EnvValue, EnvVar};
+pub use super::region::{RegionChoice, region_for};
 use super::{Subject, join};
 
 pub fn check(s: &Subject, posthog_host: Option<&str>) -> Vec<Finding> {
@@ -100,44 +101,6 @@ fn webhook_secret(s: &Subject) -> Finding {
             &var.pointer,
         ),
         None => s.finding(id, Status::Pass).measured(join(parts)),
-    }
-}
-
-/// Which PostHog the Deployment talks to, and how we know.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RegionChoice {
-    pub region: Region,
-    pub from: String,
-}
-
-/// The region the Deployment sends to: its host variable, else `posthog.host` (self-hosted) or
-/// `posthog.region` in the config, else US Cloud, the SDKs' default. (`--posthog-host` changes
-/// where keys are validated, not which region's incidents matter.)
-pub fn region_for(s: &Subject) -> RegionChoice {
-    let name = &s.config.names.host_env;
-    if let Some(value) = s.env.get(name).and_then(|v| v.value.known())
-        && let Some(region) = Region::from_host(value.expose())
-    {
-        return RegionChoice {
-            region,
-            from: name.clone(),
-        };
-    }
-    if let Some(region) = s.config.posthog.host.as_deref().and_then(Region::from_host) {
-        return RegionChoice {
-            region,
-            from: "posthog.host in the config".to_string(),
-        };
-    }
-    if let Some(region) = s.config.posthog.region {
-        return RegionChoice {
-            region: Region::from_name(region),
-            from: "posthog.region in the config".to_string(),
-        };
-    }
-    RegionChoice {
-        region: Region::Us,
-        from: "the SDK default (US Cloud)".to_string(),
     }
 }
 

@@ -21,6 +21,7 @@ pub mod local;
 pub mod manifests;
 pub mod policy;
 pub mod proxy;
+pub mod region;
 pub mod remote;
 pub mod rollout;
 pub mod scan;

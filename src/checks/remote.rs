@@ -15,8 +15,8 @@ use crate::posthog::{
 };
 
 use super::Subject;
-use super::endpoints::{RegionChoice, region_for};
 use super::facts::SecretValue;
+use super::region::{RegionChoice, region_for};
 
 /// The outcome of one remote question.
 #[derive(Debug, Clone, PartialEq)]

@@ -131,8 +131,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FACTOR", num_args = 0..=1, default_missing_value = "1.5")]
     pub compare_stable: Option<f64>,
 
-    /// Prometheus HTTP API base URL (or prometheus.url in the config file)
-    #[arg(long, value_name = "URL", env = "PROMETHEUS_URL")]
+    /// Prometheus HTTP API base URL [default: $PROMETHEUS_URL, then prometheus.url in the
+    /// config file]
+    #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
 
     /// Container restarts of the canary's pods tolerated before aborting [default: 0]
@@ -321,33 +322,27 @@ async fn start(
         (state, settings)
     };
 
-    let prometheus_url = run
-        .prometheus_url
-        .clone()
-        .or_else(|| {
-            serde_json::from_value::<SavedOptions>(state.options.clone())
-                .ok()
-                .and_then(|s| s.prometheus_url)
-        })
-        .or_else(|| config.prometheus.url.clone());
-    let source: Box<dyn MetricSource> = match source {
-        Some(source) => source,
+    let saved_url = serde_json::from_value::<SavedOptions>(state.options.clone())
+        .ok()
+        .and_then(|s| s.prometheus_url);
+    let (source, prometheus_url): (Box<dyn MetricSource>, Option<String>) = match source {
+        Some(source) => (source, None),
         None => {
-            let url = prometheus_url.clone().ok_or_else(|| {
-                Error::Usage(
-                    "the canary's analysis needs Prometheus: pass --prometheus-url URL \
-                     (or set PROMETHEUS_URL, or prometheus.url in kubectl-posthog.yaml)"
-                        .into(),
-                )
-            })?;
-            let cluster = ctx.cluster().await?;
-            let auth = crate::prometheus::resolve_auth(&config.prometheus, Some(cluster), &|k| {
-                std::env::var(k).ok()
-            })
-            .await?;
-            let prometheus =
-                crate::prometheus::Prometheus::new(&url, &auth, config.prometheus.timeout()?)?;
-            Box::new(crate::prometheus::PrometheusSource { prometheus })
+            let prometheus = ctx
+                .prometheus(run.prometheus_url.as_deref(), saved_url.as_deref())
+                .await?
+                .ok_or_else(|| {
+                    Error::Usage(
+                        "the canary's analysis needs Prometheus: pass --prometheus-url URL \
+                         (or set PROMETHEUS_URL, or prometheus.url in kubectl-posthog.yaml)"
+                            .into(),
+                    )
+                })?;
+            let url = prometheus.url().to_string();
+            (
+                Box::new(crate::canary::prometheus_source::PrometheusSource { prometheus }),
+                Some(url),
+            )
         }
     };
     let bound = settings::bind_metrics(&settings, &apis.namespace, &name, &state.canary_name, &[])

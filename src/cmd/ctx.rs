@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
+use crate::prometheus::Prometheus;
 use crate::report::Report;
 use crate::ui::{Styles, Ui};
 
@@ -85,6 +86,30 @@ impl Ctx {
         }
         let loaded = Config::load(self.global.config.as_deref())?;
         Ok(self.config.get_or_init(|| loaded))
+    }
+
+    /// The one Prometheus every command reads, configured once: `flag` (the command's
+    /// `--prometheus-url`), else `$PROMETHEUS_URL`, else `command_key` (a command's own config
+    /// key), else `prometheus.url`; credentials and timeout from the `prometheus:` section.
+    /// `None` when no URL is given anywhere.
+    pub async fn prometheus(
+        &self,
+        flag: Option<&str>,
+        command_key: Option<&str>,
+    ) -> Result<Option<Prometheus>> {
+        let config = &self.config()?.prometheus;
+        let env = std::env::var(crate::prometheus::URL_ENV).ok();
+        let Some(url) = crate::prometheus::choose_url(flag, env.as_deref(), command_key, config)
+        else {
+            return Ok(None);
+        };
+        let cluster = match config.reads_a_secret() {
+            true => Some(self.cluster().await?),
+            false => None,
+        };
+        let auth =
+            crate::prometheus::resolve_auth(config, cluster, &|k| std::env::var(k).ok()).await?;
+        Ok(Some(Prometheus::new(&url, &auth, config.timeout()?)?))
     }
 
     pub fn write_stdout(&self, text: &str) -> Result<()> {

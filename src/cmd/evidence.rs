@@ -111,6 +111,8 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
         cluster,
         &workload,
         &args.sources.flags(),
+        ctx.prometheus(args.sources.prometheus_url.as_deref(), None)
+            .await?,
     )
     .await?;
     let secrets = gather::secrets(cluster, &workload).await;

@@ -194,36 +194,41 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
     };
     spinner.finish_and_clear();
 
-    let prometheus_url = url_arg(
-        args.prometheus_url
-            .as_deref()
-            .or(pf.prometheus_url.as_deref()),
-        "--prometheus-url",
-    )?;
-    if let Some(url) = &prometheus_url {
-        if args.offline {
+    // The same Prometheus, with the same credentials, as the canary's analysis reads.
+    if args.offline {
+        let url = crate::prometheus::choose_url(
+            args.prometheus_url.as_deref(),
+            std::env::var(crate::prometheus::URL_ENV).ok().as_deref(),
+            pf.prometheus_url.as_deref(),
+            &config.prometheus,
+        );
+        if let Some(url) = url_arg(url.as_deref(), "--prometheus-url")? {
             facts
                 .alert_sources
                 .push(format!("rules API at {url} not asked (--offline)"));
-        } else {
-            match crate::prometheus::rules::alert_rules(url, timeout).await {
-                Ok(rules) => {
-                    let source = format!("rules API {url}");
-                    facts
-                        .alert_sources
-                        .push(format!("{} alert rules from {source}", rules.len()));
-                    facts.alert_rules.extend(rules.into_iter().map(|r| {
-                        crate::checks::facts::AlertRule {
-                            name: r.name,
-                            expr: r.expr,
-                            severity: r.severity,
-                            source: format!("{source} group {}", r.group),
-                            origin: Default::default(),
-                        }
-                    }));
-                }
-                Err(e) => facts.alert_sources.push(format!("failed to {e}")),
+        }
+    } else if let Some(prometheus) = ctx
+        .prometheus(args.prometheus_url.as_deref(), pf.prometheus_url.as_deref())
+        .await?
+    {
+        let url = prometheus.url().to_string();
+        match prometheus.alert_rules().await {
+            Ok(rules) => {
+                let source = format!("rules API {url}/");
+                facts
+                    .alert_sources
+                    .push(format!("{} alert rules from {source}", rules.len()));
+                facts.alert_rules.extend(rules.into_iter().map(|r| {
+                    crate::checks::facts::AlertRule {
+                        name: r.name,
+                        expr: r.expr,
+                        severity: r.severity,
+                        source: format!("{source} group {}", r.group),
+                        origin: Default::default(),
+                    }
+                }));
             }
+            Err(e) => facts.alert_sources.push(format!("failed to {e}")),
         }
     }
 

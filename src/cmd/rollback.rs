@@ -13,12 +13,13 @@ use url::Url;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
 use crate::report::{Finding, Preface, Report, ReportTarget, Verdict, VerdictResult};
+use crate::rollback::dry_run;
+use crate::rollback::findings::{canary_finding, unreadable_canary_finding};
+use crate::rollback::recover::{self, CanaryRecovery};
 use crate::rollout::apply::{self, Fetched, RolloutError};
-use crate::rollout::dry_run;
 use crate::rollout::findings;
 use crate::rollout::history;
 use crate::rollout::progress::RolloutProgress;
-use crate::rollout::recover::{self, CanaryRecovery};
 use crate::rollout::undo::{self, HASH_LABEL, UndoAction};
 use crate::rollout::wait::{self, WaitOutcome};
 
@@ -164,7 +165,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
     let recovery = match recover::plan_recovery(&fetched.deployment, canary.as_ref(), ctx.now()) {
         Ok(recovery) => recovery,
         Err(problem) => {
-            findings.push(findings::unreadable_canary_finding(&problem));
+            findings.push(unreadable_canary_finding(&problem));
             None
         }
     };
@@ -194,7 +195,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
             &on_event,
         )
         .await?;
-        findings.push(findings::canary_finding(
+        findings.push(canary_finding(
             recovery,
             Some(&done),
             recover::heartbeat_age(recovery, ctx.now()),
@@ -274,7 +275,10 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
             details["failingPods"] = serde_json::json!(problems);
         }
         if let (WaitOutcome::Complete(_), Some(url)) = (&outcome, &args.health_url) {
-            findings.push(wait::verify_health(url).await);
+            findings.push(findings::health_finding(
+                url.as_str(),
+                wait::probe_health(url).await,
+            ));
         }
     }
     Ok(report(ctx, &apis, &name, findings, details))

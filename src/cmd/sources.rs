@@ -8,8 +8,8 @@ pub struct SourceArgs {
     #[arg(long, value_name = "URL")]
     pub health_url: Option<String>,
 
-    /// Prometheus HTTP API base URL (default: prometheus.url in the config file); without one,
-    /// error rates are estimated from the pods' log lines
+    /// Prometheus HTTP API base URL (default: $PROMETHEUS_URL, then prometheus.url in the config
+    /// file); without one, error rates are estimated from the pods' log lines
     #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
 
@@ -22,7 +22,6 @@ impl SourceArgs {
     pub fn flags(&self) -> crate::evidence::gather::SourceFlags {
         crate::evidence::gather::SourceFlags {
             health_url: self.health_url.clone(),
-            prometheus_url: self.prometheus_url.clone(),
             status_url: self.status_url.clone(),
         }
     }

@@ -104,6 +104,8 @@ pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Report> {
         cluster,
         &workload,
         &args.sources.flags(),
+        ctx.prometheus(args.sources.prometheus_url.as_deref(), None)
+            .await?,
     )
     .await?;
     let queries =

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::facts::{KeySource, TriageFacts};
-use super::triage::{Branch, ErrorClass};
+use super::signals::{Branch, ErrorClass};
 
 /// An env var `triage --apply` sets on every container, like `kubectl set env deployment/NAME`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -23,11 +23,10 @@ use crate::kube::Cluster;
 use crate::posthog::{PostHogClient, STATUS_FALLBACK_URL, STATUS_URL};
 use crate::prometheus::Prometheus;
 
-/// What the user asked for the outside sources (`--health-url`, `--prometheus-url`, `--status-url`).
+/// What the user asked for the outside sources (`--health-url`, `--status-url`).
 #[derive(Debug, Clone, Default)]
 pub struct SourceFlags {
     pub health_url: Option<String>,
-    pub prometheus_url: Option<String>,
     pub status_url: Option<String>,
 }
 
@@ -49,6 +48,7 @@ pub async fn connect(
     cluster: &Cluster,
     workload: &Workload,
     args: &SourceFlags,
+    prometheus: Option<Prometheus>,
 ) -> Result<Connections> {
     let timeout = match &config.posthog.timeout {
         None => Duration::from_secs(10),
@@ -81,21 +81,10 @@ pub async fn connect(
         fallback,
         region: region_for(config.posthog.region, workload.pod_spec()),
     };
-    let prometheus_url = args
-        .prometheus_url
-        .clone()
-        .or_else(|| config.prometheus.url.clone());
-    let prometheus = match &prometheus_url {
-        None => Err("not configured (pass --prometheus-url or set prometheus.url)".to_string()),
-        Some(url) => {
-            let auth = crate::prometheus::resolve_auth(&config.prometheus, Some(cluster), &|k| {
-                std::env::var(k).ok()
-            })
-            .await?;
-            let timeout = config.prometheus.timeout()?;
-            Ok(Prometheus::new(url, &auth, timeout)?)
-        }
-    };
+    let prometheus_url = prometheus.as_ref().map(|p| p.url().to_string());
+    let prometheus = prometheus.ok_or_else(|| {
+        "not configured (pass --prometheus-url, set PROMETHEUS_URL or prometheus.url)".to_string()
+    });
     Ok(Connections {
         posthog,
         status,

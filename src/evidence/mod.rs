@@ -20,6 +20,7 @@ pub mod postmortem;
 pub mod redact;
 pub mod redact_stream;
 pub mod secrets;
+pub mod signals;
 pub mod sources;
 pub mod timeline;
 pub mod triage;

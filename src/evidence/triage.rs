@@ -19,69 +19,10 @@ use serde::Serialize;
 
 use super::actions::{Action, actions_for};
 use super::facts::TriageFacts;
+pub use super::signals::{Branch, ErrorClass, ErrorSignal, ServiceProblem};
 pub use super::triage_signals::class_severity;
 use super::triage_signals::{error_signals, incident_severity, service_problems};
 use crate::report::Severity;
-
-/// Where the decision tree lands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Branch {
-    PosthogIncident,
-    Integration,
-    Infrastructure,
-    ResolvedOrIntermittent,
-}
-
-impl Branch {
-    /// The runbook's words for the leaf.
-    pub fn conclusion(self) -> &'static str {
-        match self {
-            Branch::PosthogIncident => {
-                "PostHog-side incident: wait for PostHog to resolve, enable fallback"
-            }
-            Branch::Integration => "our integration issue: check credentials, config",
-            Branch::Infrastructure => "our infrastructure issue: check pods, memory, network",
-            Branch::ResolvedOrIntermittent => "likely resolved or intermittent: monitor",
-        }
-    }
-}
-
-/// The error classes the runbook has immediate actions for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorClass {
-    /// 401/403.
-    Auth,
-    /// 429.
-    RateLimited,
-    /// 5xx.
-    Server,
-    /// The health endpoint says PostHog is not connected, without a status code.
-    Unclassified,
-}
-
-impl ErrorClass {
-    pub fn label(self) -> &'static str {
-        match self {
-            ErrorClass::Auth => "401/403 authentication",
-            ErrorClass::RateLimited => "429 rate limited",
-            ErrorClass::Server => "5xx PostHog errors",
-            ErrorClass::Unclassified => "PostHog unreachable (health endpoint)",
-        }
-    }
-}
-
-/// One error class seen, how much, where it was measured and what severity it carries.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorSignal {
-    pub class: ErrorClass,
-    pub per_minute: Option<f64>,
-    /// `prometheus`, `logs` or `health`.
-    pub source: &'static str,
-    pub severity: Severity,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,14 +39,6 @@ pub struct DecisionStep {
     pub question: &'static str,
     pub answer: Answer,
     pub because: String,
-}
-
-/// A problem of our own service (the "is our service healthy?" question).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceProblem {
-    pub what: String,
-    pub severity: Severity,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

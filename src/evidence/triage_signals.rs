@@ -3,7 +3,8 @@
 //! service (health endpoint, pods, latency); the impact of a PostHog incident.
 
 use super::facts::{ErrorRates, LogErrors, PodsView, StatusView, TriageFacts};
-use super::triage::{ErrorClass, ErrorSignal, ServiceProblem, Thresholds};
+use super::signals::{ErrorClass, ErrorSignal, ServiceProblem};
+use crate::config::evidence::Thresholds;
 use crate::report::Severity;
 
 /// Error classes with a non-zero rate: from Prometheus when it answered, else estimated from the

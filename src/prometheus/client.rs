@@ -1,13 +1,9 @@
-//! A Prometheus client over our reqwest stack (ring TLS only), and the canary's metric source on it.
+//! A Prometheus client over our reqwest stack (ring TLS only).
 
 use std::time::Duration;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use prometheus_http_query::response::Data;
 
-use crate::canary::analysis::Sample;
-use crate::canary::source::{MetricSource, SourceError, SourceQuery, Validated};
 use crate::error::{Error, Result};
 
 /// How requests to Prometheus authenticate.
@@ -54,6 +50,8 @@ pub struct RangeSeries {
 #[derive(Clone)]
 pub struct Prometheus {
     client: prometheus_http_query::Client,
+    /// The same HTTP client (auth headers, timeout) for the endpoints the crate does not cover.
+    http: reqwest::Client,
     url: String,
 }
 
@@ -105,16 +103,47 @@ impl Prometheus {
             .user_agent(concat!("kubectl-posthog/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Input(format!("cannot build the Prometheus HTTP client: {e}")))?;
-        let client = prometheus_http_query::Client::from(http, url)
+        let client = prometheus_http_query::Client::from(http.clone(), url)
             .map_err(|e| Error::Usage(format!("invalid Prometheus URL {url:?}: {e}")))?;
         Ok(Prometheus {
             client,
+            http,
             url: url.trim_end_matches('/').to_string(),
         })
     }
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// `GET {url}/api/v1/<path>` with the configured credentials and timeout: the body of a 2xx
+    /// answer, else why not.
+    pub(crate) async fn get_api(
+        &self,
+        path_and_query: &str,
+    ) -> std::result::Result<String, String> {
+        let url = format!("{}/api/v1/{path_and_query}", self.url);
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| innermost(&e))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        if status.as_u16() == 401 || status.as_u16() == 403 {
+            return Err(format!(
+                "refused the credentials ({status}): check prometheus.bearerToken/basicAuth"
+            ));
+        }
+        if !status.is_success() {
+            return Err(format!(
+                "HTTP {}: {}",
+                status.as_u16(),
+                body.chars().take(160).collect::<String>()
+            ));
+        }
+        Ok(body)
     }
 
     /// Runs a range query; each series as its labels and its finite `(unix seconds, value)` samples.
@@ -224,45 +253,6 @@ fn innermost(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
-}
-
-/// The canary's metric source on a real Prometheus: runs the filled-in PromQL.
-#[derive(Debug, Clone)]
-pub struct PrometheusSource {
-    pub prometheus: Prometheus,
-}
-
-impl MetricSource for PrometheusSource {
-    fn describe(&self) -> String {
-        format!("Prometheus at {}", self.prometheus.url())
-    }
-
-    fn validate<'a>(
-        &'a self,
-        query: &'a SourceQuery,
-    ) -> BoxFuture<'a, Result<Validated, SourceError>> {
-        async move {
-            match self.prometheus.instant(&query.promql).await {
-                Ok(value) => Ok(Validated {
-                    has_data: value.is_some_and(f64::is_finite),
-                }),
-                Err(QueryError::Unavailable(e)) => Err(SourceError::Unavailable(e)),
-                Err(e) => Err(SourceError::Invalid(e.to_string())),
-            }
-        }
-        .boxed()
-    }
-
-    fn sample<'a>(&'a self, query: &'a SourceQuery) -> BoxFuture<'a, Sample> {
-        async move {
-            match self.prometheus.instant(&query.promql).await {
-                Ok(Some(value)) => Sample::Value(value),
-                Ok(None) => Sample::NoData,
-                Err(e) => Sample::Failed(e.to_string()),
-            }
-        }
-        .boxed()
-    }
 }
 
 #[cfg(test)]

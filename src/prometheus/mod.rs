@@ -6,7 +6,7 @@ mod client;
 pub use crate::config::prometheus::{
     BasicAuthConfig, CredentialRef, PrometheusConfig, SecretKeyRef,
 };
-pub use client::{Auth, Prometheus, PrometheusSource, QueryError, RangeSeries};
+pub use client::{Auth, Prometheus, QueryError, RangeSeries};
 
 pub mod rules;
 
@@ -25,6 +25,39 @@ impl PrometheusConfig {
                 Error::Input(format!("prometheus.timeout {raw:?}: {e}; write e.g. 10s"))
             }),
         }
+    }
+}
+
+/// The environment variable every command reads the Prometheus URL from when no flag gives one.
+pub const URL_ENV: &str = "PROMETHEUS_URL";
+
+/// Where the Prometheus URL comes from, in order: the command's `--prometheus-url`, then
+/// `$PROMETHEUS_URL`, then a command's own config key (preflight's older `preflight.prometheusUrl`),
+/// then `prometheus.url`. Empty values count as unset.
+pub fn choose_url(
+    flag: Option<&str>,
+    env: Option<&str>,
+    command_key: Option<&str>,
+    config: &PrometheusConfig,
+) -> Option<String> {
+    [flag, env, command_key, config.url.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|url| !url.is_empty())
+        .map(str::to_string)
+}
+
+impl PrometheusConfig {
+    /// Whether the credentials are read from a Secret (so the cluster must be reached first).
+    pub fn reads_a_secret(&self) -> bool {
+        self.bearer_token
+            .as_ref()
+            .is_some_and(|c| c.secret.is_some())
+            || self
+                .basic_auth
+                .as_ref()
+                .is_some_and(|b| b.username.secret.is_some() || b.password.secret.is_some())
     }
 }
 
@@ -143,6 +176,32 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         }
+    }
+
+    #[test]
+    fn the_url_comes_from_the_flag_then_the_environment_then_the_config() {
+        let config = PrometheusConfig {
+            url: Some("http://config:9090".into()),
+            ..PrometheusConfig::default()
+        };
+        let chosen = |flag, env, key| choose_url(flag, env, key, &config);
+        assert_eq!(
+            chosen(Some("http://flag"), Some("http://env"), None).unwrap(),
+            "http://flag"
+        );
+        assert_eq!(
+            chosen(None, Some("http://env"), Some("http://key")).unwrap(),
+            "http://env"
+        );
+        assert_eq!(
+            chosen(None, Some(" "), Some("http://key")).unwrap(),
+            "http://key"
+        );
+        assert_eq!(chosen(None, None, None).unwrap(), "http://config:9090");
+        assert_eq!(
+            choose_url(None, None, None, &PrometheusConfig::default()),
+            None
+        );
     }
 
     #[tokio::test]

@@ -5,8 +5,6 @@
 //! `keepFiringFor`, `evaluationTime` and `lastEvaluation`, which Prometheus before 2.42 does not
 //! send, and this check only needs each rule's name, query and severity label.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
 /// One alerting rule as Prometheus reports it.
@@ -84,49 +82,16 @@ pub fn parse_rules(body: &str) -> Result<Vec<RuleInfo>, String> {
         .collect())
 }
 
-/// `GET {base}/api/v1/rules?type=alert`.
-pub async fn alert_rules(base: &url::Url, timeout: Duration) -> Result<Vec<RuleInfo>, RulesError> {
-    let url = base
-        .join("api/v1/rules?type=alert")
-        .map_err(|e| RulesError::Request {
-            url: base.to_string(),
-            detail: e.to_string(),
-        })?;
-    let fail = |detail: String| RulesError::Request {
-        url: url.to_string(),
-        detail,
-    };
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let response = client.get(url.clone()).send().await.map_err(|e| {
-        fail(if e.is_timeout() {
-            format!("no answer within {}", humantime::format_duration(timeout))
-        } else {
-            innermost(&e)
-        })
-    })?;
-    let status = response.status();
-    let body = response.text().await.map_err(|e| fail(e.to_string()))?;
-    if !status.is_success() {
-        return Err(fail(format!(
-            "HTTP {}: {}",
-            status.as_u16(),
-            body.chars().take(160).collect::<String>()
-        )));
+impl super::Prometheus {
+    /// `GET /api/v1/rules?type=alert`, with the same credentials as every other query.
+    pub async fn alert_rules(&self) -> Result<Vec<RuleInfo>, RulesError> {
+        let fail = |detail: String| RulesError::Request {
+            url: format!("{}/api/v1/rules?type=alert", self.url()),
+            detail,
+        };
+        let body = self.get_api("rules?type=alert").await.map_err(fail)?;
+        parse_rules(&body).map_err(fail)
     }
-    parse_rules(&body).map_err(fail)
-}
-
-fn innermost(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text = inner.to_string();
-        source = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

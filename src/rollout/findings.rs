@@ -1,10 +1,7 @@
-//! The rollback's report lines, built from what happened: the canary recovery, the undo (or
-//! kubectl's refusal), the wait and the health check. Pure, so the wording is tested here.
-
-use std::time::Duration;
+//! The rollback's report lines, built from what happened: the undo (or kubectl's refusal), the
+//! wait and the health check. Pure, so the wording is tested here.
 
 use super::pods::PodProblem;
-use super::recover::{CanaryRecovery, RecoveryDone};
 use super::undo::{UndoAction, UndoError, UndoPlan};
 use super::wait::WaitOutcome;
 use crate::posthog::HealthReport;
@@ -12,108 +9,6 @@ use crate::report::{Finding, Severity, Status, Step, VerdictResult};
 
 fn finding(id: &str, severity: Severity, status: Status, title: &str) -> Finding {
     Finding::new(id, Step::Rollout, severity, status, title)
-}
-
-/// What was done about a canary (`done`), or in a dry run (`None`) what would be done.
-pub fn canary_finding(
-    recovery: &CanaryRecovery,
-    done: Option<&RecoveryDone>,
-    heartbeat_age: Option<Duration>,
-) -> Finding {
-    let phase = recovery.phase.map_or("left behind".to_string(), |p| {
-        format!("phase {}", p.label())
-    });
-    let driver = match (recovery.abort_state, recovery.driver_alive) {
-        (false, _) => String::new(),
-        (true, true) => ", driver alive".to_string(),
-        (true, false) => match heartbeat_age {
-            Some(age) => format!(
-                ", driver gone (last heartbeat {} ago)",
-                humantime::format_duration(Duration::from_secs(age.as_secs()))
-            ),
-            None => ", driver gone".to_string(),
-        },
-    };
-    let mut did = Vec::new();
-    match done {
-        Some(done) => {
-            if done.by_driver {
-                did.push("the driver aborted it on our request".to_string());
-            }
-            if let Some((from, _)) = recovery.restore {
-                did.push(format!(
-                    "stable scaled {from} → {} replicas",
-                    done.stable_replicas
-                ));
-            }
-            if done.canary_removed {
-                did.push(format!("deployment {} removed", recovery.canary_name));
-            }
-        }
-        None => {
-            if recovery.driver_alive {
-                did.push("ask the driver to abort".to_string());
-            }
-            if let Some((from, to)) = recovery.restore {
-                did.push(format!("scale the stable {from} → {to} replicas"));
-            }
-            if recovery.delete_canary {
-                did.push(format!("remove deployment {}", recovery.canary_name));
-            }
-        }
-    }
-    if recovery.abort_state {
-        did.push(
-            if done.is_some() {
-                "state marked aborted"
-            } else {
-                "mark the state aborted"
-            }
-            .to_string(),
-        );
-    }
-    if recovery.promoted {
-        did.push("the stable already runs the canary's images: it is rolled back too".to_string());
-    }
-    let verb = if done.is_some() {
-        "aborted"
-    } else {
-        "would be aborted"
-    };
-    finding(
-        "rollback.canary",
-        Severity::P2,
-        Status::Pass,
-        "A canary in progress or left behind is aborted first",
-    )
-    .measured(format!(
-        "canary {} ({phase}{driver}) {verb}: {}",
-        recovery.canary_name,
-        if did.is_empty() {
-            "nothing left to undo".to_string()
-        } else {
-            did.join(", ")
-        }
-    ))
-    .evidence(format!(
-        "annotation {} on the stable, deployment {}",
-        crate::canary::state::STATE_ANNOTATION,
-        recovery.canary_name
-    ))
-}
-
-/// The canary state could not be read: the canary is left alone, and the rollback goes on.
-pub fn unreadable_canary_finding(problem: &str) -> Finding {
-    finding(
-        "rollback.canary",
-        Severity::P2,
-        Status::Warn,
-        "A canary in progress or left behind is aborted first",
-    )
-    .measured(format!(
-        "canary state not read, canary left untouched: {problem}"
-    ))
-    .remediation("inspect it with `kubectl posthog canary status` before removing it by hand")
 }
 
 /// The canary was aborted and the stable never ran its images: nothing else to undo.

@@ -26,7 +26,7 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::core::{Selector, SelectorExt};
 use serde_json::Value;
 
-use crate::canary::state::{COMMAND_ANNOTATION, STATE_ANNOTATION};
+use crate::annotations::{COMMAND_ANNOTATION, STATE_ANNOTATION};
 
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 pub const CHANGE_CAUSE_ANNOTATION: &str = "kubernetes.io/change-cause";

@@ -147,15 +147,17 @@ async fn watch_for_failing_pods(
     }
 }
 
-/// GETs the health endpoint once the rollout completed and judges the checklist's shape.
-pub async fn verify_health(url: &url::Url) -> crate::report::Finding {
-    let answer = match crate::posthog::PostHogClient::new(Duration::from_secs(10)) {
+/// GETs the health endpoint once the rollout completed: its status and, when it parses, the
+/// checklist's shape (`findings::health_finding` judges it).
+pub async fn probe_health(
+    url: &url::Url,
+) -> Result<(u16, Option<crate::posthog::HealthReport>), String> {
+    match crate::posthog::PostHogClient::new(Duration::from_secs(10)) {
         Ok(client) => client
             .probe(url)
             .await
             .map(|probe| (probe.status, crate::posthog::parse_health(&probe.body).ok()))
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
-    };
-    super::findings::health_finding(url.as_str(), answer)
+    }
 }

@@ -1040,10 +1040,11 @@ async fn comparison_with_the_stable_forgives_errors_the_stable_has_too() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_simulator_source_measures_what_prometheus_measures() {
     use kubectl_posthog::canary::analysis::Sample;
+    use kubectl_posthog::canary::prometheus_source::PrometheusSource;
     use kubectl_posthog::canary::settings::bind_metrics;
     use kubectl_posthog::canary::sim_source::SimSource;
     use kubectl_posthog::canary::source::MetricSource;
-    use kubectl_posthog::prometheus::{Auth, Prometheus, PrometheusSource};
+    use kubectl_posthog::prometheus::{Auth, Prometheus};
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let canary = with_traffic(Traffic {

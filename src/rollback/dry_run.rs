@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use super::apply::Fetched;
-use super::findings;
-use super::history;
+use super::findings::canary_finding;
 use super::recover::CanaryRecovery;
-use super::undo;
 use crate::report::Finding;
+use crate::rollout::apply::Fetched;
+use crate::rollout::findings;
+use crate::rollout::{history, undo};
 
 /// Without `--to-revision`, an aborted canary whose images the stable never ran leaves nothing
 /// to undo: the stable is the version to return to.
@@ -41,7 +41,7 @@ pub fn plan(
     };
     if let Some(recovery) = recovery {
         out.findings
-            .push(findings::canary_finding(recovery, None, heartbeat_age));
+            .push(canary_finding(recovery, None, heartbeat_age));
     }
     let deployment = &fetched.deployment;
     let current_revision = undo::revision_of(deployment.metadata.annotations.as_ref());

@@ -1,0 +1,9 @@
+//! Rolling back a Deployment that may have a canary: the canary recovery that comes first (abort
+//! it, or remove what a promotion left), the dry run that shows both, and their report lines.
+//! Uses `crate::canary` for the abort and `crate::rollout` for the undo and the wait.
+//!
+//! Pure: [`recover::plan_recovery`], [`dry_run::plan`], [`findings`]. Cluster I/O: [`recover`].
+
+pub mod dry_run;
+pub mod findings;
+pub mod recover;
