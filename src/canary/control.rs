@@ -163,7 +163,7 @@ pub async fn status(
     );
     let verdict = Verdict::decided(result, summary, &findings);
     Ok(Report::new("canary", target, verdict, findings, now)
-        .with_details(serde_json::to_value(&state).unwrap_or_default()))
+        .with_untyped_details(serde_json::to_value(&state).unwrap_or_default()))
 }
 
 /// Asks the driver to end the current pause (or a hold). Refused once the canary has ended.

@@ -214,7 +214,7 @@ pub fn plan_report(input: &ReportInput<'_>, notes: &[String]) -> Report {
     );
     let verdict = Verdict::decided(VerdictResult::Pass, summary, &findings);
     Report::new("canary", input.target.clone(), verdict, findings, input.now)
-        .with_details(details(input, "planned", None, notes))
+        .with_untyped_details(details(input, "planned", None, notes))
 }
 
 /// The final report of a run.
@@ -322,7 +322,8 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
             AbortKind::Operator(by) => format!("operator: {by}"),
         });
     }
-    Report::new("canary", input.target.clone(), verdict, findings, input.now).with_details(details)
+    Report::new("canary", input.target.clone(), verdict, findings, input.now)
+        .with_untyped_details(details)
 }
 
 fn details(

@@ -298,7 +298,7 @@ pub fn evidence_report(
         )
     };
     let verdict = Verdict::decided(result, summary, &findings);
-    Report::new("evidence", target, verdict, findings, now).with_details(json!({
+    Report::new("evidence", target, verdict, findings, now).with_untyped_details(json!({
         "bundle": collected.location,
         "logFiles": collected.log_files,
         "logBytes": collected.log_bytes,

@@ -11,6 +11,7 @@ pub mod global;
 pub mod global_github;
 pub mod preflight;
 pub mod rollback;
+pub mod schema;
 pub mod sources;
 pub mod target;
 pub mod triage;

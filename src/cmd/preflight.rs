@@ -369,7 +369,7 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
         "alertSources": facts.alert_sources,
         "regions": remotes.iter().map(|r| format!("{} (from {})", r.region.region.name(), r.region.from)).collect::<std::collections::BTreeSet<_>>(),
     });
-    let report =
-        Report::new("preflight", report_target, verdict, findings, ctx.now()).with_details(details);
+    let report = Report::new("preflight", report_target, verdict, findings, ctx.now())
+        .with_untyped_details(details);
     Ok(report)
 }

@@ -361,7 +361,7 @@ fn report(
     let verdict = Verdict::decided(result, summary, &findings);
     let context = ctx.global.context.clone();
     let target = ReportTarget::deployment(name, Some(&apis.namespace), context.as_deref());
-    Report::new("rollback", target, verdict, findings, ctx.now()).with_details(details)
+    Report::new("rollback", target, verdict, findings, ctx.now()).with_untyped_details(details)
 }
 
 async fn run_history(args: HistoryArgs, ctx: &Ctx) -> Result<Report> {
@@ -386,7 +386,7 @@ async fn run_history(args: HistoryArgs, ctx: &Ctx) -> Result<Report> {
     };
     Ok(
         Report::new("rollback-history", target, verdict, Vec::new(), now)
-            .with_details(serde_json::json!({"revisions": rows}))
+            .with_details(&history::HistoryDetails { revisions: rows })
             .with_preface(preface),
     )
 }

@@ -108,7 +108,7 @@ pub fn triage_report(
         counts: crate::report::Counts::of(&findings),
         incomplete: None,
     };
-    Report::new("triage", target, verdict, findings, now).with_details(json!({
+    Report::new("triage", target, verdict, findings, now).with_untyped_details(json!({
         "branch": outcome.branch,
         "severity": outcome.severity,
         "conclusion": outcome.conclusion,

@@ -6,12 +6,13 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a field of the JSON/YAML report changes meaning or disappears.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub schema_version: u32,
@@ -20,7 +21,8 @@ pub struct Report {
     pub target: ReportTarget,
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
-    /// Command-specific data (canary steps, rollback revisions, bundle manifest…).
+    /// Command-specific data (canary steps, rollback revisions, bundle manifest…): one of the
+    /// [`CommandDetails`] types of the command, as `docs/report.schema.json` says per command.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub details: serde_json::Value,
     pub generated_at: jiff::Timestamp,
@@ -29,6 +31,13 @@ pub struct Report {
     /// carry the same data in `details`.
     #[serde(skip)]
     pub preface: Option<Preface>,
+}
+
+/// The typed `details` of one command's report. Each implementation is listed in
+/// `cmd::schema`, which publishes the report's JSON Schema with them.
+pub trait CommandDetails: Serialize + JsonSchema {
+    /// The `command` of the reports these details belong to.
+    const COMMAND: &'static str;
 }
 
 /// A human-only view a command puts before its findings, rendered for the table and Markdown
@@ -41,7 +50,7 @@ pub struct Preface {
     pub only: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportTarget {
     /// Always `Deployment` today.
@@ -76,7 +85,7 @@ impl fmt::Display for ReportTarget {
 }
 
 /// One line of the checklist (or one observation of a canary, rollback or triage).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     /// Stable identifier, e.g. `config.api-key-from-secret`; safe to match on in scripts.
@@ -156,7 +165,7 @@ impl Finding {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 pub struct Location {
     pub file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,8 +182,11 @@ impl fmt::Display for Location {
 }
 
 /// The five steps of the production checklist (`seeds/posthog-prod-checklist.txt`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(into = "u8", try_from = "u8")]
+#[schemars(with = "StepNumber")]
 pub enum Step {
     Configuration = 1,
     CodeQuality = 2,
@@ -207,6 +219,11 @@ impl Step {
     }
 }
 
+/// A checklist step in the JSON form: its number, 1 to 5.
+#[derive(JsonSchema)]
+#[expect(dead_code, reason = "only its JSON Schema is used")]
+struct StepNumber(#[schemars(range(min = 1, max = 5))] u8);
+
 impl From<Step> for u8 {
     fn from(step: Step) -> u8 {
         step.number()
@@ -223,7 +240,7 @@ impl TryFrom<u8> for Step {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -269,6 +286,7 @@ impl Status {
     Hash,
     Serialize,
     Deserialize,
+    JsonSchema,
     clap::ValueEnum,
 )]
 pub enum Severity {
@@ -303,7 +321,9 @@ impl Severity {
 }
 
 /// The lowest severity that still blocks: `--fail-on p2` fails on P1 and P2 findings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum FailOn {
     P1,
@@ -339,7 +359,7 @@ impl fmt::Display for FailOn {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VerdictResult {
     Pass,
@@ -357,7 +377,7 @@ impl VerdictResult {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
     pub result: VerdictResult,
@@ -373,7 +393,7 @@ pub struct Verdict {
 }
 
 /// Why a command stopped before its verdict was complete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Incomplete {
     /// Ctrl-C or SIGTERM (after any safe abort).
@@ -384,7 +404,7 @@ pub enum Incomplete {
     Input,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 pub struct Counts {
     pub pass: usize,
     pub warn: usize,
@@ -507,7 +527,16 @@ impl Report {
         self
     }
 
-    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+    /// The command's typed details (see [`CommandDetails`]).
+    pub fn with_details<D: CommandDetails>(mut self, details: &D) -> Self {
+        debug_assert_eq!(self.command, D::COMMAND, "details of another command");
+        // Plain data with string keys always serialises.
+        self.details = serde_json::to_value(details).unwrap_or_default();
+        self
+    }
+
+    /// Details not yet typed (being moved to [`Report::with_details`]).
+    pub fn with_untyped_details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self
     }

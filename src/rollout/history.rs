@@ -6,13 +6,25 @@ use std::fmt::Write as _;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::undo::{self, CHANGE_CAUSE_ANNOTATION, UndoError};
+use crate::report::CommandDetails;
 use crate::ui::Styles;
 
+/// `rollback history -o json`: the revisions, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct HistoryDetails {
+    pub revisions: Vec<RevisionRow>,
+}
+
+impl CommandDetails for HistoryDetails {
+    const COMMAND: &'static str = "rollback-history";
+}
+
 /// One revision of the history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RevisionRow {
     pub revision: i64,

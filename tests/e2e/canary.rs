@@ -212,7 +212,7 @@ pub fn ready(sim: &SimCluster, name: &str) -> u32 {
 }
 
 pub fn json(stdout: &str) -> Value {
-    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
+    crate::support::report_json(stdout)
 }
 
 fn spawn(cmd: &mut Command) -> Child {

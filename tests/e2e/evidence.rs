@@ -309,7 +309,7 @@ async fn the_unpacked_bundle_holds_no_planted_secret_and_its_checksums_verify() 
         ])
         .await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let report: Value = crate::support::report_json(&run.stdout);
     let log_reads = incident
         .sim
         .requests()
@@ -502,7 +502,7 @@ async fn missing_sources_are_recorded_and_the_bundle_is_still_produced() {
         "a missing source does not fail the command: {}",
         run.stderr
     );
-    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let report: Value = crate::support::report_json(&run.stdout);
     assert_eq!(report["verdict"]["result"], "warn");
     let unpacked = files(&out_dir);
     let manifest = assert_checksums(&unpacked);

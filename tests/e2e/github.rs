@@ -646,8 +646,7 @@ mod binary {
             outputs.contains(&format!("report-json={}\n", report.display())),
             "{outputs}"
         );
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let json = crate::support::report_json(&std::fs::read_to_string(&report).unwrap());
         assert_eq!(json["verdict"]["result"], "fail");
         assert!(
             std::fs::read_to_string(path.join("summary.md"))
@@ -669,8 +668,7 @@ mod binary {
         .await
         .unwrap();
         assert_eq!(out.code, 0, "{}", out.stderr);
-        let stdout: serde_json::Value =
-            serde_json::from_str(&out.stdout).expect("stdout stays pure JSON");
+        let stdout = crate::support::report_json(&out.stdout);
         assert_eq!(stdout["verdict"]["result"], "warn");
         assert_eq!(gh.comments_on_pull(PR).len(), 1);
         assert!(

@@ -99,3 +99,34 @@ pub fn run_in_tty(args: &[&str], env: &[(&str, &str)]) -> Run {
 fn shell_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
 }
+
+/// Parses a report the binary printed with `-o json` (or wrote with `--report-json`) and
+/// validates it against the published JSON Schema (`docs/report.schema.json`), so every
+/// command's JSON output in this suite is checked against what the schema promises.
+pub fn report_json(text: &str) -> serde_json::Value {
+    let value: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not a JSON report ({e}):\n{text}"));
+    assert_valid_report(&value);
+    value
+}
+
+/// Fails with every schema violation listed.
+pub fn assert_valid_report(report: &serde_json::Value) {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("the published schema"))
+                .expect("the schema is JSON");
+        jsonschema::validator_for(&schema).expect("the published schema is a valid JSON Schema")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the report does not match docs/report.schema.json:\n{}\n{report}",
+        errors.join("\n")
+    );
+}

@@ -271,8 +271,10 @@ async fn range(
 }
 
 fn json_of(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
+    let value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr));
+    crate::support::assert_valid_report(&value);
+    value
 }
 
 fn action_command(report: &Value, id: &str) -> String {

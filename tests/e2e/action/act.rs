@@ -165,9 +165,9 @@ async fn composite_action_gates_comments_and_updates_in_place() {
             .any(|l| l.starts_with("warnings=") && l.len() > "warnings=".len()),
         "{out}"
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(results.path().join("report.json")).unwrap())
-            .unwrap();
+    let report = crate::support::report_json(
+        &std::fs::read_to_string(results.path().join("report.json")).unwrap(),
+    );
     assert_eq!(report["command"], "preflight");
     assert_eq!(report["verdict"]["result"], "fail");
     assert!(

@@ -40,12 +40,14 @@ pub async fn run_async(mut cmd: Command) -> Run {
 }
 
 pub fn json(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+    let value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
             run.stdout, run.stderr
         )
-    })
+    });
+    crate::support::assert_valid_report(&value);
+    value
 }
 
 /// The findings with `id` (several for per-hit checks).

@@ -104,7 +104,7 @@ fn stdin_and_directories_are_read_like_kubectl_apply() {
         .write_all(text.as_bytes())
         .unwrap();
     let output = child.wait_with_output().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = crate::support::report_json(&String::from_utf8_lossy(&output.stdout));
     let image = super::finding(&report, "infra.image-pinned");
     assert_eq!(
         image["location"],

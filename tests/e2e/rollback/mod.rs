@@ -237,12 +237,14 @@ pub async fn with_history(speed: f64) -> Env {
 
 /// The report `-o json` printed.
 pub fn report(run: &Run) -> Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+    let value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not a JSON report ({e}):\n{}\nstderr:\n{}",
             run.stdout, run.stderr
         )
-    })
+    });
+    crate::support::assert_valid_report(&value);
+    value
 }
 
 /// The `measured` of the finding with this id.
