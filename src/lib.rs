@@ -108,6 +108,24 @@ pub fn run(cli: Cli) -> ExitCode {
     error::exit_code(&result).into()
 }
 
+/// `kubectl-posthog __complete WORD…`: completion candidates in cobra's format, for kubectl's
+/// plugin completion (`kubectl_complete-posthog`) and the shell scripts. Handled before clap,
+/// so words such as `--context` are completed rather than parsed.
+pub fn complete(words: &[String]) -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return Exit::Unavailable.into();
+    };
+    let text = runtime.block_on(cmd::complete::candidates(words));
+    runtime.shutdown_background();
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    Exit::Success.into()
+}
+
 /// Runs the command. `None`: the command wrote its own output (a completion script).
 async fn dispatch(command: Command, ctx: &Ctx) -> Result<Option<Report>> {
     let report = match command {

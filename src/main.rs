@@ -6,6 +6,10 @@ use clap::Parser;
 use kubectl_posthog::cmd::Cli;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("__complete") {
+        return kubectl_posthog::complete(&args[1..]);
+    }
     match Cli::try_parse() {
         Ok(cli) => kubectl_posthog::run(cli),
         Err(error) => {

@@ -3,6 +3,7 @@
 //! → decide (features' pure code) → act → report. Nothing below this layer sees a clap struct.
 
 pub mod canary;
+pub mod complete;
 pub mod completion;
 pub mod ctx;
 pub mod demo;

@@ -138,7 +138,7 @@ pub async fn connect(global: &ConnectOptions) -> Result<Cluster> {
 
 /// Returns the merged kubeconfig (or `None` when only in-cluster config could apply) and a
 /// description of where it came from for messages.
-fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Option<Kubeconfig>, String)> {
+pub(super) fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Option<Kubeconfig>, String)> {
     if let Some(path) = explicit {
         return read_one(path).map(|k| (Some(k), path.display().to_string()));
     }

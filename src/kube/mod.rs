@@ -2,9 +2,11 @@
 //! and turning API errors into one line that names the object and what to do.
 
 mod client;
+mod contexts;
 mod names;
 mod selector;
 
 pub use client::{Cluster, ConnectOptions, api_error, connect, is_not_found};
+pub use contexts::context_names;
 pub use names::is_dns1123_subdomain;
 pub use selector::selector_string;

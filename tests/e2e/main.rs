@@ -4,6 +4,7 @@
 mod action;
 mod canary;
 mod cli;
+mod completion;
 mod demo;
 mod evidence;
 mod github;
