@@ -14,6 +14,8 @@ pub enum SimError {
     Yaml(String),
     #[error("unknown resource {api_version}/{kind}")]
     UnknownKind { api_version: String, kind: String },
+    #[error("invalid label selector: {0}")]
+    Selector(String),
     #[error("{reason} ({code}): {message}")]
     Api {
         code: u16,

@@ -327,8 +327,14 @@ async fn typed_decoding_of_everything_the_controllers_write() {
          apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n",
     )
     .expect("apply");
+    // The HPA controller's first sync comes one 15 s sync period after it sees the HPA.
+    let hpa_synced = |s: &simcluster::SimCluster| {
+        s.get("autoscaling/v2", "HorizontalPodAutoscaler", None, "web")
+            .is_some_and(|h| h.pointer("/status/currentReplicas").is_some())
+    };
     assert!(
         sim.wait_until(WAIT, |s| rolled_out(s, "web")
+            && hpa_synced(s)
             && pods(s).iter().any(|p| p
                 .pointer("/status/containerStatuses/0/restartCount")
                 .and_then(serde_json::Value::as_i64)
