@@ -9,17 +9,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::watcher;
 use serde_json::json;
-use simcluster::{Fault, SimCluster, SimOptions};
+use simcluster::{Fault, SimOptions};
 
 use crate::common::*;
-
-async fn client(sim: &SimCluster) -> kube::Client {
-    let kc = kube::config::Kubeconfig::from_yaml(&sim.kubeconfig()).expect("kubeconfig parses");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("config");
-    kube::Client::try_from(cfg).expect("client")
-}
 
 #[tokio::test]
 async fn typed_get_list_and_all_patch_types() {

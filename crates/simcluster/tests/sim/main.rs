@@ -7,5 +7,6 @@ mod faults;
 mod kube_api;
 mod kubectl;
 mod kubectl_rollout;
+mod leases;
 mod logs;
 mod traffic;
