@@ -28,8 +28,18 @@ fn body_json(res: ResId, req: &Req) -> Result<Value, ApiError> {
         .content_type
         .starts_with("application/vnd.kubernetes.protobuf")
     {
-        return super::protobuf::decode(res, &req.body)
-            .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type));
+        // kubectl's typed commands (`autoscale`, `auth can-i`, `create configmap`, …) send
+        // protobuf; only the kinds the decoder knows are accepted.
+        return super::protobuf::decode(res, &req.body).ok_or_else(|| {
+            ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {:?}; simcluster reads protobuf only for SelfSubjectAccessReviews and HorizontalPodAutoscalers)",
+                    req.content_type
+                ),
+            )
+        });
     }
     let text = std::str::from_utf8(&req.body)
         .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;

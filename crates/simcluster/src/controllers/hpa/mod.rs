@@ -1,6 +1,7 @@
 //! The HorizontalPodAutoscaler controller. Every HPA is synced once per 15 s of sim time
-//! (`--horizontal-pod-autoscaler-sync-period`; the first sync comes one period after the
-//! controller first sees it, as the workqueue's fixed rate limiter delays it). A sync reads
+//! (`--horizontal-pod-autoscaler-sync-period`; the first sync comes one period after its
+//! creation, as the workqueue's fixed rate limiter delays it; a clock jump runs at most one
+//! sync). A sync reads
 //! the target's scale (a Deployment's or ReplicaSet's `spec.replicas` and selector), the pods
 //! that selector matches (whichever workload owns them), their usage from the image scripts
 //! and loads, then writes `spec.replicas` conditionally on the resourceVersion it read, the
@@ -78,11 +79,15 @@ pub(crate) fn sync_all(shared: &Shared) {
             .retain(|uid, _| hpas.iter().any(|h| meta::uid(h) == uid));
         hpas.into_iter()
             .filter(|h| {
+                // The informer sees a new HPA at once and the workqueue holds it one period.
+                let created = meta::str_at(h, &["metadata", "creationTimestamp"])
+                    .and_then(parse_time)
+                    .unwrap_or(now);
                 let t = st
                     .tracked
                     .entry(meta::uid(h).to_string())
                     .or_insert_with(|| Tracked {
-                        next_sync: add_secs(now, SYNC_SECS),
+                        next_sync: add_secs(created, SYNC_SECS),
                         history: History::default(),
                         selector: None,
                         namespace: meta::namespace(h).to_string(),
