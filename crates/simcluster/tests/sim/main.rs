@@ -4,6 +4,7 @@
 mod api;
 mod common;
 mod faults;
+mod hpa;
 mod kube_api;
 mod kubectl;
 mod kubectl_rollout;
