@@ -63,7 +63,7 @@ pub(crate) fn parse_milli(s: &str) -> Option<i64> {
 pub(crate) fn format_milli(milli: i64) -> String {
     let sign = if milli < 0 { "-" } else { "" };
     let m = milli.unsigned_abs();
-    if m % 1000 != 0 {
+    if !m.is_multiple_of(1000) {
         return format!("{sign}{m}m");
     }
     let mut n = m / 1000;
@@ -71,7 +71,7 @@ pub(crate) fn format_milli(milli: i64) -> String {
         return "0".into();
     }
     let mut exp = 0;
-    while n % 1000 == 0 && exp < 18 {
+    while n.is_multiple_of(1000) && exp < 18 {
         n /= 1000;
         exp += 3;
     }

@@ -229,21 +229,21 @@ fn metrics(
             }
         }
     }
-    if let Some((reason, condition_err, first)) = invalid.first() {
-        if invalid.len() >= spec.metrics.len() || replicas < scale.spec_replicas {
-            st.set(
-                "ScalingActive",
-                false,
-                reason,
-                format!("the HPA was unable to compute the replica count: {condition_err}"),
-            );
-            let err = format!(
-                "invalid metrics ({} invalid out of {}), first error is: {first}",
-                invalid.len(),
-                spec.metrics.len()
-            );
-            return Err((Some(statuses), err));
-        }
+    if let Some((reason, condition_err, first)) = invalid.first()
+        && (invalid.len() >= spec.metrics.len() || replicas < scale.spec_replicas)
+    {
+        st.set(
+            "ScalingActive",
+            false,
+            reason,
+            format!("the HPA was unable to compute the replica count: {condition_err}"),
+        );
+        let err = format!(
+            "invalid metrics ({} invalid out of {}), first error is: {first}",
+            invalid.len(),
+            spec.metrics.len()
+        );
+        return Err((Some(statuses), err));
     }
     st.set(
         "ScalingActive",
@@ -320,3 +320,7 @@ fn one_metric(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

@@ -103,12 +103,13 @@ fn cross_version_ref(b: &[u8]) -> Option<Value> {
     })
 }
 
+/// A sub-message of a metric source: field number, JSON key, decoder.
+type SubField = (u64, &'static str, fn(&[u8]) -> Option<Value>);
+
 fn metric(b: &[u8]) -> Option<Value> {
     object(b, |fs, out| {
         put_str(out, fs, 1, "type");
-        // (field, JSON key, sub-fields: (number, key, decoder))
-        type Decoder = fn(&[u8]) -> Option<Value>;
-        let sources: [(u64, &str, &[(u64, &str, Decoder)]); 5] = [
+        let sources: [(u64, &str, &[SubField]); 5] = [
             (
                 2,
                 "object",
