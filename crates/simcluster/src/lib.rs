@@ -1,8 +1,9 @@
 //! simcluster: a simulated Kubernetes API server that the real `kubectl` and kube-rs accept
 //! as a cluster. It serves discovery, the verbs (with watch, the four patch types and
 //! server-side Tables) for the resources in [`resources`], and runs Deployment, ReplicaSet,
-//! kubelet, endpoints and garbage-collection controllers on a controllable clock, with
-//! scripted pod behaviour, synthetic traffic metrics, logs and fault injection.
+//! kubelet, endpoints, HorizontalPodAutoscaler and garbage-collection controllers on a
+//! controllable clock, with scripted pod behaviour and resource usage, offered load,
+//! synthetic traffic metrics, logs and fault injection.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), simcluster::SimError> {
