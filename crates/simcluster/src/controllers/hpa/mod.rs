@@ -13,7 +13,7 @@ mod reconcile;
 pub(crate) mod spec;
 mod status;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -56,8 +56,8 @@ pub struct HpaScaling {
 struct Tracked {
     next_sync: Timestamp,
     history: History,
-    /// The selector of its target's scale at the last sync (`ns`, selector): what other HPAs
-    /// check for overlap, as upstream's selector store.
+    /// The selector of its target's scale at the last sync: what other HPAs of the namespace
+    /// check for overlap, as upstream's selector store (unknown until the first sync).
     selector: Option<LabelSelector>,
     namespace: String,
     name: String,
@@ -75,8 +75,8 @@ pub(crate) fn sync_all(shared: &Shared) {
     let hpas = shared.store().list(ids::HPAS, None);
     let due: Vec<Arc<Value>> = {
         let mut st = lock(&shared.hpa);
-        st.tracked
-            .retain(|uid, _| hpas.iter().any(|h| meta::uid(h) == uid));
+        let live: HashSet<&str> = hpas.iter().map(|h| meta::uid(h)).collect();
+        st.tracked.retain(|uid, _| live.contains(uid.as_str()));
         hpas.into_iter()
             .filter(|h| {
                 // The informer sees a new HPA at once and the workqueue holds it one period.
