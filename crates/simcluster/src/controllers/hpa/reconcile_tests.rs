@@ -222,3 +222,27 @@ fn one_failing_metric_does_not_stop_a_scale_up_but_stops_a_scale_down() {
                 .starts_with("invalid metrics (1 invalid out of 2), first error is: ")
     }));
 }
+
+#[test]
+fn an_average_value_target_reports_the_raw_average() {
+    // 64 MiB per pod against 100Mi: ratio 0.64, held at 4 by the fresh stabilization window.
+    let mut c = Case::new(4, 67_108_864_000);
+    c.hpa = hpa(
+        json!({"metrics": [{"type": "Resource", "resource": {"name": "memory",
+        "target": {"type": "AverageValue", "averageValue": "100Mi"}}}]}),
+    );
+    let (out, written) = c.run();
+    assert!(written.is_empty());
+    assert_eq!(
+        out.status["currentMetrics"][0],
+        json!({"type": "Resource", "resource": {"name": "memory", "current": {"averageValue": "67108864"}}})
+    );
+    assert_eq!(
+        condition(&out.status, "AbleToScale"),
+        ("True".into(), "ScaleDownStabilized".into())
+    );
+    assert_eq!(
+        condition(&out.status, "ScalingActive"),
+        ("True".into(), "ValidMetricFound".into())
+    );
+}
