@@ -43,7 +43,7 @@ pub(crate) fn parse_milli(s: &str) -> Option<i64> {
         .strip_prefix('e')
         .or_else(|| suffix.strip_prefix('E'))
     {
-        value * 10f64.powi(exp.parse::<i32>().ok()? + 3)
+        value * 10f64.powi(exp.parse::<i32>().ok()?.saturating_add(3))
     } else {
         return None;
     };
@@ -112,6 +112,11 @@ mod tests {
         assert_eq!(parse_milli(""), None);
         assert_eq!(parse_milli("abc"), None);
         assert_eq!(parse_milli("5x"), None);
+        assert_eq!(
+            parse_milli("1e2147483647"),
+            Some(i64::MAX),
+            "saturates, no overflow"
+        );
     }
 
     #[test]

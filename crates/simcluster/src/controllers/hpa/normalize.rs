@@ -222,14 +222,16 @@ impl History {
     /// The replica count at the start of a policy's period, from the changes made since.
     fn period_start(&self, current: i32, period_secs: i32, now: Timestamp) -> i32 {
         let cutoff = add_secs(now, -f64::from(period_secs));
-        let within = |events: &[ScaleEvent]| -> i32 {
+        // In i64: absurd replica counts must not overflow.
+        let within = |events: &[ScaleEvent]| -> i64 {
             events
                 .iter()
                 .filter(|e| e.at > cutoff)
-                .map(|e| e.change)
+                .map(|e| i64::from(e.change))
                 .sum()
         };
-        current - within(&self.up) + within(&self.down)
+        let start = i64::from(current) - within(&self.up) + within(&self.down);
+        start.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
     }
 
     /// `calculateScaleUpLimitWithScalingRules`.
