@@ -1,5 +1,6 @@
 //! Scripted pod behaviour, chosen per container image: when the pod becomes ready (or never,
-//! or crash-loops), what traffic it serves, what its health endpoint answers and what it logs.
+//! or crash-loops), what traffic it serves, what its health endpoint answers, what it logs and
+//! how much CPU, memory and custom metrics it uses (what the HPA controller reads).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -89,6 +90,51 @@ impl Default for LogScript {
     }
 }
 
+/// One usage figure of a running pod: `base + per_rps × (requests/s it serves)`, where the
+/// requests it serves are its share of a load set with `SimCluster::set_load` (0 without
+/// one). `per_rps` is the image's cost per request: a worse image uses more.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricScript {
+    pub base: f64,
+    pub per_rps: f64,
+}
+
+impl MetricScript {
+    /// The same value whatever the load.
+    pub fn fixed(value: f64) -> Self {
+        MetricScript {
+            base: value,
+            per_rps: 0.0,
+        }
+    }
+}
+
+/// What a running pod of the image uses, as metrics-server and a custom metrics adapter
+/// would report it to the HPA controller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    /// CPU in millicores.
+    pub cpu: MetricScript,
+    /// Memory in bytes.
+    pub memory: MetricScript,
+    /// Custom per-pod metrics (HPA `type: Pods`) by metric name, in the metric's unit.
+    pub pods: BTreeMap<String, MetricScript>,
+}
+
+impl Default for Usage {
+    /// A modest constant (10m CPU, 64 MiB) plus 1 millicore per request/s of load.
+    fn default() -> Self {
+        Usage {
+            cpu: MetricScript {
+                base: 10.0,
+                per_rps: 1.0,
+            },
+            memory: MetricScript::fixed(64.0 * 1024.0 * 1024.0),
+            pods: BTreeMap::new(),
+        }
+    }
+}
+
 /// Everything scripted about pods running one image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodBehavior {
@@ -97,6 +143,7 @@ pub struct PodBehavior {
     pub traffic: Traffic,
     pub health: HealthScript,
     pub logs: LogScript,
+    pub usage: Usage,
 }
 
 impl Default for PodBehavior {
@@ -107,6 +154,7 @@ impl Default for PodBehavior {
             traffic: Traffic::default(),
             health: HealthScript::default(),
             logs: LogScript::default(),
+            usage: Usage::default(),
         }
     }
 }

@@ -106,6 +106,16 @@ pub(crate) fn rfc3339_nano(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.fZ").to_string()
 }
 
+/// Formats like `metav1.MicroTime` (Lease times, Event `eventTime`): RFC 3339 with exactly
+/// six fractional digits, UTC.
+pub(crate) fn rfc3339_micro(t: Timestamp) -> String {
+    format!(
+        "{}.{:06}Z",
+        t.strftime("%Y-%m-%dT%H:%M:%S"),
+        t.subsec_nanosecond().max(0) / 1000
+    )
+}
+
 pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
     s.parse::<Timestamp>().ok()
 }
@@ -134,5 +144,8 @@ mod tests {
         let t: Timestamp = "2024-05-01T10:20:30.123456789Z".parse().unwrap();
         assert_eq!(rfc3339(t), "2024-05-01T10:20:30Z");
         assert_eq!(rfc3339_nano(t), "2024-05-01T10:20:30.123456789Z");
+        assert_eq!(rfc3339_micro(t), "2024-05-01T10:20:30.123456Z");
+        let whole: Timestamp = "2024-05-01T10:20:30Z".parse().unwrap();
+        assert_eq!(rfc3339_micro(whole), "2024-05-01T10:20:30.000000Z");
     }
 }

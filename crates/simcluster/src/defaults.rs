@@ -1,6 +1,7 @@
 //! Defaulting the apiserver applies on write, for the fields clients read back: Deployment
 //! replicas, strategy, history limit and progress deadline; ReplicaSet replicas; Service
-//! type, cluster IP, port protocol and targetPort.
+//! type, cluster IP, port protocol and targetPort; Lease MicroTimes; HPA minReplicas,
+//! metrics and behavior.
 
 use serde_json::{Value, json};
 
@@ -33,6 +34,8 @@ pub(crate) fn apply(res: ResId, obj: &mut Value) {
             }
         }
         ids::SERVICES => service(obj),
+        ids::LEASES => crate::lease::normalize(obj),
+        ids::HPAS => crate::controllers::hpa::spec::defaults(obj),
         _ if crate::resources::def(res).kind == "Secret" => secret(obj),
         _ => {}
     }

@@ -14,6 +14,8 @@ pub enum SimError {
     Yaml(String),
     #[error("unknown resource {api_version}/{kind}")]
     UnknownKind { api_version: String, kind: String },
+    #[error("invalid label selector: {0}")]
+    Selector(String),
     #[error("{reason} ({code}): {message}")]
     Api {
         code: u16,
@@ -93,13 +95,36 @@ impl ApiError {
         .with_details(res, name)
     }
 
+    /// `errors.NewInvalid`: `why` is `field: Invalid value: …`; the details carry the kind
+    /// and one cause per field, which is what kubectl prints (`The Lease "x" is invalid:
+    /// spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0`).
     pub(crate) fn invalid(res: &ResourceDef, name: &str, why: impl std::fmt::Display) -> Self {
-        Self::new(
+        let why = why.to_string();
+        let qualified = if res.group.is_empty() {
+            res.kind.to_string()
+        } else {
+            format!("{}.{}", res.kind, res.group)
+        };
+        let (field, detail) = why.split_once(": ").unwrap_or(("", why.as_str()));
+        let reason = if detail.starts_with("Required value") {
+            "FieldValueRequired"
+        } else if detail.starts_with("Unsupported value") {
+            "FieldValueNotSupported"
+        } else {
+            "FieldValueInvalid"
+        };
+        let mut details = json!({"name": name, "kind": res.kind,
+            "causes": [{"reason": reason, "message": detail, "field": field}]});
+        if !res.group.is_empty() {
+            details["group"] = json!(res.group);
+        }
+        let mut e = Self::new(
             422,
             "Invalid",
-            format!("{} \"{}\" is invalid: {}", res.kind, name, why),
-        )
-        .with_details(res, name)
+            format!("{qualified} \"{name}\" is invalid: {why}"),
+        );
+        e.details = Some(details);
+        e
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {

@@ -1,5 +1,6 @@
-//! Fault injection: latency, error answers (with Retry-After), update conflicts and dropped
-//! watches, matched against each request before it is served.
+//! Fault injection: latency, error answers (with Retry-After), lost answers (the write is
+//! applied, the client gets an error), update conflicts and dropped watches, matched against
+//! each request before it is served.
 
 use std::time::Duration;
 
@@ -24,6 +25,16 @@ pub enum Fault {
         retry_after: Option<u32>,
         count: Option<u32>,
     },
+    /// The write is applied (stored, its watch events sent) but the client is answered
+    /// `status` (500 when `None`): an apiserver or proxy failing after the commit. `methods`
+    /// empty means every write (POST, PUT, PATCH, DELETE); `count` limits how many answers
+    /// are lost. Only successful writes count: a write that fails anyway keeps its answer.
+    ErrorsAfterApply {
+        path_contains: Option<String>,
+        methods: Vec<String>,
+        status: Option<u16>,
+        count: Option<u32>,
+    },
     /// The next `count` updates or patches of `kind_plural` (optionally one `name`) get 409.
     Conflicts {
         kind_plural: String,
@@ -44,6 +55,8 @@ pub(crate) struct Verdict {
     pub(crate) error: Option<(u16, Option<u32>)>,
     pub(crate) conflict: bool,
     pub(crate) drop_watch_after: Option<Duration>,
+    /// A lost answer to apply once the write succeeded: the fault and the status to send.
+    pub(crate) lost_answer: Option<(FaultId, u16)>,
 }
 
 pub(crate) struct Faults {
@@ -85,6 +98,22 @@ impl Faults {
         self.active.clear();
     }
 
+    /// Spends one lost answer of fault `id` on a write that succeeded; false when the fault
+    /// was cleared or ran out meanwhile (the client then gets the real answer).
+    pub(crate) fn spend_lost_answer(&mut self, id: FaultId) -> bool {
+        match self.active.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, Fault::ErrorsAfterApply { count, .. })) => match count {
+                Some(0) => false,
+                Some(c) => {
+                    *c -= 1;
+                    true
+                }
+                None => true,
+            },
+            _ => false,
+        }
+    }
+
     /// The shortest active DropWatches delay, for watches already running.
     pub(crate) fn drop_watches_after(&self) -> Option<std::time::Duration> {
         self.active
@@ -100,7 +129,7 @@ impl Faults {
     pub(crate) fn judge(&mut self, r: &RequestFacts<'_>) -> Verdict {
         let mut v = Verdict::default();
         let matches_path = |p: &Option<String>| p.as_deref().is_none_or(|p| r.path.contains(p));
-        for (_, f) in self.active.iter_mut() {
+        for (id, f) in self.active.iter_mut() {
             match f {
                 Fault::Latency {
                     path_contains,
@@ -145,6 +174,26 @@ impl Faults {
                         v.conflict = true;
                     }
                 }
+                Fault::ErrorsAfterApply {
+                    path_contains,
+                    methods,
+                    status,
+                    count,
+                } => {
+                    let write = matches!(r.method, "POST" | "PUT" | "PATCH" | "DELETE");
+                    let method_ok = if methods.is_empty() {
+                        write
+                    } else {
+                        methods.iter().any(|m| m.eq_ignore_ascii_case(r.method))
+                    };
+                    if v.lost_answer.is_none()
+                        && method_ok
+                        && matches_path(path_contains)
+                        && *count != Some(0)
+                    {
+                        v.lost_answer = Some((*id, status.unwrap_or(500)));
+                    }
+                }
                 Fault::DropWatches { after } => {
                     v.drop_watch_after = Some(v.drop_watch_after.map_or(*after, |d| d.min(*after)));
                 }
@@ -185,6 +234,35 @@ mod tests {
             ..facts
         };
         assert_eq!(f.judge(&post).error, None);
+    }
+
+    #[test]
+    fn lost_answers_match_writes_and_are_spent_on_success() {
+        let mut f = Faults::new(1);
+        let id = f.add(Fault::ErrorsAfterApply {
+            path_contains: Some("/leases".into()),
+            methods: vec![],
+            status: None,
+            count: Some(1),
+        });
+        let facts = |method| RequestFacts {
+            method,
+            path: "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+            plural: Some("leases"),
+            name: None,
+            is_write: method != "GET",
+        };
+        assert_eq!(
+            f.judge(&facts("GET")).lost_answer,
+            None,
+            "reads are never lost"
+        );
+        assert_eq!(f.judge(&facts("POST")).lost_answer, Some((id, 500)));
+        // Judging again does not spend it: only a successful write does.
+        assert_eq!(f.judge(&facts("PATCH")).lost_answer, Some((id, 500)));
+        assert!(f.spend_lost_answer(id));
+        assert!(!f.spend_lost_answer(id));
+        assert_eq!(f.judge(&facts("POST")).lost_answer, None, "count ran out");
     }
 
     #[test]

@@ -267,7 +267,7 @@ impl Shared {
     pub(crate) fn dependents(&self, uid: &str) -> Vec<(ResId, Value)> {
         let store = self.store();
         let mut out = Vec::new();
-        for res in [ids::REPLICASETS, ids::PODS, ids::ENDPOINTS] {
+        for res in crate::controllers::gc::ownable() {
             for o in store.list(res, None) {
                 if meta::owner_refs(&o)
                     .iter()

@@ -56,7 +56,10 @@ impl ResourceDef {
     /// Whether main-resource writes ignore `status` (the apiserver's strategies do this for
     /// resources with a status subresource that controllers own).
     pub(crate) fn status_is_owned(&self) -> bool {
-        matches!(self.kind, "Deployment" | "ReplicaSet" | "Pod")
+        matches!(
+            self.kind,
+            "Deployment" | "ReplicaSet" | "Pod" | "HorizontalPodAutoscaler" | "PodDisruptionBudget"
+        )
     }
 }
 
@@ -286,6 +289,18 @@ pub(crate) static RESOURCES: &[ResourceDef] = &[
         &[],
         NONE
     ),
+    res!(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "lease",
+        "Lease",
+        true,
+        NONE,
+        CRUD,
+        &[],
+        NONE
+    ),
 ];
 
 /// Index of a resource in [`RESOURCES`]; the store keys objects by it.
@@ -337,7 +352,9 @@ pub(crate) mod ids {
     pub(crate) const EVENTS: ResId = 7;
     pub(crate) const DEPLOYMENTS: ResId = 9;
     pub(crate) const REPLICASETS: ResId = 10;
+    pub(crate) const HPAS: ResId = 12;
     pub(crate) const SSAR: ResId = 13;
+    pub(crate) const LEASES: ResId = 16;
 }
 
 #[cfg(test)]
@@ -354,7 +371,9 @@ mod tests {
         assert_eq!(def(ids::EVENTS).plural, "events");
         assert_eq!(def(ids::DEPLOYMENTS).plural, "deployments");
         assert_eq!(def(ids::REPLICASETS).plural, "replicasets");
+        assert_eq!(def(ids::HPAS).plural, "horizontalpodautoscalers");
         assert_eq!(def(ids::SSAR).plural, "selfsubjectaccessreviews");
+        assert_eq!(def(ids::LEASES).plural, "leases");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The state every part of the simulator shares: store, clock, scripts, faults, request log,
-//! and the per-pod runtime the kubelet and traffic simulation keep outside the store.
+//! offered loads, and what the kubelet, traffic simulation and HPA controller keep outside
+//! the store.
 
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
@@ -26,6 +27,9 @@ pub(crate) struct Shared {
     pub(crate) traffic: Mutex<TrafficState>,
     pub(crate) events: Mutex<EventIndex>,
     pub(crate) denials: Mutex<Vec<AccessDenial>>,
+    /// Request rates offered to pods (`SimCluster::set_load`).
+    pub(crate) loads: Mutex<Vec<crate::usage::Load>>,
+    pub(crate) hpa: Mutex<crate::controllers::hpa::HpaState>,
     /// Set once the listener is bound.
     pub(crate) port: std::sync::OnceLock<u16>,
     /// Flipped to true on shutdown; the server, watches and controllers stop on it.
@@ -50,6 +54,8 @@ impl Shared {
             traffic: Mutex::new(TrafficState::default()),
             events: Mutex::new(EventIndex::default()),
             denials: Mutex::new(Vec::new()),
+            loads: Mutex::new(Vec::new()),
+            hpa: Mutex::new(Default::default()),
             port: std::sync::OnceLock::new(),
             stopping: tokio::sync::watch::channel(false).0,
             clock,

@@ -430,6 +430,10 @@ fn reset_status_on_create(res: ResId, obj: &mut Value) {
         ids::NAMESPACES => {
             m.insert("status".into(), json!({"phase": "Active"}));
         }
+        // An empty autoscaling/v2 status: desiredReplicas is not `omitempty`.
+        ids::HPAS => {
+            m.insert("status".into(), json!({"desiredReplicas": 0}));
+        }
         _ => {}
     }
 }

@@ -1,6 +1,7 @@
 //! Synthetic HTTP traffic per ready pod: cumulative request counters by status and a latency
 //! histogram drawn from a log-normal fitted to the script's p50 and p99, advancing with the
-//! sim clock. Exposed as a Rust snapshot and as Prometheus text at `/sim/metrics`.
+//! sim clock; a pod under a load (`SimCluster::set_load`) serves its share of it. Exposed
+//! as a Rust snapshot and as Prometheus text at `/sim/metrics`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -81,6 +82,8 @@ pub(crate) fn accrue(shared: &Shared) {
     let now = shared.now();
     let pods = shared.store().list(ids::PODS, None);
     let scripts = shared.scripts().clone();
+    // A pod under a load serves its share of it instead of its script's own rate.
+    let shares = crate::usage::current_shares(shared, &pods);
     let mut t = lock(&shared.traffic);
     let dt = t.last.map_or(0.0, |last| secs_between(last, now).max(0.0));
     t.last = Some(now);
@@ -102,7 +105,8 @@ pub(crate) fn accrue(shared: &Shared) {
                 sum: 0.0,
             });
         entry.labels = labels;
-        let n = b.rps.max(0.0) * dt;
+        let rps = shares.get(meta::uid(pod)).copied().unwrap_or(b.rps);
+        let n = rps.max(0.0) * dt;
         if n <= 0.0 {
             continue;
         }

@@ -1,5 +1,6 @@
 //! The apiserver validation clients trip over in practice: a workload's selector must be
-//! present and match its template's labels, and replica counts cannot be negative.
+//! present and match its template's labels, replica counts cannot be negative; Lease and
+//! HPA specs are checked by their own modules.
 
 use serde_json::Value;
 
@@ -9,8 +10,11 @@ use crate::resources::{ResId, def, ids};
 use crate::selector::LabelSelector;
 
 pub(crate) fn validate(res: ResId, obj: &Value) -> Result<(), ApiError> {
-    if res != ids::DEPLOYMENTS && res != ids::REPLICASETS {
-        return Ok(());
+    match res {
+        ids::LEASES => return crate::lease::validate(obj),
+        ids::HPAS => return crate::controllers::hpa::spec::validate(obj),
+        ids::DEPLOYMENTS | ids::REPLICASETS => {}
+        _ => return Ok(()),
     }
     let d = def(res);
     let name = meta::name(obj);

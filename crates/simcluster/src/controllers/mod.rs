@@ -1,11 +1,13 @@
 //! The control loop: every tick (and on every write or clock jump) it runs garbage
 //! collection, the Deployment and ReplicaSet controllers, the kubelet, the endpoints
-//! controller and the traffic simulation, each a pass over the store.
+//! controller, PDB status, the HorizontalPodAutoscaler controller and the traffic
+//! simulation, each a pass over the store.
 
 pub(crate) mod deployment;
 mod deployment_status;
 pub(crate) mod gc;
 pub(crate) mod hash;
+pub(crate) mod hpa;
 mod new_rs;
 mod policy;
 pub(crate) mod replicaset;
@@ -47,6 +49,7 @@ pub(crate) fn reconcile(shared: &Shared) {
     crate::kubelet::sync_all(shared);
     crate::endpoints::sync_all(shared);
     policy::sync_all(shared);
+    hpa::sync_all(shared);
     crate::traffic::accrue(shared);
 }
 

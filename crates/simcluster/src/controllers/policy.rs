@@ -1,6 +1,5 @@
-//! Status for the objects preflight checks read: PodDisruptionBudgets (healthy, desired and
-//! allowed disruptions from the matching pods) and HorizontalPodAutoscalers (current and
-//! desired replicas from their target). No autoscaling happens.
+//! PodDisruptionBudget status (healthy, desired and allowed disruptions from the matching
+//! pods), which preflight checks read.
 
 use serde_json::{Value, json};
 
@@ -12,24 +11,14 @@ use crate::state::Shared;
 use crate::store::UpdateMode;
 
 pub(crate) fn sync_all(shared: &Shared) {
-    let (Some(pdbs), Some(hpas)) = (
-        resources::by_kind("policy/v1", "PodDisruptionBudget"),
-        resources::by_kind("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ) else {
+    let Some(pdbs) = resources::by_kind("policy/v1", "PodDisruptionBudget") else {
         return;
     };
-    // Bind the lists first: a guard in a `for` head lives for the whole loop.
-    let (pdb_list, hpa_list) = {
-        let store = shared.store();
-        (store.list(pdbs, None), store.list(hpas, None))
-    };
+    // Bind the list first: a guard in a `for` head lives for the whole loop.
+    let pdb_list = shared.store().list(pdbs, None);
     for pdb in pdb_list {
         let status = pdb_status(shared, &pdb);
         write_status(shared, pdbs, &pdb, status);
-    }
-    for hpa in hpa_list {
-        let status = hpa_status(shared, &hpa);
-        write_status(shared, hpas, &hpa, status);
     }
 }
 
@@ -73,23 +62,4 @@ fn pdb_status(shared: &Shared, pdb: &Value) -> Value {
         "disruptionsAllowed": (healthy - desired).max(0),
         "expectedPods": expected,
     })
-}
-
-fn hpa_status(shared: &Shared, hpa: &Value) -> Value {
-    let target = hpa
-        .pointer("/spec/scaleTargetRef")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let field = |k: &str| target.get(k).and_then(Value::as_str).unwrap_or("");
-    let current = resources::by_kind(field("apiVersion"), field("kind"))
-        .and_then(|res| shared.store().get(res, meta::namespace(hpa), field("name")))
-        .map(|t| {
-            let spec = meta::i64_at(&t, &["spec", "replicas"]).unwrap_or(1);
-            (meta::i64_at(&t, &["status", "replicas"]).unwrap_or(0), spec)
-        });
-    let mut s = json!({"currentReplicas": 0, "desiredReplicas": 0});
-    if let Some((current, desired)) = current {
-        s = json!({"currentReplicas": current, "desiredReplicas": desired});
-    }
-    s
 }

@@ -20,7 +20,7 @@ use crate::table;
 
 type Answer = Result<Response, ApiError>;
 
-fn body_json(req: &Req) -> Result<Value, ApiError> {
+fn body_json(res: ResId, req: &Req) -> Result<Value, ApiError> {
     if req.body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
@@ -28,8 +28,18 @@ fn body_json(req: &Req) -> Result<Value, ApiError> {
         .content_type
         .starts_with("application/vnd.kubernetes.protobuf")
     {
-        return super::protobuf::decode_ssar(&req.body)
-            .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type));
+        // kubectl's typed commands (`autoscale`, `auth can-i`, `create configmap`, …) send
+        // protobuf; only the kinds the decoder knows are accepted.
+        return super::protobuf::decode(res, &req.body).ok_or_else(|| {
+            ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {:?}; simcluster reads protobuf only for SelfSubjectAccessReviews and HorizontalPodAutoscalers)",
+                    req.content_type
+                ),
+            )
+        });
     }
     let text = std::str::from_utf8(&req.body)
         .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
@@ -155,7 +165,7 @@ fn dry_run(req: &Req) -> bool {
 }
 
 pub(crate) fn create(shared: &Arc<Shared>, res: ResId, ns: Option<&str>, req: &Req) -> Answer {
-    let obj = body_json(req)?;
+    let obj = body_json(res, req)?;
     let created = if dry_run(req) {
         shared.create_obj_dry(res, ns, obj)?
     } else {
@@ -172,7 +182,7 @@ pub(crate) fn update(
     req: &Req,
     mode: UpdateMode,
 ) -> Answer {
-    let obj = body_json(req)?;
+    let obj = body_json(res, req)?;
     let updated = shared.update_obj_with(res, ns, name, obj, mode, dry_run(req))?;
     Ok(respond(shared, res, 200, &updated, req))
 }

@@ -156,7 +156,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                     accept: accept.clone(),
                     body,
                 };
-                dispatch(&shared, route, r, &verdict).await
+                let answer = dispatch(&shared, route, r, &verdict).await;
+                lose_answer(&shared, answer, &verdict)
             }
             Err(_) => error_response(&ApiError::new(
                 413,
@@ -181,6 +182,19 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         at,
     });
     response
+}
+
+/// `Fault::ErrorsAfterApply`: the write succeeded (it is stored, watchers saw it), but the
+/// client is told it failed.
+fn lose_answer(shared: &Shared, answer: Response, verdict: &Verdict) -> Response {
+    match verdict.lost_answer {
+        Some((id, code))
+            if answer.status().is_success() && lock(&shared.faults).spend_lost_answer(id) =>
+        {
+            error_response(&ApiError::injected(code, None))
+        }
+        _ => answer,
+    }
 }
 
 async fn dispatch(shared: &Arc<Shared>, route: Route, req: Req, verdict: &Verdict) -> Response {

@@ -202,30 +202,12 @@ pub(super) fn cells(kind: &str, o: &Value, now: Timestamp) -> Vec<Value> {
             age(o, now),
             json!(meta::str_at(o, &["status", "nodeInfo", "kubeletVersion"]).unwrap_or("v1.34.0")),
         ],
-        "HorizontalPodAutoscaler" => {
-            let r = o
-                .pointer("/spec/scaleTargetRef")
-                .cloned()
-                .unwrap_or(Value::Null);
-            let reference = format!(
-                "{}/{}",
-                r.get("kind").and_then(Value::as_str).unwrap_or(""),
-                r.get("name").and_then(Value::as_str).unwrap_or("")
-            );
-            vec![
-                name,
-                json!(reference),
-                json!("<unknown>"),
-                json!(
-                    meta::i64_at(o, &["spec", "minReplicas"])
-                        .unwrap_or(1)
-                        .to_string()
-                ),
-                json!(i(o, &["spec", "maxReplicas"]).to_string()),
-                json!(i(o, &["status", "currentReplicas"]).to_string()),
-                age(o, now),
-            ]
-        }
+        "HorizontalPodAutoscaler" => super::hpa::cells(o, now),
+        "Lease" => vec![
+            name,
+            json!(meta::str_at(o, &["spec", "holderIdentity"]).unwrap_or("")),
+            age(o, now),
+        ],
         "PodDisruptionBudget" => {
             let show = |k: &str| {
                 o.pointer(&format!("/spec/{k}"))

@@ -1,10 +1,12 @@
 //! Server-side printing: `meta.k8s.io/v1` Tables with the columns kubectl shows for a real
-//! cluster (the apiserver's printers), NAME/AGE for everything else.
+//! cluster (the apiserver's printers, e.g. `printHorizontalPodAutoscaler`, `printLease`),
+//! NAME/AGE for everything else.
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
 mod cells;
+mod hpa;
 
 use crate::clock::{parse_time, secs_between};
 use crate::meta;
@@ -178,6 +180,11 @@ fn columns(kind: &str) -> Vec<Value> {
             col("MinPods", "string", 0),
             col("MaxPods", "string", 0),
             col("Replicas", "string", 0),
+            col("Age", "string", 0),
+        ],
+        "Lease" => vec![
+            col("Name", "string", 0),
+            col("Holder", "string", 0),
             col("Age", "string", 0),
         ],
         "PodDisruptionBudget" => vec![

@@ -8,42 +8,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-struct Http {
-    base: String,
-    c: reqwest::Client,
-}
-
-impl Http {
-    fn new(sim: &simcluster::SimCluster) -> Http {
-        Http {
-            base: sim.url(),
-            c: http(),
-        }
-    }
-
-    async fn send(&self, method: &str, path: &str, ct: &str, body: Option<Value>) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut rb = self
-            .c
-            .request(m, format!("{}{path}", self.base))
-            .header("content-type", ct);
-        if let Some(b) = body {
-            rb = rb.body(b.to_string());
-        }
-        let r = rb.send().await.expect("request");
-        let code = r.status().as_u16();
-        let text = r.text().await.expect("body");
-        (
-            code,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.send("GET", path, "application/json", None).await
-    }
-}
-
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 
 #[tokio::test]

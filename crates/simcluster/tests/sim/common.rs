@@ -219,3 +219,55 @@ pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// Plain HTTP requests to the simulator, answering (status, JSON body or the text).
+pub struct Http {
+    base: String,
+    c: reqwest::Client,
+}
+
+impl Http {
+    pub fn new(sim: &simcluster::SimCluster) -> Http {
+        Http {
+            base: sim.url(),
+            c: http(),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        ct: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = self
+            .c
+            .request(m, format!("{}{path}", self.base))
+            .header("content-type", ct);
+        if let Some(b) = body {
+            rb = rb.body(b.to_string());
+        }
+        let r = rb.send().await.expect("request");
+        let code = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (
+            code,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send("GET", path, "application/json", None).await
+    }
+}
+
+/// A kube-rs client on the simulator's kubeconfig.
+pub async fn client(sim: &SimCluster) -> kube::Client {
+    let kc = kube::config::Kubeconfig::from_yaml(&sim.kubeconfig()).expect("kubeconfig parses");
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("config");
+    kube::Client::try_from(cfg).expect("client")
+}

@@ -223,3 +223,106 @@ async fn latency_conflicts_and_dropped_watches() {
     assert!(lasted < Duration::from_secs(5), "{lasted:?}");
     sim.shutdown().await;
 }
+
+/// A write committed before the answer was lost: the store and watchers have it, the client
+/// got a 500, and retrying shows it happened (409 AlreadyExists, or nothing left to label).
+#[tokio::test]
+async fn lost_answers_after_an_applied_write() {
+    let sim = start(1.0).await;
+    sim.apply_yaml(WEB).expect("apply");
+    let k = Kubectl::new(&sim);
+    let before = deployment(&sim, "web");
+    let rv = before["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_string();
+    sim.inject(Fault::ErrorsAfterApply {
+        path_contains: Some("/deployments/web".into()),
+        methods: vec!["PATCH".into()],
+        status: None,
+        count: Some(1),
+    });
+    let err = k.fails(&["label", "deploy/web", "team=core"]);
+    assert!(err.contains("Error from server (InternalError)"), "{err}");
+    let after = deployment(&sim, "web");
+    assert_eq!(
+        after["metadata"]["labels"]["team"], "core",
+        "the patch was applied"
+    );
+    assert_ne!(
+        after["metadata"]["resourceVersion"].as_str(),
+        Some(rv.as_str())
+    );
+    // kubectl's retry finds the label there and sends nothing.
+    let out = k.ok(&["label", "deploy/web", "team=core"]);
+    assert!(out.contains("deployment.apps/web not labeled"), "{out}");
+    // Watchers saw the write that the client was told failed.
+    let events = http()
+        .get(format!(
+            "{}/apis/apps/v1/namespaces/default/deployments?watch=true&resourceVersion={rv}&timeoutSeconds=1",
+            sim.url()
+        ))
+        .send()
+        .await
+        .expect("watch")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        events.lines().any(|l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|e| {
+                e["type"] == "MODIFIED" && e["object"]["metadata"]["labels"]["team"] == "core"
+            })
+        }),
+        "{events}"
+    );
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.path.ends_with("/deployments/web"))
+            .map(|r| r.status)
+            .collect::<Vec<_>>(),
+        [500],
+        "the log records what the client saw; the second label sent nothing"
+    );
+
+    // A create whose answer is lost: re-creating gets 409 AlreadyExists.
+    sim.inject(Fault::ErrorsAfterApply {
+        path_contains: Some("/configmaps".into()),
+        methods: vec![],
+        status: Some(503),
+        count: Some(1),
+    });
+    let h = Http::new(&sim);
+    let cm = serde_json::json!({"metadata": {"name": "intent"}, "data": {"from": "3", "to": "5"}});
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let (code, s) = h
+        .send("POST", cms, "application/json", Some(cm.clone()))
+        .await;
+    assert_eq!(
+        (code, s["reason"].as_str()),
+        (503, Some("ServiceUnavailable"))
+    );
+    assert_eq!(
+        h.get(&format!("{cms}/intent")).await.0,
+        200,
+        "it was stored"
+    );
+    let (code, s) = h.send("POST", cms, "application/json", Some(cm)).await;
+    assert_eq!((code, s["reason"].as_str()), (409, Some("AlreadyExists")));
+    // kubectl's create (JSON from a manifest) reads the same.
+    let manifest = k.dir().join("intent.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: intent}\n",
+    )
+    .expect("write manifest");
+    let path = manifest.to_string_lossy().into_owned();
+    let err = k.fails(&["create", "--validate=false", "-f", &path]);
+    assert!(
+        err.contains("Error from server (AlreadyExists)")
+            && err.contains("configmaps \"intent\" already exists"),
+        "{err}"
+    );
+    sim.shutdown().await;
+}

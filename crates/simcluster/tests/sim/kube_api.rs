@@ -9,17 +9,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::watcher;
 use serde_json::json;
-use simcluster::{Fault, SimCluster, SimOptions};
+use simcluster::{Fault, SimOptions};
 
 use crate::common::*;
-
-async fn client(sim: &SimCluster) -> kube::Client {
-    let kc = kube::config::Kubeconfig::from_yaml(&sim.kubeconfig()).expect("kubeconfig parses");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("config");
-    kube::Client::try_from(cfg).expect("client")
-}
 
 #[tokio::test]
 async fn typed_get_list_and_all_patch_types() {
@@ -327,8 +319,14 @@ async fn typed_decoding_of_everything_the_controllers_write() {
          apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {k: v}\n",
     )
     .expect("apply");
+    // The HPA controller's first sync comes one 15 s sync period after it sees the HPA.
+    let hpa_synced = |s: &simcluster::SimCluster| {
+        s.get("autoscaling/v2", "HorizontalPodAutoscaler", None, "web")
+            .is_some_and(|h| h.pointer("/status/currentReplicas").is_some())
+    };
     assert!(
         sim.wait_until(WAIT, |s| rolled_out(s, "web")
+            && hpa_synced(s)
             && pods(s).iter().any(|p| p
                 .pointer("/status/containerStatuses/0/restartCount")
                 .and_then(serde_json::Value::as_i64)

@@ -4,8 +4,10 @@
 mod api;
 mod common;
 mod faults;
+mod hpa;
 mod kube_api;
 mod kubectl;
 mod kubectl_rollout;
+mod leases;
 mod logs;
 mod traffic;

@@ -188,3 +188,54 @@ async fn service_proxy_answers_from_the_health_script() {
     );
     sim.shutdown().await;
 }
+
+/// A load is spread over the ready pods it matches: they serve their share instead of the
+/// script's rate, and their CPU follows it.
+#[tokio::test]
+async fn a_load_is_shared_by_the_ready_pods() {
+    let sim = start(0.0).await;
+    sim.apply_yaml(WEB).expect("apply");
+    assert!(
+        sim.wait_until(WAIT, |s| {
+            let p = pods(s);
+            p.len() == 3 && p.iter().all(|p| p.pointer("/spec/nodeName").is_some())
+        })
+        .await
+    );
+    sim.clock().advance(Duration::from_secs(2));
+    assert!(sim.wait_until(WAIT, |s| rolled_out(s, "web")).await);
+    assert!(
+        sim.set_load("default", "app in (web", 1.0).is_err(),
+        "a bad selector is refused"
+    );
+    sim.set_load("default", "app=web", 300.0).expect("load");
+    let before = sim.pod_metrics();
+    sim.clock().advance(Duration::from_secs(10));
+    let after = sim.pod_metrics();
+    for (b, a) in before.pods.iter().zip(&after.pods) {
+        assert_eq!(
+            a.total() - b.total(),
+            1000,
+            "100 requests/s for 10 s: {}",
+            a.name
+        );
+    }
+    let usage = sim.pod_usage();
+    assert_eq!(usage.len(), 3);
+    assert!(
+        usage
+            .iter()
+            .all(|u| u.rps == 100.0 && u.cpu_millicores == 110.0),
+        "{usage:?}"
+    );
+    sim.set_load("default", "app=web", 600.0)
+        .expect("the load doubles");
+    assert!(sim.pod_usage().iter().all(|u| u.cpu_millicores == 210.0));
+    sim.clear_load("default", "app=web");
+    assert!(
+        sim.pod_usage()
+            .iter()
+            .all(|u| u.rps == 0.0 && u.cpu_millicores == 10.0)
+    );
+    sim.shutdown().await;
+}

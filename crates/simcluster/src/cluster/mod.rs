@@ -1,6 +1,8 @@
 //! The public handle: starting the simulator on its own thread and runtime (so a test may
 //! block, e.g. on a `kubectl` child process, without stalling the server), and the Rust API
-//! tests and the demo drive it with.
+//! tests and the demo drive it with (loads and autoscaling in [`workload`]).
+
+mod workload;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
