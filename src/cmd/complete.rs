@@ -120,16 +120,12 @@ pub fn offer(words: &[String]) -> Offer {
             .filter(|name| name.starts_with(current))
             .collect();
     }
-    if let Some(arg) = command
-        .get_positionals()
-        .nth(positionals)
-        .or_else(|| {
-            command
-                .get_positionals()
-                .last()
-                .filter(|a| matches!(a.get_action(), ArgAction::Append))
-        })
-    {
+    if let Some(arg) = command.get_positionals().nth(positionals).or_else(|| {
+        command
+            .get_positionals()
+            .last()
+            .filter(|a| matches!(a.get_action(), ArgAction::Append))
+    }) {
         if arg.get_id() == "target" {
             let (prepend, typed) = match current.split_once('/') {
                 Some((kind, rest)) => (format!("{kind}/"), rest),
@@ -246,13 +242,19 @@ async fn lookup(dynamic: Dynamic, connection: &Connection) -> Vec<String> {
             Dynamic::Namespaces => {
                 let api: kube::Api<Namespace> = kube::Api::all(cluster.client.clone());
                 let list = api.list_metadata(&params).await.ok()?;
-                list.items.into_iter().filter_map(|o| o.metadata.name).collect()
+                list.items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name)
+                    .collect()
             }
             _ => {
                 let api: kube::Api<Deployment> =
                     kube::Api::namespaced(cluster.client.clone(), &cluster.namespace);
                 let list = api.list_metadata(&params).await.ok()?;
-                list.items.into_iter().filter_map(|o| o.metadata.name).collect()
+                list.items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name)
+                    .collect()
             }
         };
         Some(names)
@@ -292,7 +294,14 @@ mod tests {
     #[test]
     fn subcommands_at_the_top_and_below() {
         let offer = offer(&words(""));
-        for name in ["preflight", "canary", "rollback", "triage", "evidence", "demo"] {
+        for name in [
+            "preflight",
+            "canary",
+            "rollback",
+            "triage",
+            "evidence",
+            "demo",
+        ] {
             assert!(offer.candidates.contains(&name.to_string()), "{offer:?}");
         }
         assert!(!offer.candidates.iter().any(|c| c.starts_with("__")));
@@ -318,7 +327,10 @@ mod tests {
     #[test]
     fn enumerated_values_and_files() {
         assert_eq!(offer_for("preflight -o ya").candidates, ["yaml"]);
-        assert_eq!(offer_for("preflight --output=j").candidates, ["--output=json"]);
+        assert_eq!(
+            offer_for("preflight --output=j").candidates,
+            ["--output=json"]
+        );
         assert_eq!(
             offer_for("canary deploy/web --on-inconclusive p").candidates,
             ["pause"]
@@ -333,13 +345,19 @@ mod tests {
     fn names_from_the_cluster_with_the_flags_typed_so_far() {
         let offer = offer_for("--context prod canary -n shop deploy/we");
         assert_eq!(offer.dynamic, Some(Dynamic::Deployments));
-        assert_eq!((offer.prefix.as_str(), offer.prepend.as_str()), ("we", "deploy/"));
+        assert_eq!(
+            (offer.prefix.as_str(), offer.prepend.as_str()),
+            ("we", "deploy/")
+        );
         assert_eq!(offer.connection.context.as_deref(), Some("prod"));
         assert_eq!(offer.connection.namespace.as_deref(), Some("shop"));
         let offer = offer_for("triage --namespace=pro");
         assert_eq!(offer.dynamic, Some(Dynamic::Namespaces));
         assert_eq!(offer.prepend, "--namespace=");
-        assert_eq!(offer_for("rollback --context ").dynamic, Some(Dynamic::Contexts));
+        assert_eq!(
+            offer_for("rollback --context ").dynamic,
+            Some(Dynamic::Contexts)
+        );
         // After the target, a second positional is not a Deployment.
         assert_eq!(offer_for("rollback history web ").dynamic, None);
     }

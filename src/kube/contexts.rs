@@ -1,7 +1,7 @@
 //! The contexts of the kubeconfig kubectl would read, for completing `--context`.
 
-use super::client::load_kubeconfig;
 use super::ConnectOptions;
+use super::client::load_kubeconfig;
 use crate::error::Result;
 
 /// The context names, in the kubeconfig's order (merged over `$KUBECONFIG` like kubectl).

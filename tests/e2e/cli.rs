@@ -80,7 +80,11 @@ fn completion_scripts_for_every_shell() {
         let out = run(bin().args(["completion", shell]));
         assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
         assert!(out.stdout.contains("kubectl-posthog"), "{shell}");
-        let expected = if shell == "powershell" { "preflight" } else { "__complete" };
+        let expected = if shell == "powershell" {
+            "preflight"
+        } else {
+            "__complete"
+        };
         assert!(out.stdout.contains(expected), "{shell}: {}", out.stdout);
     }
 }
