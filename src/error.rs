@@ -79,6 +79,11 @@ impl Error {
         }
     }
 
+    /// The reader of stdout went away (`| head`): nothing to tell anyone.
+    pub fn is_closed_stdout(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),

@@ -102,8 +102,11 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Ok(report)
     });
-    if let Err(error) = &result {
-        eprintln!("{} {error}", err_styles.error_prefix());
+    match &result {
+        // `| head` closed stdout: end quietly, as kubectl does; the exit code (3) says so.
+        Err(error) if error.is_closed_stdout() => {}
+        Err(error) => eprintln!("{} {error}", err_styles.error_prefix()),
+        Ok(_) => {}
     }
     error::exit_code(&result).into()
 }

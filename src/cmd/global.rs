@@ -9,6 +9,7 @@ use clap::Args;
 
 /// Flags every subcommand accepts, spelled and behaving as kubectl's.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options (kubectl-style, accepted by every command)")]
 pub struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
     #[arg(long, global = true, value_name = "PATH")]

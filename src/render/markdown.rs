@@ -23,6 +23,29 @@ pub fn render_markdown(report: &Report) -> String {
     let _ = writeln!(out, "**{}**", escape_inline(&report.verdict.summary));
     let _ = writeln!(out);
 
+    let summaries = report.subject_summaries();
+    if summaries.len() > 1 {
+        let _ = writeln!(out, "| Deployment | Result | Pass | Warn | Fail | Manual | Worst |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        for row in &summaries {
+            let worst = row.worst.map_or(String::new(), |f| {
+                format!("{} `{}` {}", f.severity.label(), f.id, cell(&f.title))
+            });
+            let c = row.counts;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {worst} |",
+                cell(row.subject),
+                row.result.label(),
+                c.pass,
+                c.warn,
+                c.fail,
+                c.manual
+            );
+        }
+        let _ = writeln!(out);
+    }
+
     let attention: Vec<&Finding> = report
         .findings_worst_first()
         .into_iter()

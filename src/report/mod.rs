@@ -40,6 +40,15 @@ pub trait CommandDetails: Serialize + JsonSchema {
     const COMMAND: &'static str;
 }
 
+/// One object's line of a report that covers several (see [`Report::subject_summaries`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectSummary<'a> {
+    pub subject: &'a str,
+    pub result: VerdictResult,
+    pub counts: Counts,
+    pub worst: Option<&'a Finding>,
+}
+
 /// A human-only view a command puts before its findings, rendered for the table and Markdown
 /// formats by the feature that owns the data.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -447,14 +456,18 @@ impl Verdict {
         };
         let summary = match result {
             VerdictResult::Fail => {
-                let mut worst: Vec<Severity> = blocking.iter().map(|f| f.severity).collect();
-                worst.sort();
+                // The first finding of the worst severity, so "first" names a "worst" one.
+                let first = blocking
+                    .iter()
+                    .min_by_key(|f| f.severity)
+                    .copied()
+                    .unwrap_or(blocking[0]);
                 format!(
                     "{} blocking finding{} (worst {}, fail-on {fail_on}); first: {}",
                     blocking.len(),
                     plural(blocking.len()),
-                    worst[0].label(),
-                    blocking[0].id
+                    first.severity.label(),
+                    first.id
                 )
             }
             VerdictResult::Warn => format!(
@@ -539,6 +552,59 @@ impl Report {
     pub fn with_untyped_details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self
+    }
+
+    /// One row per object when the report covers several (`preflight --all`), worst first: the
+    /// counts, and the worst finding that blocks (else the worst that needs attention).
+    pub fn subject_summaries(&self) -> Vec<SubjectSummary<'_>> {
+        let fail_on = self.verdict.fail_on.unwrap_or_default();
+        let mut rows: Vec<SubjectSummary<'_>> = Vec::new();
+        for finding in &self.findings {
+            let Some(subject) = finding.subject.as_deref() else {
+                continue;
+            };
+            if !rows.iter().any(|r| r.subject == subject) {
+                let findings: Vec<Finding> = self
+                    .findings
+                    .iter()
+                    .filter(|f| f.subject.as_deref() == Some(subject))
+                    .cloned()
+                    .collect();
+                let verdict = Verdict::judge(&findings, fail_on);
+                rows.push(SubjectSummary {
+                    subject,
+                    result: verdict.result,
+                    counts: verdict.counts,
+                    worst: None,
+                });
+            }
+        }
+        for row in &mut rows {
+            let mut mine: Vec<&Finding> = self
+                .findings_worst_first()
+                .into_iter()
+                .filter(|f| f.subject.as_deref() == Some(row.subject))
+                .filter(|f| !matches!(f.status, Status::Pass | Status::Skipped))
+                .collect();
+            mine.sort_by_key(|f| {
+                let blocks = f.status == Status::Fail && fail_on.blocks(f.severity);
+                (!blocks, f.severity, f.status.rank(), f.step)
+            });
+            row.worst = mine.first().copied();
+        }
+        let rank = |r: VerdictResult| match r {
+            VerdictResult::Fail => 0,
+            VerdictResult::Warn => 1,
+            VerdictResult::Pass => 2,
+        };
+        rows.sort_by_key(|r| {
+            (
+                rank(r.result),
+                r.worst.map(|f| f.severity),
+                std::cmp::Reverse(r.counts.fail),
+            )
+        });
+        rows
     }
 
     /// Findings ordered worst first (fail, warn, manual, skipped, pass), then by severity and step.

@@ -146,3 +146,56 @@ fn works_as_a_kubectl_plugin() {
         list.stderr
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_exit_3() {
+    // `kubectl posthog … | head` closes the pipe: no "Broken pipe" error line (issue 17).
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/preflight/fixtures/gaps.yaml");
+    for args in [
+        vec!["completion", "bash"],
+        vec!["preflight", "checkout", "-f", fixture, "--offline", "-o", "json"],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_lists_the_command_flags_first_and_the_global_ones_under_their_own_heading() {
+    // Issue 17: --kubeconfig, --image, --request-timeout, -o, --steps… were interleaved, and
+    // `[env: PROMETHEUS_URL=…]` printed an environment value.
+    for (args, own) in [
+        (vec!["canary", "--help"], ["--image", "--steps", "--pause", "--dry-run"]),
+        (vec!["rollback", "--help"], ["--to-revision", "--dry-run", "--timeout", "--no-wait"]),
+        (vec!["triage", "--help"], ["--fail-on", "--prometheus-url", "--apply", "--yes"]),
+    ] {
+        let out = run(bin()
+            .args(&args)
+            .env("PROMETHEUS_URL", "http://user:hunter2@prom:9090")
+            .env("GITHUB_ACTIONS", "true"));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let help = &out.stdout;
+        let global = help
+            .find("Global options (kubectl-style")
+            .unwrap_or_else(|| panic!("{args:?}: no global heading:\n{help}"));
+        for flag in own {
+            let at = help.find(&format!("--{}", flag.trim_start_matches('-'))).unwrap();
+            assert!(at < global, "{args:?}: {flag} is not with the command's own options");
+        }
+        for flag in ["--kubeconfig", "--context", "--namespace", "--request-timeout", "--output", "--color"] {
+            let at = help.find(flag).unwrap_or_else(|| panic!("{args:?}: {flag} missing"));
+            assert!(at > global, "{args:?}: {flag} is not under the global heading");
+        }
+        assert!(!help.contains("hunter2") && !help.contains("=true]"), "{args:?}: {help}");
+    }
+}
