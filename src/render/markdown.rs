@@ -25,7 +25,10 @@ pub fn render_markdown(report: &Report) -> String {
 
     let summaries = report.subject_summaries();
     if summaries.len() > 1 {
-        let _ = writeln!(out, "| Deployment | Result | Pass | Warn | Fail | Manual | Worst |");
+        let _ = writeln!(
+            out,
+            "| Deployment | Result | Pass | Warn | Fail | Manual | Worst |"
+        );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|");
         for row in &summaries {
             let worst = row.worst.map_or(String::new(), |f| {

@@ -38,11 +38,20 @@ pub fn render_table(report: &Report, styles: &Styles) -> String {
                 c.manual
             );
             if let Some(worst) = row.worst {
-                let _ = write!(line, "  worst: {} {}", styles.severity(worst.severity), worst.id);
+                let _ = write!(
+                    line,
+                    "  worst: {} {}",
+                    styles.severity(worst.severity),
+                    worst.id
+                );
             }
             let _ = writeln!(out, "{line}");
         }
-        let general: Vec<&Finding> = report.findings.iter().filter(|f| f.subject.is_none()).collect();
+        let general: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.subject.is_none())
+            .collect();
         steps(&mut out, &general, id_width, styles);
         for row in &summaries {
             let mine: Vec<&Finding> = report
@@ -79,7 +88,11 @@ pub fn render_table(report: &Report, styles: &Styles) -> String {
 /// The findings grouped by checklist step, one line each, details under what does not pass.
 fn steps(out: &mut String, findings: &[&Finding], id_width: usize, styles: &Styles) {
     for step in Step::ALL {
-        let in_step: Vec<&Finding> = findings.iter().copied().filter(|f| f.step == step).collect();
+        let in_step: Vec<&Finding> = findings
+            .iter()
+            .copied()
+            .filter(|f| f.step == step)
+            .collect();
         if in_step.is_empty() {
             continue;
         }
@@ -173,11 +186,36 @@ mod tests {
             Finding::new(id, Step::Configuration, severity, status, id).subject(subject)
         };
         let findings = vec![
-            f("deployment/prod/api", "config.a", Severity::P2, Status::Pass),
-            f("deployment/prod/web", "infra.pdb", Severity::P2, Status::Fail),
-            f("deployment/prod/api", "config.b", Severity::P3, Status::Warn),
-            f("deployment/prod/web", "config.personal-key", Severity::P1, Status::Fail),
-            f("deployment/prod/mail", "config.a", Severity::P1, Status::Pass),
+            f(
+                "deployment/prod/api",
+                "config.a",
+                Severity::P2,
+                Status::Pass,
+            ),
+            f(
+                "deployment/prod/web",
+                "infra.pdb",
+                Severity::P2,
+                Status::Fail,
+            ),
+            f(
+                "deployment/prod/api",
+                "config.b",
+                Severity::P3,
+                Status::Warn,
+            ),
+            f(
+                "deployment/prod/web",
+                "config.personal-key",
+                Severity::P1,
+                Status::Fail,
+            ),
+            f(
+                "deployment/prod/mail",
+                "config.a",
+                Severity::P1,
+                Status::Pass,
+            ),
         ];
         let mut report = sample_report();
         report.verdict = Verdict::judge(&findings, FailOn::P2);
@@ -190,7 +228,11 @@ mod tests {
         let report = many_deployments();
         // Issue 17: the verdict named a P2 finding as "first" after "worst P1".
         assert!(
-            report.verdict.summary.contains("worst P1") && report.verdict.summary.contains("first: config.personal-key"),
+            report.verdict.summary.contains("worst P1")
+                && report
+                    .verdict
+                    .summary
+                    .contains("first: config.personal-key"),
             "{}",
             report.verdict.summary
         );
@@ -202,15 +244,32 @@ mod tests {
             .take_while(|l| !l.is_empty())
             .collect();
         assert_eq!(summary.len(), 3, "{table}");
-        assert!(summary[0].starts_with("  FAIL  deployment/prod/web "), "{summary:?}");
-        assert!(summary[0].ends_with("worst: P1 config.personal-key"), "{summary:?}");
-        assert!(summary[1].contains("WARN  deployment/prod/api"), "{summary:?}");
-        assert!(summary[2].contains("PASS  deployment/prod/mail"), "{summary:?}");
+        assert!(
+            summary[0].starts_with("  FAIL  deployment/prod/web "),
+            "{summary:?}"
+        );
+        assert!(
+            summary[0].ends_with("worst: P1 config.personal-key"),
+            "{summary:?}"
+        );
+        assert!(
+            summary[1].contains("WARN  deployment/prod/api"),
+            "{summary:?}"
+        );
+        assert!(
+            summary[2].contains("PASS  deployment/prod/mail"),
+            "{summary:?}"
+        );
         let web = table.find("== deployment/prod/web").unwrap();
         let api = table.find("== deployment/prod/api").unwrap();
         let pdb = table.find("infra.pdb").unwrap();
         assert!(web < pdb && pdb < api, "web's findings together:\n{table}");
         let markdown = crate::render::render_markdown(&report);
-        assert!(markdown.contains("| deployment/prod/web | FAIL | 0 | 0 | 2 | 0 | P1 `config.personal-key`"), "{markdown}");
+        assert!(
+            markdown.contains(
+                "| deployment/prod/web | FAIL | 0 | 0 | 2 | 0 | P1 `config.personal-key`"
+            ),
+            "{markdown}"
+        );
     }
 }

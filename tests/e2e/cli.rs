@@ -150,10 +150,21 @@ fn works_as_a_kubectl_plugin() {
 #[test]
 fn a_closed_stdout_ends_quietly_with_exit_3() {
     // `kubectl posthog … | head` closes the pipe: no "Broken pipe" error line (issue 17).
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/preflight/fixtures/gaps.yaml");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/e2e/preflight/fixtures/gaps.yaml"
+    );
     for args in [
         vec!["completion", "bash"],
-        vec!["preflight", "checkout", "-f", fixture, "--offline", "-o", "json"],
+        vec![
+            "preflight",
+            "checkout",
+            "-f",
+            fixture,
+            "--offline",
+            "-o",
+            "json",
+        ],
     ] {
         let mut child = bin()
             .args(&args)
@@ -175,9 +186,18 @@ fn help_lists_the_command_flags_first_and_the_global_ones_under_their_own_headin
     // Issue 17: --kubeconfig, --image, --request-timeout, -o, --steps… were interleaved, and
     // `[env: PROMETHEUS_URL=…]` printed an environment value.
     for (args, own) in [
-        (vec!["canary", "--help"], ["--image", "--steps", "--pause", "--dry-run"]),
-        (vec!["rollback", "--help"], ["--to-revision", "--dry-run", "--timeout", "--no-wait"]),
-        (vec!["triage", "--help"], ["--fail-on", "--prometheus-url", "--apply", "--yes"]),
+        (
+            vec!["canary", "--help"],
+            ["--image", "--steps", "--pause", "--dry-run"],
+        ),
+        (
+            vec!["rollback", "--help"],
+            ["--to-revision", "--dry-run", "--timeout", "--no-wait"],
+        ),
+        (
+            vec!["triage", "--help"],
+            ["--fail-on", "--prometheus-url", "--apply", "--yes"],
+        ),
     ] {
         let out = run(bin()
             .args(&args)
@@ -189,13 +209,33 @@ fn help_lists_the_command_flags_first_and_the_global_ones_under_their_own_headin
             .find("Global options (kubectl-style")
             .unwrap_or_else(|| panic!("{args:?}: no global heading:\n{help}"));
         for flag in own {
-            let at = help.find(&format!("--{}", flag.trim_start_matches('-'))).unwrap();
-            assert!(at < global, "{args:?}: {flag} is not with the command's own options");
+            let at = help
+                .find(&format!("--{}", flag.trim_start_matches('-')))
+                .unwrap();
+            assert!(
+                at < global,
+                "{args:?}: {flag} is not with the command's own options"
+            );
         }
-        for flag in ["--kubeconfig", "--context", "--namespace", "--request-timeout", "--output", "--color"] {
-            let at = help.find(flag).unwrap_or_else(|| panic!("{args:?}: {flag} missing"));
-            assert!(at > global, "{args:?}: {flag} is not under the global heading");
+        for flag in [
+            "--kubeconfig",
+            "--context",
+            "--namespace",
+            "--request-timeout",
+            "--output",
+            "--color",
+        ] {
+            let at = help
+                .find(flag)
+                .unwrap_or_else(|| panic!("{args:?}: {flag} missing"));
+            assert!(
+                at > global,
+                "{args:?}: {flag} is not under the global heading"
+            );
         }
-        assert!(!help.contains("hunter2") && !help.contains("=true]"), "{args:?}: {help}");
+        assert!(
+            !help.contains("hunter2") && !help.contains("=true]"),
+            "{args:?}: {help}"
+        );
     }
 }

@@ -81,3 +81,63 @@ fn demo_walks_through_every_command_with_the_expected_outcomes() {
             .contains("simcluster")
     );
 }
+
+#[test]
+fn a_kept_demo_with_json_output_prints_one_report_and_ends_normally_on_ctrl_c() {
+    // Issue 17: `-o json` mixed narration with six JSON documents on stdout; Ctrl-C, the
+    // documented way to stop `--keep`, printed `error: interrupted` and exited 130; the kept
+    // cluster offered no metrics source for a canary.
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = bin()
+        .args(["demo", "--keep", "-o", "json", "--bundle-dir"])
+        .arg(dir.path())
+        .arg("--kubeconfig-out")
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut narration = String::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        narration.push_str(&line);
+        narration.push('\n');
+        if line.contains("Press Ctrl-C to stop") {
+            break;
+        }
+    }
+    let yml = dir.path().join("prometheus.yml");
+    assert!(
+        narration.contains(&yml.display().to_string()),
+        "{narration}"
+    );
+    assert!(
+        narration.contains("--prometheus-url http://127.0.0.1:9090"),
+        "{narration}"
+    );
+    let check = run(std::process::Command::new("promtool")
+        .args(["check", "config"])
+        .arg(&yml));
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rest = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{rest}"
+    );
+    assert!(!rest.contains("error:"), "{rest}");
+    let report = crate::support::report_json(&stdout);
+    assert_eq!(report["command"], "demo");
+    assert_eq!(report["findings"].as_array().unwrap().len(), 6, "{report}");
+    assert!(
+        narration.contains("1/6  kubectl posthog preflight"),
+        "{narration}"
+    );
+}

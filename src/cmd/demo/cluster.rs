@@ -82,6 +82,27 @@ impl Demo {
         }
     }
 
+    /// A `prometheus.yml` next to the kubeconfig that scrapes the simulator's pod metrics every
+    /// second (`honor_labels`, so `namespace` and `pod` are the pods'), for a canary of your own.
+    pub fn write_prometheus_config(&self) -> Result<PathBuf> {
+        let dir = self
+            .kubeconfig
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        let path = dir.join("prometheus.yml");
+        let text = format!(
+            "# The kubectl-posthog demo's simulated cluster: every pod's request metrics.\n\
+             global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: kubectl-posthog-demo\n    honor_labels: true\n    \
+             metrics_path: /sim/metrics\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            self.sim.port()
+        );
+        std::fs::write(&path, text)
+            .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
+        Ok(path)
+    }
+
     /// Waits until the seeded Deployment has all replicas available.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let ready = self

@@ -54,6 +54,13 @@ pub async fn run(args: DemoArgs, ctx: &Ctx) -> Result<Report> {
             demo.sim.url()
         ),
     )?;
+    if !args.keep {
+        say(
+            ctx,
+            "To try a canary of your own afterwards, run `kubectl posthog demo --keep`: the end \
+             of the walk-through then says how.\n",
+        )?;
+    }
     let spinner = ctx
         .ui
         .spinner("waiting for deployment/posthog-integration to become available");
@@ -94,15 +101,27 @@ pub async fn run(args: DemoArgs, ctx: &Ctx) -> Result<Report> {
     let report = Report::new("demo", target, verdict, steps, ctx.now());
 
     if args.keep {
+        let prometheus_yml = demo.write_prometheus_config()?;
+        let dir = prometheus_yml
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
         say(
             ctx,
             &format!(
-                "cluster kept running\n\
+                "\n== cluster kept running\n\
                  Try:  KUBECONFIG={kubeconfig} kubectl get deploy,rs,pods\n      \
                  KUBECONFIG={kubeconfig} kubectl posthog preflight\n\
-                 Press Ctrl-C to stop.\n"
+                 A canary of your own needs Prometheus; the simulator serves its pods' metrics for it:\n      \
+                 prometheus --config.file={yml} --storage.tsdb.path={dir}/prometheus-data --web.listen-address=127.0.0.1:9090 &\n      \
+                 KUBECONFIG={kubeconfig} kubectl posthog canary deploy/{DEPLOYMENT} --image {GOOD_IMAGE} \\\n          \
+                 --prometheus-url http://127.0.0.1:9090 --pause 30s --interval 5s --window 30s\n\
+                 ({BAD_IMAGE} fails with 5xx: its canary aborts.)\n\
+                 Press Ctrl-C to stop.\n",
+                yml = prometheus_yml.display()
             ),
         )?;
+        // Ctrl-C is how a kept demo ends: the normal end, exit by the walk-through's verdict.
         let _handled_here = ctx.interrupt.take_over();
         ctx.interrupt.wait().await;
     }
