@@ -233,7 +233,7 @@ pub fn attestations() -> Vec<Finding> {
 /// `code.rate-limit-backoff`: the runbook's request-queuing switch in the Deployment, else `manual`.
 pub fn rate_limit_backoff(s: &Subject) -> Finding {
     let id = "code.rate-limit-backoff";
-    let name = &s.config.names.rate_limit_env;
+    let name = &s.names.rate_limit_env;
     match s.env.get(name) {
         Some(var) => {
             let value = var

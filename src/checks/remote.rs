@@ -212,7 +212,7 @@ where
                 )
             };
 
-            let names = &s.config.names;
+            let names = s.names;
             let (project_key, project_key_source) =
                 match key_from(s, inputs, &names.api_key_env, &inputs.api_key_env) {
                     _ if inputs.offline => (Probe::Skipped(OFFLINE.to_string()), None),
