@@ -42,7 +42,7 @@ fn spec_replicas(s: &Subject) -> i32 {
 
 fn replicas(s: &Subject) -> Finding {
     let id = "infra.replicas";
-    let min = s.config.thresholds.min_replicas;
+    let min = s.thresholds.min_replicas;
     let replicas = spec_replicas(s);
     let hpa = s.facts.hpas.iter().find(|h| {
         h.namespace() == s.namespace
@@ -223,7 +223,7 @@ fn rolling_update(s: &Subject) -> Finding {
 
 fn progress_deadline(s: &Subject) -> Finding {
     let id = "infra.progress-deadline";
-    let max = s.config.thresholds.max_progress_deadline_seconds;
+    let max = s.thresholds.max_progress_deadline_seconds;
     let set = s
         .deploy
         .object

@@ -1,15 +1,15 @@
 //! Assembles the whole checklist from the step modules, in checklist order, then applies the
 //! config file's policy. Pure: every input was gathered before.
 
-use crate::config::Config;
 use crate::report::Finding;
 
 use super::facts::ClusterFacts;
 use super::local::LocalFacts;
+use super::policy::Policy;
 use super::remote::{SharedRemote, SubjectRemote};
 use super::{
-    Subject, alerts, availability, code_quality, configuration, documentation, endpoints,
-    infrastructure, policy, rollout,
+    AlertNames, Subject, alerts, availability, code_quality, configuration, documentation,
+    endpoints, infrastructure, policy, rollout,
 };
 
 /// Everything the checks read.
@@ -19,7 +19,9 @@ pub struct Inputs<'a> {
     pub shared: &'a SharedRemote,
     pub local: &'a LocalFacts,
     pub facts: &'a ClusterFacts,
-    pub config: &'a Config,
+    /// Rule names that cover lines of the alert table (`preflight.alerts`).
+    pub alert_names: &'a AlertNames,
+    pub policy: Policy<'a>,
     pub posthog_host: Option<&'a str>,
     pub status_url: Option<&'a str>,
 }
@@ -48,10 +50,7 @@ pub fn evaluate(inputs: &Inputs, now: jiff::Timestamp) -> Vec<Finding> {
         findings.extend(infrastructure::check(s));
         findings.extend(availability::check(s, r));
     }
-    findings.push(alerts::alerting(
-        inputs.facts,
-        &inputs.config.preflight.alerts,
-    ));
+    findings.push(alerts::alerting(inputs.facts, inputs.alert_names));
     // Step 4
     for s in inputs.subjects {
         findings.extend(documentation::check(s, inputs.local));
@@ -61,5 +60,5 @@ pub fn evaluate(inputs: &Inputs, now: jiff::Timestamp) -> Vec<Finding> {
     for (s, r) in pairs() {
         findings.extend(rollout::check(s, r, inputs.status_url));
     }
-    policy::apply(findings, inputs.config, now)
+    policy::apply(findings, &inputs.policy, now)
 }

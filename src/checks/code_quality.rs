@@ -26,100 +26,15 @@ pub fn no_hardcoded_credentials(
     local: &LocalFacts,
 ) -> Vec<Finding> {
     let id = "code.no-hardcoded-credentials";
-    let mut hits = Vec::new();
-    for s in subjects {
-        for var in s.env.vars.iter().filter(|v| v.source == EnvSource::Literal) {
-            if let Some(value) = var.value.known() {
-                let kind = posthog::classify(value.expose());
-                if matches!(kind, KeyKind::Unknown | KeyKind::Unprefixed) {
-                    continue;
-                }
-                hits.push(Hit {
-                    what: format!(
-                        "env {} of container {} in deployment/{} is the literal {}",
-                        var.name,
-                        var.container,
-                        s.name,
-                        value.masked()
-                    ),
-                    location: s.deploy.origin.locate(&var.pointer),
-                    subject: s.label.clone(),
-                    kind,
-                });
-            }
-        }
-        for (ci, c) in containers(&s.deploy.object).iter().enumerate() {
-            let words = c.command.iter().flatten().chain(c.args.iter().flatten());
-            for word in words {
-                for key in posthog::find_keys(word) {
-                    hits.push(Hit {
-                        what: format!(
-                            "command line of container {} in deployment/{} holds {}",
-                            c.name, s.name, key.masked
-                        ),
-                        location: s
-                            .deploy
-                            .origin
-                            .locate(&format!("/spec/template/spec/containers/{ci}")),
-                        subject: s.label.clone(),
-                        kind: key.kind,
-                    });
-                }
-            }
-        }
-    }
-    for cm in &facts.config_maps {
-        for (key, value) in cm.object.data.iter().flatten() {
-            for found in posthog::find_keys(value) {
-                let pointer = format!("/data/{}", escape(key));
-                hits.push(Hit {
-                    what: format!(
-                        "configmap {} key {key} holds {} (ConfigMaps are not secret)",
-                        cm.name(),
-                        found.masked
-                    ),
-                    location: cm.origin.locate(&pointer),
-                    subject: None,
-                    kind: found.kind,
-                });
-            }
-        }
-    }
-    if !facts.authoritative {
-        // A Secret in the files under review is a key committed to the repository.
-        for secret in &facts.secrets {
-            for (key, value) in &secret.values {
-                let kind = posthog::classify(value.expose());
-                if matches!(kind, KeyKind::Unknown | KeyKind::Unprefixed) {
-                    continue;
-                }
-                let pointer = ["stringData", "data"]
-                    .iter()
-                    .map(|field| format!("/{field}/{}", escape(key)))
-                    .find(|p| secret.origin.lines.exact(p).is_some())
-                    .unwrap_or_default();
-                hits.push(Hit {
-                    what: format!(
-                        "secret {} key {key} holds {} in plain text in the manifests",
-                        secret.name,
-                        value.masked()
-                    ),
-                    location: secret.origin.locate(&pointer),
-                    subject: None,
-                    kind,
-                });
-            }
-        }
-    }
+    let mut hits: Vec<Hit> = subjects.iter().flat_map(deployment_hits).collect();
+    hits.extend(manifest_hits(facts));
     if let Some(scan) = &local.scan {
-        for hit in &scan.hits {
-            hits.push(Hit {
-                what: format!("{} ({}) in source", hit.masked, hit.kind.describe()),
-                location: Some((hit.path.clone(), Some(hit.line))),
-                subject: None,
-                kind: hit.kind,
-            });
-        }
+        hits.extend(scan.hits.iter().map(|hit| Hit {
+            what: format!("{} ({}) in source", hit.masked, hit.kind.describe()),
+            location: Some((hit.path.clone(), Some(hit.line))),
+            subject: None,
+            kind: hit.kind,
+        }));
     }
 
     if hits.is_empty() {
@@ -170,6 +85,100 @@ pub fn no_hardcoded_credentials(
             f
         })
         .collect()
+}
+
+/// Literal keys in a Deployment's environment and command lines.
+fn deployment_hits(s: &Subject) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    for var in s.env.vars.iter().filter(|v| v.source == EnvSource::Literal) {
+        if let Some(value) = var.value.known() {
+            let kind = posthog::classify(value.expose());
+            if matches!(kind, KeyKind::Unknown | KeyKind::Unprefixed) {
+                continue;
+            }
+            hits.push(Hit {
+                what: format!(
+                    "env {} of container {} in deployment/{} is the literal {}",
+                    var.name,
+                    var.container,
+                    s.name,
+                    value.masked()
+                ),
+                location: s.deploy.origin.locate(&var.pointer),
+                subject: s.label.clone(),
+                kind,
+            });
+        }
+    }
+    for (ci, c) in containers(&s.deploy.object).iter().enumerate() {
+        let words = c.command.iter().flatten().chain(c.args.iter().flatten());
+        for word in words {
+            for key in posthog::find_keys(word) {
+                hits.push(Hit {
+                    what: format!(
+                        "command line of container {} in deployment/{} holds {}",
+                        c.name, s.name, key.masked
+                    ),
+                    location: s
+                        .deploy
+                        .origin
+                        .locate(&format!("/spec/template/spec/containers/{ci}")),
+                    subject: s.label.clone(),
+                    kind: key.kind,
+                });
+            }
+        }
+    }
+    hits
+}
+
+/// Keys in ConfigMaps, and offline in Secret manifests (a key committed to the repository).
+fn manifest_hits(facts: &ClusterFacts) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    for cm in &facts.config_maps {
+        for (key, value) in cm.object.data.iter().flatten() {
+            for found in posthog::find_keys(value) {
+                let pointer = format!("/data/{}", escape(key));
+                hits.push(Hit {
+                    what: format!(
+                        "configmap {} key {key} holds {} (ConfigMaps are not secret)",
+                        cm.name(),
+                        found.masked
+                    ),
+                    location: cm.origin.locate(&pointer),
+                    subject: None,
+                    kind: found.kind,
+                });
+            }
+        }
+    }
+    if !facts.authoritative {
+        // A Secret in the files under review is a key committed to the repository.
+        for secret in &facts.secrets {
+            for (key, value) in &secret.values {
+                let kind = posthog::classify(value.expose());
+                if matches!(kind, KeyKind::Unknown | KeyKind::Unprefixed) {
+                    continue;
+                }
+                let pointer = ["stringData", "data"]
+                    .iter()
+                    .map(|field| format!("/{field}/{}", escape(key)))
+                    .find(|p| secret.origin.lines.exact(p).is_some())
+                    .unwrap_or_default();
+                hits.push(Hit {
+                    what: format!(
+                        "secret {} key {key} holds {} in plain text in the manifests",
+                        secret.name,
+                        value.masked()
+                    ),
+                    location: secret.origin.locate(&pointer),
+                    subject: None,
+                    kind,
+                });
+            }
+        }
+    }
+    hits
 }
 
 /// `code.tests-passing` from a JUnit report or a CI result in the config, else `manual`.
@@ -233,7 +242,7 @@ pub fn attestations() -> Vec<Finding> {
 /// `code.rate-limit-backoff`: the runbook's request-queuing switch in the Deployment, else `manual`.
 pub fn rate_limit_backoff(s: &Subject) -> Finding {
     let id = "code.rate-limit-backoff";
-    let name = &s.config.names.rate_limit_env;
+    let name = &s.names.rate_limit_env;
     match s.env.get(name) {
         Some(var) => {
             let value = var

@@ -19,7 +19,7 @@ pub fn check(subject: &Subject, remote: &SubjectRemote) -> Vec<Finding> {
 }
 
 fn api_key_from_secret(s: &Subject) -> Finding {
-    let name = &s.config.names.api_key_env;
+    let name = &s.names.api_key_env;
     let id = "config.api-key-from-secret";
     let Some(var) = s.env.get(name) else {
         if let Some(opaque) = s.env.opaque.iter().find(|o| o.source.from_secret()) {
@@ -38,7 +38,7 @@ fn api_key_from_secret(s: &Subject) -> Finding {
             .expected(format!("{name} from a secretKeyRef or envFrom secretRef"))
             .remediation(format!(
                 "add env {name} with valueFrom.secretKeyRef {{name: {}, key: {}}}",
-                s.config.names.secret, s.config.names.secret_key
+                s.names.secret, s.names.secret_key
             ));
     };
     let finding = match &var.source {
@@ -69,7 +69,7 @@ fn api_key_from_secret(s: &Subject) -> Finding {
 pub(crate) fn move_to_secret(s: &Subject, name: &str) -> String {
     format!(
         "kubectl create secret generic {} --from-literal={}=… and set {name} from valueFrom.secretKeyRef; rotate the key if it was ever committed",
-        s.config.names.secret, s.config.names.secret_key
+        s.names.secret, s.names.secret_key
     )
 }
 
@@ -163,7 +163,7 @@ fn secret_present(s: &Subject) -> Finding {
         })
         .remediation(format!(
             "create the key: kubectl create secret generic {} --from-literal={}=… --dry-run=client -o yaml | kubectl apply -f -",
-            s.config.names.secret, s.config.names.secret_key
+            s.names.secret, s.names.secret_key
         ));
     match failing.or(warning) {
         Some(pointer) => s.locate(finding, &pointer),
@@ -175,7 +175,7 @@ fn required_env(s: &Subject) -> Finding {
     let id = "config.required-env";
     let mut missing = Vec::new();
     let mut parts = Vec::new();
-    for name in &s.config.names.required_env {
+    for name in &s.names.required_env {
         match s.env.get(name) {
             Some(var) => match &var.value {
                 EnvValue::Absent(why) => missing.push(format!("{name} ({why})")),
@@ -196,7 +196,7 @@ fn required_env(s: &Subject) -> Finding {
     } else {
         s.finding(id, Status::Fail)
             .measured(join(missing))
-            .expected(format!("set: {}", s.config.names.required_env.join(", ")))
+            .expected(format!("set: {}", s.names.required_env.join(", ")))
             .remediation(
                 "set the variables in the Deployment (names.requiredEnv in the config lists them)",
             )
@@ -206,7 +206,7 @@ fn required_env(s: &Subject) -> Finding {
 
 fn key_kind(s: &Subject) -> Finding {
     let id = "config.key-kind";
-    let name = &s.config.names.api_key_env;
+    let name = &s.names.api_key_env;
     let Some(var) = s.env.get(name) else {
         return s
             .finding(id, Status::Skipped)
@@ -252,7 +252,7 @@ fn key_scopes(s: &Subject, remote: &SubjectRemote) -> Finding {
     if remote.personal_keys.is_empty() {
         return s.finding(id, Status::Pass).measured(format!(
             "no personal or secret key in {}: only the project key, which can send events and read flags",
-            s.config.names.personal_key_env.join(", ")
+            s.names.personal_key_env.join(", ")
         ));
     }
     let mut parts = Vec::new();

@@ -106,7 +106,7 @@ fn webhook_secret(s: &Subject) -> Finding {
 
 fn posthog_host_check(s: &Subject, posthog_host: Option<&str>) -> Finding {
     let id = "config.posthog-host";
-    let name = &s.config.names.host_env;
+    let name = &s.names.host_env;
     let Some(var) = s.env.get(name) else {
         return s
             .finding(id, Status::Warn)
@@ -123,14 +123,14 @@ fn posthog_host_check(s: &Subject, posthog_host: Option<&str>) -> Finding {
             );
         }
     };
-    let configured = posthog_host.or(s.config.posthog.host.as_deref());
+    let configured = posthog_host.or(s.posthog.host.as_deref());
     let finding = match Region::from_host(&value) {
         None => s
             .finding(id, Status::Fail)
             .measured(format!("{name} = {value:?} is not a URL"))
             .remediation("use https://us.i.posthog.com, https://eu.i.posthog.com or your own host"),
         Some(region @ (Region::Us | Region::Eu)) => {
-            let expected = s.config.posthog.region.map(Region::from_name);
+            let expected = s.posthog.region.map(Region::from_name);
             if value.starts_with("http://") {
                 s.finding(id, Status::Fail)
                     .measured(format!("{name} = {value} uses plain HTTP"))

@@ -13,6 +13,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 
 use super::yaml::LineMap;
+use crate::prometheus::rules::{RuleInfo, RulesError};
 
 /// Where an object came from: a file and line offline, nothing (the cluster) live.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -159,6 +160,27 @@ pub struct ClusterFacts {
     pub files: Vec<String>,
     /// Kinds seen in the files that no check reads (reported once, so nothing is silently ignored).
     pub ignored_kinds: BTreeSet<String>,
+}
+
+impl ClusterFacts {
+    /// Adds what a Prometheus rules API at `url` answered, or why it did not, to the alert facts.
+    pub fn add_rules_api(&mut self, url: &str, answer: Result<Vec<RuleInfo>, RulesError>) {
+        let rules = match answer {
+            Ok(rules) => rules,
+            Err(e) => return self.alert_sources.push(format!("failed to {e}")),
+        };
+        let source = format!("rules API {url}/");
+        self.alert_sources
+            .push(format!("{} alert rules from {source}", rules.len()));
+        self.alert_rules
+            .extend(rules.into_iter().map(|r| AlertRule {
+                name: r.name,
+                expr: r.expr,
+                severity: r.severity,
+                source: format!("{source} group {}", r.group),
+                origin: Origin::default(),
+            }));
+    }
 }
 
 /// The answer to "is this Secret/ConfigMap there?", which differs live and offline.

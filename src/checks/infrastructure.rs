@@ -25,16 +25,8 @@ pub fn check(s: &Subject) -> Vec<Finding> {
         resources(s),
         image_pinned(s),
         termination_grace(s),
-        switch(
-            s,
-            "infra.circuit-breaker",
-            &s.config.names.circuit_breaker_env,
-        ),
-        switch(
-            s,
-            "infra.graceful-degradation",
-            &s.config.names.fallback_env,
-        ),
+        switch(s, "infra.circuit-breaker", &s.names.circuit_breaker_env),
+        switch(s, "infra.graceful-degradation", &s.names.fallback_env),
     ]
 }
 
@@ -211,7 +203,7 @@ fn image_pinned(s: &Subject) -> Finding {
 
 fn termination_grace(s: &Subject) -> Finding {
     let id = "infra.termination-grace";
-    let flush = s.config.thresholds.sdk_shutdown_seconds;
+    let flush = s.thresholds.sdk_shutdown_seconds;
     let set = s
         .pod_spec()
         .and_then(|p| p.termination_grace_period_seconds);

@@ -19,6 +19,7 @@ pub mod infrastructure;
 pub mod live;
 pub mod local;
 pub mod manifests;
+pub mod plan;
 pub mod policy;
 pub mod proxy;
 pub mod region;
@@ -27,6 +28,7 @@ pub mod rollout;
 pub mod scan;
 pub mod select;
 pub mod selector;
+pub mod summary;
 pub mod yaml;
 
 pub use crate::config::preflight::{
@@ -34,10 +36,19 @@ pub use crate::config::preflight::{
 };
 use k8s_openapi::api::apps::v1::Deployment;
 
-use crate::config::Config;
+use crate::config::posthog::PostHogConfig;
+use crate::config::{Names, Thresholds};
 use crate::report::{Finding, Status};
 use env::Environment;
 use facts::{ClusterFacts, Obj};
+
+/// The sections of the configuration file a Deployment's checks read (never the whole file).
+#[derive(Debug, Clone, Copy)]
+pub struct Sections<'a> {
+    pub names: &'a Names,
+    pub thresholds: &'a Thresholds,
+    pub posthog: &'a PostHogConfig,
+}
 
 /// One Deployment being checked, with everything resolved that several checks need.
 pub struct Subject<'a> {
@@ -46,7 +57,12 @@ pub struct Subject<'a> {
     pub namespace: String,
     pub env: Environment,
     pub facts: &'a ClusterFacts,
-    pub config: &'a Config,
+    /// The names of the Deployment's Secret, variables and paths (`names:` in the config).
+    pub names: &'a Names,
+    /// The numbers the checks hold measurements against (`thresholds:`).
+    pub thresholds: &'a Thresholds,
+    /// Where the Deployment's PostHog is meant to be (`posthog:`): host and region.
+    pub posthog: &'a PostHogConfig,
     /// Set when the report covers several Deployments.
     pub label: Option<String>,
 }
@@ -55,7 +71,7 @@ impl<'a> Subject<'a> {
     pub fn new(
         deploy: &'a Obj<Deployment>,
         facts: &'a ClusterFacts,
-        config: &'a Config,
+        sections: Sections<'a>,
         several: bool,
     ) -> Self {
         let name = deploy.name();
@@ -68,7 +84,9 @@ impl<'a> Subject<'a> {
             namespace,
             env,
             facts,
-            config,
+            names: sections.names,
+            thresholds: sections.thresholds,
+            posthog: sections.posthog,
             label,
         }
     }
@@ -100,7 +118,7 @@ impl<'a> Subject<'a> {
             .iter()
             .enumerate()
             .collect();
-        let with_key = self.env.containers_with(&self.config.names.api_key_env);
+        let with_key = self.env.containers_with(&self.names.api_key_env);
         let chosen: Vec<_> = all
             .iter()
             .filter(|(_, c)| with_key.contains(&c.name.as_str()))

@@ -1,16 +1,24 @@
 //! The config file's say over findings: checks disabled (with their reason), lines attested by a
 //! person, and severity overrides. Validated first, so an unknown id or a bad date is an error.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
-use crate::config::{Attestation, Config};
+use crate::config::{Attestation, Disabled, SeverityName};
 use crate::error::{Error, Result};
 use crate::report::{Finding, Status};
 
 use super::catalog;
+
+/// The config file's say over findings: its `severity`, `attestations` and `disabled` entries.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    pub severity: &'a BTreeMap<String, SeverityName>,
+    pub attestations: &'a BTreeMap<String, Attestation>,
+    pub disabled: &'a [Disabled],
+}
 
 fn known(id: &str, section: &str) -> Result<()> {
     if catalog::find(id).is_some() {
@@ -44,12 +52,12 @@ fn parse_date(text: &str) -> Option<Date> {
 
 /// Rejects ids that do not exist, disabled checks without a reason and attestations without a
 /// person or a valid date (a date in the future is refused: nobody attests ahead of time).
-pub fn validate(config: &Config, now: jiff::Timestamp) -> Result<()> {
+pub fn validate(config: &Policy, now: jiff::Timestamp) -> Result<()> {
     let today = now.to_zoned(TimeZone::UTC).date();
     for id in config.severity.keys() {
         known(id, "severity")?;
     }
-    for disabled in &config.disabled {
+    for disabled in config.disabled {
         known(&disabled.id, "disabled")?;
         if disabled.reason.trim().is_empty() {
             return Err(Error::Input(format!(
@@ -58,7 +66,7 @@ pub fn validate(config: &Config, now: jiff::Timestamp) -> Result<()> {
             )));
         }
     }
-    for (id, attestation) in &config.attestations {
+    for (id, attestation) in config.attestations {
         known(id, "attestations")?;
         if attestation.by.trim().is_empty() {
             return Err(Error::Input(format!(
@@ -88,7 +96,7 @@ pub fn validate(config: &Config, now: jiff::Timestamp) -> Result<()> {
 }
 
 /// Applies disabled checks, attestations and severity overrides, in that order.
-pub fn apply(findings: Vec<Finding>, config: &Config, now: jiff::Timestamp) -> Vec<Finding> {
+pub fn apply(findings: Vec<Finding>, config: &Policy, now: jiff::Timestamp) -> Vec<Finding> {
     let today = now.to_zoned(TimeZone::UTC).date();
     let mut seen_disabled = HashSet::new();
     let mut out = Vec::with_capacity(findings.len());
@@ -153,17 +161,25 @@ mod tests {
         "2026-06-01T12:00:00Z".parse().unwrap()
     }
 
-    fn config(yaml: &str) -> Config {
-        Config::parse(yaml).unwrap()
+    fn config(yaml: &str) -> crate::config::Config {
+        crate::config::Config::parse(yaml).unwrap()
+    }
+
+    fn policy(config: &crate::config::Config) -> Policy<'_> {
+        Policy {
+            severity: &config.severity,
+            attestations: &config.attestations,
+            disabled: &config.disabled,
+        }
     }
 
     #[test]
     fn unknown_ids_and_missing_reasons_are_errors() {
-        let err = validate(&config("severity: {infra.pbd: p1}"), now()).unwrap_err();
+        let err = validate(&policy(&config("severity: {infra.pbd: p1}")), now()).unwrap_err();
         assert!(err.to_string().contains("did you mean"), "{err}");
         assert_eq!(err.exit().code(), 2);
         let err = validate(
-            &config("disabled: [{id: infra.pdb, reason: \"  \"}]"),
+            &policy(&config("disabled: [{id: infra.pdb, reason: \"  \"}]")),
             now(),
         )
         .unwrap_err();
@@ -174,15 +190,15 @@ mod tests {
     fn attestation_dates_are_checked() {
         let future = config("attestations: {docs.on-call: {by: a, at: 2027-01-01}}");
         assert!(
-            validate(&future, now())
+            validate(&policy(&future), now())
                 .unwrap_err()
                 .to_string()
                 .contains("future")
         );
         let bad = config("attestations: {docs.on-call: {by: a, at: yesterday}}");
-        assert!(validate(&bad, now()).is_err());
+        assert!(validate(&policy(&bad), now()).is_err());
         let ok = config("attestations: {docs.on-call: {by: a, at: 2026-05-01T09:00:00Z}}");
-        validate(&ok, now()).unwrap();
+        validate(&policy(&ok), now()).unwrap();
     }
 
     #[test]
@@ -199,7 +215,7 @@ mod tests {
                 new_finding("code.error-handling", Status::Manual),
                 new_finding("infra.pdb", Status::Fail),
             ],
-            &cfg,
+            &policy(&cfg),
             now(),
         );
         assert_eq!(findings[0].status, Status::Pass);
@@ -222,7 +238,11 @@ mod tests {
     #[test]
     fn a_measured_failure_is_not_overridden_by_an_attestation() {
         let cfg = config("attestations: {infra.pdb: {by: a, at: 2026-01-01}}");
-        let findings = apply(vec![new_finding("infra.pdb", Status::Fail)], &cfg, now());
+        let findings = apply(
+            vec![new_finding("infra.pdb", Status::Fail)],
+            &policy(&cfg),
+            now(),
+        );
         assert_eq!(findings[0].status, Status::Fail);
     }
 
@@ -237,7 +257,7 @@ mod tests {
                 new_finding("code.no-hardcoded-credentials", Status::Fail).at("b.js", Some(2)),
                 new_finding("infra.pdb", Status::Fail),
             ],
-            &cfg,
+            &policy(&cfg),
             now(),
         );
         assert_eq!(findings.len(), 2);

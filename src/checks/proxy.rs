@@ -44,7 +44,6 @@ pub fn health_route(s: &Subject) -> std::result::Result<HealthRoute, String> {
             .or_else(|| c.liveness_probe.as_ref().and_then(|p| p.http_get.clone()))
     });
     let path = s
-        .config
         .names
         .health_path
         .clone()
@@ -108,6 +107,22 @@ pub fn health_route(s: &Subject) -> std::result::Result<HealthRoute, String> {
             .unwrap_or_else(|| chosen.port.to_string()),
         path,
     })
+}
+
+/// The health answer for `s` through the service proxy; skipped without a cluster (`client` is
+/// `None` for manifest files and with `--offline`) or when no Service leads to its pods.
+pub async fn health_of(
+    client: Option<&kube::Client>,
+    s: &Subject<'_>,
+    timeout: std::time::Duration,
+) -> Probe<HealthAnswer> {
+    let Some(client) = client else {
+        return Probe::Skipped("no cluster".to_string());
+    };
+    match health_route(s) {
+        Ok(route) => probe_health(client, &route, timeout).await,
+        Err(why) => Probe::Skipped(why),
+    }
 }
 
 /// GET through the service proxy. Any HTTP answer is kept (a 503 from the app is an answer).

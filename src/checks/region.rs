@@ -16,7 +16,7 @@ pub struct RegionChoice {
 /// `posthog.region` in the config, else US Cloud, the SDKs' default. (`--posthog-host` changes
 /// where keys are validated, not which region's incidents matter.)
 pub fn region_for(s: &Subject) -> RegionChoice {
-    let name = &s.config.names.host_env;
+    let name = &s.names.host_env;
     if let Some(value) = s.env.get(name).and_then(|v| v.value.known())
         && let Some(region) = Region::from_host(value.expose())
     {
@@ -25,13 +25,13 @@ pub fn region_for(s: &Subject) -> RegionChoice {
             from: name.clone(),
         };
     }
-    if let Some(region) = s.config.posthog.host.as_deref().and_then(Region::from_host) {
+    if let Some(region) = s.posthog.host.as_deref().and_then(Region::from_host) {
         return RegionChoice {
             region,
             from: "posthog.host in the config".to_string(),
         };
     }
-    if let Some(region) = s.config.posthog.region {
+    if let Some(region) = s.posthog.region {
         return RegionChoice {
             region: Region::from_name(region),
             from: "posthog.region in the config".to_string(),

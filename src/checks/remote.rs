@@ -182,24 +182,12 @@ where
     };
 
     // One request per distinct key and endpoint, however many Deployments share it.
-    let project_cache: KeyCache<ProjectKeyCheck> = Default::default();
-    let personal_cache: KeyCache<PersonalKeyCheck> = Default::default();
-
+    let caches = Caches::default();
     let work = subjects.iter().enumerate().map(|(i, s)| {
         let choice = regions[i].clone();
-        let status = Probe::Skipped("no status request".to_string());
         let health = &health;
-        let project_cache = &project_cache;
-        let personal_cache = &personal_cache;
+        let caches = &caches;
         async move {
-            // --posthog-host (or posthog.host) replaces the endpoints, not the region.
-            let endpoint = inputs
-                .posthog_host
-                .as_deref()
-                .and_then(Region::from_host)
-                .unwrap_or_else(|| choice.region.clone());
-            let ingest = endpoint.ingest_url();
-            let app = endpoint.app_url();
             let health = if inputs.offline {
                 Probe::Skipped(OFFLINE.to_string())
             } else if let Some(url) = &inputs.health_url {
@@ -211,52 +199,7 @@ where
                     "offline manifests: pass --health-url to check the endpoint".to_string(),
                 )
             };
-
-            let names = &s.config.names;
-            let (project_key, project_key_source) =
-                match key_from(s, inputs, &names.api_key_env, &inputs.api_key_env) {
-                    _ if inputs.offline => (Probe::Skipped(OFFLINE.to_string()), None),
-                    Err(why) => (Probe::Skipped(why), None),
-                    Ok((key, source)) => {
-                        let probe = once(project_cache, &ingest, &key, || async {
-                            Probe::from_result(
-                                client.check_project_key(&ingest, key.expose()).await,
-                            )
-                        })
-                        .await;
-                        (probe, Some(source))
-                    }
-                };
-
-            let mut personal_keys = Vec::new();
-            for name in &names.personal_key_env {
-                let Ok((key, _)) = key_from(s, inputs, name, name) else {
-                    continue;
-                };
-                let result = if inputs.offline {
-                    Probe::Skipped(OFFLINE.to_string())
-                } else {
-                    once(personal_cache, &app, &key, || async {
-                        Probe::from_result(client.check_personal_key(&app, key.expose()).await)
-                    })
-                    .await
-                };
-                personal_keys.push(PersonalKeyResult {
-                    env: name.clone(),
-                    masked: key.masked(),
-                    result,
-                });
-            }
-            SubjectRemote {
-                region: choice,
-                health,
-                project_key,
-                project_key_source,
-                personal_keys,
-                status,
-                ingest,
-                app,
-            }
+            subject_remote(s, choice, health, inputs, client, caches).await
         }
     });
     let remotes = futures::stream::iter(work)
@@ -276,6 +219,74 @@ where
         })
         .collect();
     (remotes, SharedRemote { staging })
+}
+
+/// Answers already asked for, per (endpoint, key), shared by every Deployment of a run.
+#[derive(Default)]
+struct Caches {
+    project: KeyCache<ProjectKeyCheck>,
+    personal: KeyCache<PersonalKeyCheck>,
+}
+
+/// The key checks of one Deployment, against the endpoints of its region (or `--posthog-host`).
+async fn subject_remote(
+    s: &Subject<'_>,
+    choice: RegionChoice,
+    health: Probe<HealthAnswer>,
+    inputs: &RemoteInputs,
+    client: &PostHogClient,
+    caches: &Caches,
+) -> SubjectRemote {
+    // --posthog-host (or posthog.host) replaces the endpoints, not the region.
+    let endpoint = inputs
+        .posthog_host
+        .as_deref()
+        .and_then(Region::from_host)
+        .unwrap_or_else(|| choice.region.clone());
+    let ingest = endpoint.ingest_url();
+    let app = endpoint.app_url();
+    let names = s.names;
+    let (project_key, project_key_source) =
+        match key_from(s, inputs, &names.api_key_env, &inputs.api_key_env) {
+            _ if inputs.offline => (Probe::Skipped(OFFLINE.to_string()), None),
+            Err(why) => (Probe::Skipped(why), None),
+            Ok((key, source)) => {
+                let probe = once(&caches.project, &ingest, &key, || async {
+                    Probe::from_result(client.check_project_key(&ingest, key.expose()).await)
+                })
+                .await;
+                (probe, Some(source))
+            }
+        };
+    let mut personal_keys = Vec::new();
+    for name in &names.personal_key_env {
+        let Ok((key, _)) = key_from(s, inputs, name, name) else {
+            continue;
+        };
+        let result = if inputs.offline {
+            Probe::Skipped(OFFLINE.to_string())
+        } else {
+            once(&caches.personal, &app, &key, || async {
+                Probe::from_result(client.check_personal_key(&app, key.expose()).await)
+            })
+            .await
+        };
+        personal_keys.push(PersonalKeyResult {
+            env: name.clone(),
+            masked: key.masked(),
+            result,
+        });
+    }
+    SubjectRemote {
+        region: choice,
+        health,
+        project_key,
+        project_key_source,
+        personal_keys,
+        status: Probe::Skipped("no status request".to_string()),
+        ingest,
+        app,
+    }
 }
 
 /// Requests in flight at once (health probes through the API server, key checks).

@@ -148,7 +148,7 @@ fn personal_keys(s: &Subject, remote: &SubjectRemote) -> Finding {
     if remote.personal_keys.is_empty() {
         return s.finding(id, Status::Skipped).measured(format!(
             "no personal or secret key configured ({})",
-            s.config.names.personal_key_env.join(", ")
+            s.names.personal_key_env.join(", ")
         ));
     }
     let mut status = Status::Pass;

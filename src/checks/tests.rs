@@ -15,9 +15,10 @@ use super::endpoints::RegionChoice;
 use super::facts::ClusterFacts;
 use super::local::{LocalFacts, TestsEvidence};
 use super::manifests::add_text;
+use super::policy::Policy;
 use super::remote::{HealthAnswer, PersonalKeyResult, Probe, SharedRemote, SubjectRemote};
 use super::scan::ScanResult;
-use super::{Subject, TestStatus};
+use super::{Sections, Subject, TestStatus};
 
 /// A Deployment that passes every machine check, with its Secret, Service, PDB and alert rules.
 pub(crate) const GOOD: &str = r#"
@@ -204,10 +205,15 @@ impl Case {
     }
 
     fn run(&self) -> Vec<Finding> {
+        let sections = Sections {
+            names: &self.config.names,
+            thresholds: &self.config.thresholds,
+            posthog: &self.config.posthog,
+        };
         let subjects = vec![Subject::new(
             &self.facts.deployments[0],
             &self.facts,
-            &self.config,
+            sections,
             false,
         )];
         let remotes = vec![self.remote.clone()];
@@ -218,7 +224,12 @@ impl Case {
                 shared: &self.shared,
                 local: &self.local,
                 facts: &self.facts,
-                config: &self.config,
+                alert_names: &self.config.preflight.alerts,
+                policy: Policy {
+                    severity: &self.config.severity,
+                    attestations: &self.config.attestations,
+                    disabled: &self.config.disabled,
+                },
                 posthog_host: None,
                 status_url: Some("https://www.posthogstatus.com/api/v1/summary"),
             },

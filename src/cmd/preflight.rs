@@ -5,17 +5,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use url::Url;
 
 use crate::checks::checklist::{self, Inputs};
+use crate::checks::facts::ClusterFacts;
 use crate::checks::live::{self, Scope};
-use crate::checks::manifests::{self, Input};
-use crate::checks::remote::{self, Probe, RemoteInputs};
-use crate::checks::{Subject, local, policy, proxy, scan, select};
+use crate::checks::local::LocalFacts;
+use crate::checks::manifests;
+use crate::checks::plan::{Options, Plan, Source};
+use crate::checks::policy::{self, Policy};
+use crate::checks::remote::{self, SharedRemote, SubjectRemote};
+use crate::checks::{PreflightConfig, Sections, Subject, local, proxy, scan, select, summary};
 use crate::cmd::{Ctx, DEFAULT_DEPLOYMENT, TargetArg};
 use crate::error::{Error, Result};
-use crate::posthog::{PostHogClient, STATUS_FALLBACK_URL, STATUS_URL};
-use crate::report::{FailOn, Report, ReportTarget, Verdict};
+use crate::posthog::PostHogClient;
+use crate::report::{FailOn, Report};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -119,138 +122,157 @@ impl PreflightArgs {
     }
 }
 
-fn url_arg(raw: Option<&str>, what: &str) -> Result<Option<Url>> {
-    raw.map(|r| Url::parse(r).map_err(|e| Error::Usage(format!("{what} {r:?} is not a URL: {e}"))))
-        .transpose()
+impl PreflightArgs {
+    fn options(&self, namespace: Option<&str>) -> Result<Options> {
+        // The positional defaults to the checklist's name; names.deployment in the config replaces it.
+        let named = self.target.parse()?.name;
+        Ok(Options {
+            target: (self.target.target != DEFAULT_DEPLOYMENT).then_some(named),
+            files: self.filename.clone(),
+            recursive: self.recursive,
+            all: self.all,
+            all_namespaces: self.all_namespaces,
+            scan: self.scan.clone(),
+            offline: self.offline,
+            fail_on: self.fail_on,
+            api_key_env: self.api_key_env.clone(),
+            posthog_host: self.posthog_host.clone(),
+            status_url: self.status_url.clone(),
+            health_url: self.health_url.clone(),
+            staging_url: self.staging_url.clone(),
+            remote_timeout: self.remote_timeout,
+            namespace: namespace.map(str::to_string),
+        })
+    }
 }
 
 pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
-    let target = args.target.parse()?;
     let config = ctx.config()?;
-    policy::validate(config, ctx.now())?;
-    let fail_on = args.fail_on.or(config.fail_on).unwrap_or_default();
-    if args.all_namespaces && !args.all {
-        return Err(Error::Usage(
-            "-A/--all-namespaces goes with --all".to_string(),
-        ));
-    }
-    if args.api_key_env.is_some() && args.filename.is_empty() {
-        return Err(Error::Usage(
-            "--api-key-env is for offline checks (-f); live, the key is read from the Deployment's Secret"
-                .to_string(),
-        ));
-    }
-    // The positional defaults to the checklist's name; names.deployment in the config replaces it.
-    let target_name = if args.target.target == DEFAULT_DEPLOYMENT {
-        config.names.deployment.clone()
-    } else {
-        target.name.clone()
+    let policy = Policy {
+        severity: &config.severity,
+        attestations: &config.attestations,
+        disabled: &config.disabled,
     };
-    let pf = &config.preflight;
-    let timeout = match (args.remote_timeout, &config.posthog.timeout) {
-        (Some(t), _) => t,
-        (None, Some(text)) => humantime::parse_duration(text)
-            .map_err(|e| Error::Input(format!("posthog.timeout {text:?}: {e}")))?,
-        (None, None) => Duration::from_secs(10),
-    };
+    policy::validate(&policy, ctx.now())?;
+    let plan = Plan::decide(
+        &args.options(ctx.global.namespace.as_deref())?,
+        &config.names,
+        &config.preflight,
+        &config.posthog,
+        config.fail_on,
+    )?;
 
-    // Fetch: the Kubernetes side.
-    let offline_files = !args.filename.is_empty();
-    let spinner = ctx.ui.spinner(if offline_files {
-        "reading manifests"
-    } else {
-        "reading the cluster"
-    });
-    let (mut facts, cluster, source) = if offline_files {
-        let inputs: Vec<Input> = args.filename.iter().map(|f| Input::parse(f)).collect();
-        let namespace = ctx
-            .global
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_string());
-        let facts = manifests::load(&inputs, args.recursive, &namespace)?;
-        (
-            facts,
-            None,
-            format!("the manifests ({})", args.filename.join(", ")),
-        )
-    } else {
-        let cluster = ctx.cluster().await?;
-        let facts = if args.all {
-            let scope = if args.all_namespaces {
-                Scope::All
-            } else {
-                Scope::Namespace(cluster.namespace.clone())
-            };
+    // Fetch: the Kubernetes side, alert rules, the repository, then remote services.
+    let (mut facts, cluster) = objects(&plan, ctx).await?;
+    let rules_key = config.preflight.prometheus_url.as_deref();
+    alert_rules(&args, rules_key, ctx, &mut facts).await?;
+    let cluster_namespace = cluster.map(|c| c.namespace.as_str());
+    let chosen = select::select(
+        &facts,
+        plan.selection(),
+        &config.names,
+        &plan.describe_source(cluster_namespace),
+    )?;
+    let sections = Sections {
+        names: &config.names,
+        thresholds: &config.thresholds,
+        posthog: &config.posthog,
+    };
+    let subjects: Vec<Subject> = chosen
+        .iter()
+        .map(|i| Subject::new(&facts.deployments[*i], &facts, sections, args.all))
+        .collect();
+    let local = repository(&plan, &config.preflight).await?;
+    let (remotes, shared) = remotes(&plan, cluster, &subjects, ctx).await?;
+
+    // Decide.
+    let inputs = Inputs {
+        subjects: &subjects,
+        remotes: &remotes,
+        shared: &shared,
+        local: &local,
+        facts: &facts,
+        alert_names: &config.preflight.alerts,
+        policy,
+        posthog_host: plan.remote.posthog_host.as_deref(),
+        status_url: Some(plan.status_url.as_str()),
+    };
+    let findings = checklist::evaluate(&inputs, ctx.now());
+
+    // Report.
+    let scope = summary::Scope {
+        context: cluster.and_then(|c| c.context.as_deref()),
+        namespace: cluster_namespace.or(plan.namespace.as_deref()),
+    };
+    let report = summary::report(
+        &plan,
+        &facts,
+        &subjects,
+        &remotes,
+        findings,
+        scope,
+        ctx.now(),
+    );
+    Ok(report)
+}
+
+/// The Deployments and what they reference: from the files, or from the cluster.
+async fn objects<'c>(
+    plan: &Plan,
+    ctx: &'c Ctx,
+) -> Result<(ClusterFacts, Option<&'c crate::kube::Cluster>)> {
+    if let Source::Files { inputs, recursive } = &plan.source {
+        let spinner = ctx.ui.spinner("reading manifests");
+        let facts = manifests::load(inputs, *recursive, plan.default_namespace());
+        spinner.finish_and_clear();
+        return Ok((facts?, None));
+    }
+    let spinner = ctx.ui.spinner("reading the cluster");
+    let cluster = ctx.cluster().await?;
+    let facts = match &plan.target {
+        Some(name) => live::gather_one(cluster, &cluster.namespace, name).await?,
+        None if plan.all_namespaces => live::gather_all(cluster, &Scope::All).await?,
+        None => {
+            let scope = Scope::Namespace(cluster.namespace.clone());
             live::gather_all(cluster, &scope).await?
-        } else {
-            live::gather_one(cluster, &cluster.namespace, &target_name).await?
-        };
-        let source = match (&cluster.context, args.all_namespaces) {
-            (_, true) => "the cluster".to_string(),
-            _ => format!("namespace {}", cluster.namespace),
-        };
-        (facts, Some(cluster), source)
+        }
     };
     spinner.finish_and_clear();
+    Ok((facts, Some(cluster)))
+}
 
-    // The same Prometheus, with the same credentials, as the canary's analysis reads.
+/// The rules API of the same Prometheus, with the same credentials, as the canary's analysis
+/// reads (`command_key` is the older `preflight.prometheusUrl`).
+async fn alert_rules(
+    args: &PreflightArgs,
+    command_key: Option<&str>,
+    ctx: &Ctx,
+    facts: &mut ClusterFacts,
+) -> Result<()> {
+    let flag = args.prometheus_url.as_deref();
     if args.offline {
-        let url = crate::prometheus::choose_url(
-            args.prometheus_url.as_deref(),
-            std::env::var(crate::prometheus::URL_ENV).ok().as_deref(),
-            pf.prometheus_url.as_deref(),
-            &config.prometheus,
-        );
-        if let Some(url) = url_arg(url.as_deref(), "--prometheus-url")? {
+        let env = std::env::var(crate::prometheus::URL_ENV).ok();
+        let config = &ctx.config()?.prometheus;
+        if let Some(url) = crate::prometheus::choose_url(flag, env.as_deref(), command_key, config)
+        {
+            url::Url::parse(&url)
+                .map_err(|e| Error::Usage(format!("--prometheus-url {url:?} is not a URL: {e}")))?;
             facts
                 .alert_sources
                 .push(format!("rules API at {url} not asked (--offline)"));
         }
-    } else if let Some(prometheus) = ctx
-        .prometheus(args.prometheus_url.as_deref(), pf.prometheus_url.as_deref())
-        .await?
-    {
-        let url = prometheus.url().to_string();
-        match prometheus.alert_rules().await {
-            Ok(rules) => {
-                let source = format!("rules API {url}/");
-                facts
-                    .alert_sources
-                    .push(format!("{} alert rules from {source}", rules.len()));
-                facts.alert_rules.extend(rules.into_iter().map(|r| {
-                    crate::checks::facts::AlertRule {
-                        name: r.name,
-                        expr: r.expr,
-                        severity: r.severity,
-                        source: format!("{source} group {}", r.group),
-                        origin: Default::default(),
-                    }
-                }));
-            }
-            Err(e) => facts.alert_sources.push(format!("failed to {e}")),
-        }
+        return Ok(());
     }
+    if let Some(prometheus) = ctx.prometheus(flag, command_key).await? {
+        let answer = prometheus.alert_rules().await;
+        facts.add_rules_api(prometheus.url(), answer);
+    }
+    Ok(())
+}
 
-    let namespace_filter = if offline_files {
-        ctx.global.namespace.as_deref()
-    } else {
-        None
-    };
-    let chosen = select::select(
-        &facts,
-        (!args.all).then_some((target_name.as_str(), namespace_filter)),
-        &config.names,
-        &source,
-    )?;
-    let several = args.all;
-    let subjects: Vec<Subject> = chosen
-        .iter()
-        .map(|i| Subject::new(&facts.deployments[*i], &facts, config, several))
-        .collect();
-
-    // Fetch: the repository.
-    let scan = match &args.scan {
+/// Documentation, test results and, with `--scan`, hardcoded keys in the repository.
+async fn repository(plan: &Plan, preflight: &PreflightConfig) -> Result<LocalFacts> {
+    let scan = match &plan.scan {
         Some(path) => {
             let path = path.clone();
             let result = tokio::task::spawn_blocking(move || scan::scan(&path))
@@ -260,116 +282,32 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
         }
         None => None,
     };
-    let root = pf
-        .docs
-        .root
-        .clone()
-        .map(PathBuf::from)
-        .or_else(|| args.scan.clone())
-        .unwrap_or_else(|| PathBuf::from("."));
-    let local = local::gather(&root, &pf.docs, &pf.tests, scan);
+    Ok(local::gather(
+        &plan.docs_root,
+        &preflight.docs,
+        &preflight.tests,
+        scan,
+    ))
+}
 
-    // Fetch: remote services.
-    let status_explicit = args.status_url.is_some() || config.posthog.status_url.is_some();
-    let status_url = args
-        .status_url
-        .clone()
-        .or(config.posthog.status_url.clone())
-        .unwrap_or_else(|| STATUS_URL.to_string());
-    let fallback = match &config.posthog.status_fallback_url {
-        Some(text) if text.is_empty() => None,
-        Some(text) => Some(text.clone()),
-        // An explicit status URL (a mirror, a test) gets no fallback to the public page.
-        None if status_explicit => None,
-        None => Some(STATUS_FALLBACK_URL.to_string()),
-    };
-    let inputs = RemoteInputs {
-        offline: args.offline,
-        live: cluster.is_some(),
-        posthog_host: args.posthog_host.clone().or(config.posthog.host.clone()),
-        status_url: url_arg(Some(&status_url), "--status-url")?,
-        status_url_explicit: status_explicit,
-        status_fallback_url: url_arg(fallback.as_deref(), "posthog.statusFallbackUrl")?,
-        staging_url: url_arg(
-            args.staging_url.as_deref().or(pf.staging_url.as_deref()),
-            "--staging-url",
-        )?,
-        health_url: url_arg(
-            args.health_url.as_deref().or(pf.health_url.as_deref()),
-            "--health-url",
-        )?,
-        api_key_env: args
-            .api_key_env
-            .clone()
-            .unwrap_or_else(|| config.names.api_key_env.clone()),
-        timeout,
-    };
+/// PostHog (keys), the status page and the health endpoints (through the API server live).
+async fn remotes(
+    plan: &Plan,
+    cluster: Option<&crate::kube::Cluster>,
+    subjects: &[Subject<'_>],
+    ctx: &Ctx,
+) -> Result<(Vec<SubjectRemote>, SharedRemote)> {
+    let timeout = plan.remote.timeout;
     let client = PostHogClient::new(timeout).map_err(|e| Error::Remote(e.to_string()))?;
+    let probe_client = match cluster {
+        Some(c) if !plan.remote.offline => Some(c.client_without_retries()?),
+        _ => None,
+    };
     let spinner = ctx
         .ui
         .spinner("asking PostHog, the status page and health endpoints");
-    let probe_client = match cluster {
-        Some(c) if !args.offline => Some(c.client_without_retries()?),
-        _ => None,
-    };
-    let health = |i: usize| {
-        let subject = &subjects[i];
-        let client = probe_client.as_ref();
-        async move {
-            let Some(client) = client else {
-                return Probe::Skipped("no cluster".to_string());
-            };
-            match proxy::health_route(subject) {
-                Ok(route) => proxy::probe_health(client, &route, timeout).await,
-                Err(why) => Probe::Skipped(why),
-            }
-        }
-    };
-    let (remotes, shared) = remote::gather(&subjects, &inputs, &client, health).await;
+    let health = |i: usize| proxy::health_of(probe_client.as_ref(), &subjects[i], timeout);
+    let answers = remote::gather(subjects, &plan.remote, &client, health).await;
     spinner.finish_and_clear();
-
-    // Decide.
-    let findings = checklist::evaluate(
-        &Inputs {
-            subjects: &subjects,
-            remotes: &remotes,
-            shared: &shared,
-            local: &local,
-            facts: &facts,
-            config,
-            posthog_host: inputs.posthog_host.as_deref(),
-            status_url: Some(status_url.as_str()),
-        },
-        ctx.now(),
-    );
-    let verdict = Verdict::judge(&findings, fail_on);
-
-    // Report.
-    let context = cluster.and_then(|c| c.context.as_deref());
-    let report_target = if subjects.len() == 1 {
-        ReportTarget::deployment(&subjects[0].name, Some(&subjects[0].namespace), context)
-    } else {
-        let namespace = match (&cluster, args.all_namespaces) {
-            (_, true) => None,
-            (Some(c), false) => Some(c.namespace.as_str()),
-            (None, false) => ctx.global.namespace.as_deref(),
-        };
-        ReportTarget::deployment(
-            &format!("* ({} using PostHog)", subjects.len()),
-            namespace,
-            context,
-        )
-    };
-    let details = serde_json::json!({
-        "mode": if offline_files { "offline" } else { "live" },
-        "network": !args.offline,
-        "deployments": subjects.iter().map(|s| format!("{}/{}", s.namespace, s.name)).collect::<Vec<_>>(),
-        "files": facts.files,
-        "ignoredKinds": facts.ignored_kinds,
-        "alertSources": facts.alert_sources,
-        "regions": remotes.iter().map(|r| format!("{} (from {})", r.region.region.name(), r.region.from)).collect::<std::collections::BTreeSet<_>>(),
-    });
-    let report = Report::new("preflight", report_target, verdict, findings, ctx.now())
-        .with_untyped_details(details);
-    Ok(report)
+    Ok(answers)
 }

@@ -6,6 +6,7 @@ mod live;
 mod offline;
 mod remote;
 mod rules_api;
+mod rules_auth;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

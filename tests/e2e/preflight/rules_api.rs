@@ -20,8 +20,8 @@ const RULES: &str = r#"groups:
 "#;
 
 /// A Prometheus with `RULES` loaded, killed when dropped (also when the test panics).
-struct Prometheus {
-    url: String,
+pub(super) struct Prometheus {
+    pub(super) url: String,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -46,7 +46,7 @@ fn binary() -> std::path::PathBuf {
     })
 }
 
-async fn start() -> Prometheus {
+pub(super) async fn start() -> Prometheus {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.yml"), RULES).unwrap();
     std::fs::write(
