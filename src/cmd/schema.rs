@@ -17,7 +17,11 @@ fn details_types(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str
     fn of<D: CommandDetails>(generator: &mut schemars::SchemaGenerator) -> (&'static str, Value) {
         (D::COMMAND, generator.subschema_for::<D>().to_value())
     }
-    vec![of::<crate::rollout::history::HistoryDetails>(generator)]
+    vec![
+        of::<crate::rollout::history::HistoryDetails>(generator),
+        of::<crate::evidence::triage_report::TriageDetails>(generator),
+        of::<crate::evidence::bundle_report::EvidenceDetails>(generator),
+    ]
 }
 
 /// The whole schema, as published.
