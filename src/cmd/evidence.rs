@@ -5,18 +5,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::json;
 
 use crate::cmd::sources::SourceArgs;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
 use crate::evidence::bundle::Bundle;
-use crate::evidence::collect::{CollectInputs, Collected, collect};
+use crate::evidence::bundle_report::evidence_report;
+use crate::evidence::collect::{CollectInputs, collect};
 use crate::evidence::gather;
+use crate::evidence::settings::Settings;
 use crate::evidence::workload::fetch_workload;
-use crate::report::{
-    Finding, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
-};
+use crate::report::{Report, ReportTarget};
 
 const AFTER_HELP: &str = "\
 Collects, in one bundle: the logs of every pod of the Deployment and its canary (NAME-canary),
@@ -91,6 +90,15 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
     let target = args.target.parse()?;
     let since = parse_since(&args.since)?;
     let config = ctx.config()?;
+    let settings = Settings::new(
+        &config.evidence,
+        &config.posthog,
+        config.canary.naming(),
+        ctx.global.request_timeout,
+    )?;
+    let prometheus = ctx
+        .prometheus(args.sources.prometheus_url.as_deref(), None)
+        .await?;
     let cluster = ctx.cluster().await?;
     let now = ctx.now();
     let spinner = ctx.ui.spinner(&format!("collecting evidence for {target}"));
@@ -106,15 +114,12 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
         }
     };
     let connections = gather::connect(
-        ctx.global.request_timeout,
-        config,
+        &settings,
         cluster,
         &workload,
         &args.sources.flags(),
-        ctx.prometheus(args.sources.prometheus_url.as_deref(), None)
-            .await?,
-    )
-    .await?;
+        prometheus,
+    )?;
     let secrets = gather::secrets(cluster, &workload).await;
     let collected = collect(
         CollectInputs {
@@ -122,13 +127,13 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
             workload: &workload,
             connections: &connections,
             secrets: &secrets,
-            config,
+            settings: &settings,
             health_url: args.sources.health_url.as_deref(),
             since,
             since_text: args.since.clone(),
             max_log_requests: args
                 .max_log_requests
-                .unwrap_or_else(|| config.evidence.log_concurrency())
+                .unwrap_or_else(|| settings.evidence.log_concurrency())
                 .clamp(1, 64),
             now,
         },
@@ -136,7 +141,7 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
     )
     .await?;
     spinner.finish_and_clear();
-    let report = evidence_report(
+    Ok(evidence_report(
         ReportTarget::deployment(
             &target.name,
             Some(&cluster.namespace),
@@ -144,8 +149,7 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
         ),
         &collected,
         now,
-    );
-    Ok(report)
+    ))
 }
 
 /// `incident-<name>-<UTC timestamp>.tar.gz`, the timestamp without colons so it is a safe name.
@@ -165,154 +169,6 @@ fn parse_since(raw: &str) -> Result<Duration> {
                 "--since {raw:?}: write a duration of at least 1m, e.g. 30m, 1h or 6h"
             ))
         })
-}
-
-/// The command's report: the bundle's path and a summary of its contents, then what is missing.
-pub fn evidence_report(
-    target: ReportTarget,
-    collected: &Collected,
-    now: jiff::Timestamp,
-) -> Report {
-    let m = &collected.manifest;
-    let total: u64 = m.files.iter().map(|f| f.size).sum();
-    let count = |prefix: &str| {
-        m.files
-            .iter()
-            .filter(|f| f.path.starts_with(prefix))
-            .count()
-    };
-    let pass = |id: &str, title: &str, measured: String| {
-        Finding::new(id, Step::Infrastructure, Severity::P4, Status::Pass, title).measured(measured)
-    };
-    let redacted_files = m.files.iter().filter(|f| f.redactions > 0).count();
-    let mut findings = vec![
-        pass(
-            "evidence.bundle",
-            "Incident bundle written",
-            format!(
-                "{} ({} files + manifest.json, {})",
-                collected.location.display(),
-                m.files.len(),
-                human_bytes(total)
-            ),
-        )
-        .evidence(format!(
-            "manifest.json: SHA-256 of every file, window {} → {}",
-            m.window.start, m.window.end
-        )),
-        pass(
-            "evidence.logs",
-            "Pod logs (streamed, redacted)",
-            format!(
-                "{} log files ({} of previous containers) from {} pods, {}",
-                collected.log_files,
-                collected.previous_logs,
-                m.target.pods.len(),
-                human_bytes(collected.log_bytes)
-            ),
-        ),
-        pass(
-            "evidence.kubernetes",
-            "Deployment, ReplicaSets, pods, events, rollout history, HPA/PDB, Secrets by name",
-            format!("{} files under k8s/", count("k8s/")),
-        ),
-        if count("metrics/") > 0 {
-            pass(
-                "evidence.metrics",
-                "Alert metrics over the window and the chart",
-                format!("{} files under metrics/", count("metrics/")),
-            )
-        } else {
-            Finding::new(
-                "evidence.metrics",
-                Step::Infrastructure,
-                Severity::P4,
-                Status::Skipped,
-                "Alert metrics over the window and the chart",
-            )
-            .measured("not collected: no Prometheus answered (see manifest.json missing)")
-        },
-        pass(
-            "evidence.documents",
-            "triage.md, postmortem.md, communication.md",
-            format!(
-                "triage: {}",
-                crate::evidence::triage_report::summary(&collected.outcome)
-            ),
-        ),
-        pass(
-            "evidence.redactions",
-            "Credentials redacted before writing",
-            format!(
-                "{} redaction{} in {} file{}; Secret values redacted by value: {}",
-                m.redactions.total,
-                crate::report::plural(m.redactions.total),
-                redacted_files,
-                crate::report::plural(redacted_files),
-                if m.redactions.secret_values_redacted.is_empty() {
-                    "none".to_string()
-                } else {
-                    m.redactions.secret_values_redacted.join(", ")
-                }
-            ),
-        ),
-    ];
-    if !m.redactions.too_short_to_redact.is_empty() {
-        findings.push(
-            Finding::new(
-                "evidence.redactions.short-values",
-                Step::Infrastructure,
-                Severity::P4,
-                Status::Warn,
-                "Secret values too short to redact by value",
-            )
-            .measured(m.redactions.too_short_to_redact.join(", ")),
-        );
-    }
-    for missing in &m.missing {
-        findings.push(
-            Finding::new(
-                &format!("evidence.missing.{}", missing.source.replace('/', ".")),
-                Step::Infrastructure,
-                Severity::P4,
-                Status::Warn,
-                &format!("Not collected: {}", missing.source),
-            )
-            .measured(missing.reason.clone()),
-        );
-    }
-    let (result, summary) = if m.missing.is_empty() {
-        (
-            VerdictResult::Pass,
-            format!("bundle written to {}", collected.location.display()),
-        )
-    } else {
-        (
-            VerdictResult::Warn,
-            format!(
-                "bundle written to {} ({} source{} missing, listed in manifest.json)",
-                collected.location.display(),
-                m.missing.len(),
-                crate::report::plural(m.missing.len())
-            ),
-        )
-    };
-    let verdict = Verdict::decided(result, summary, &findings);
-    Report::new("evidence", target, verdict, findings, now).with_untyped_details(json!({
-        "bundle": collected.location,
-        "logFiles": collected.log_files,
-        "logBytes": collected.log_bytes,
-        "manifest": m,
-    }))
-}
-
-fn human_bytes(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
 }
 
 #[cfg(test)]

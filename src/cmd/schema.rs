@@ -20,6 +20,8 @@ fn details_types(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str
     vec![
         of::<crate::rollout::history::HistoryDetails>(generator),
         of::<crate::checks::summary::PreflightDetails>(generator),
+        of::<crate::evidence::triage_report::TriageDetails>(generator),
+        of::<crate::evidence::bundle_report::EvidenceDetails>(generator),
     ]
 }
 

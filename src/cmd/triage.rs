@@ -7,17 +7,15 @@
 use std::io::IsTerminal;
 
 use clap::Args;
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch, PatchParams};
 
 use crate::cmd::sources::SourceArgs;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
-use crate::evidence::actions::{EnvChange, env_patch};
+use crate::evidence::apply::{Applied, ApplyPlan, plan, send};
 use crate::evidence::gather;
-use crate::evidence::redact::Redactor;
-use crate::evidence::triage::{TriageOutcome, decide};
-use crate::evidence::triage_report::{Applied, triage_report};
+use crate::evidence::settings::Settings;
+use crate::evidence::triage::decide;
+use crate::evidence::triage_report::triage_report;
 use crate::evidence::workload::fetch_workload;
 use crate::report::{FailOn, Report, ReportTarget};
 
@@ -95,46 +93,49 @@ impl TriageArgs {
 pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Report> {
     let target = args.target.parse()?;
     let config = ctx.config()?;
+    let settings = Settings::new(
+        &config.evidence,
+        &config.posthog,
+        config.canary.naming(),
+        ctx.global.request_timeout,
+    )?;
+    let prometheus = ctx
+        .prometheus(args.sources.prometheus_url.as_deref(), None)
+        .await?;
     let cluster = ctx.cluster().await?;
     let spinner = ctx.ui.spinner(&format!("triage {target}"));
     let workload = fetch_workload(cluster, &target.name).await?;
     let connections = gather::connect(
-        ctx.global.request_timeout,
-        config,
+        &settings,
         cluster,
         &workload,
         &args.sources.flags(),
-        ctx.prometheus(args.sources.prometheus_url.as_deref(), None)
-            .await?,
-    )
-    .await?;
-    let queries =
-        gather::triage_queries(config, cluster, &workload, config.evidence.triage_window()?)?;
-    let secrets = gather::secrets(cluster, &workload).await;
-    let (redactor, _) = Redactor::new(&secrets.values);
-    let facts = gather::triage_facts(
+        prometheus,
+    )?;
+    let facts = gather::fetch_triage(
         cluster,
         &workload,
-        gather::TriageInputs {
-            connections: &connections,
-            secrets: &secrets,
-            redactor: &redactor,
-            config: &config.evidence,
-            health_url: args.sources.health_url.as_deref(),
-            queries: &queries,
-            now: ctx.now(),
-        },
+        &settings,
+        &connections,
+        args.sources.health_url.as_deref(),
+        ctx.now(),
     )
     .await?;
     spinner.finish_and_clear();
-    let outcome = decide(&facts, &config.evidence.thresholds);
+    let outcome = decide(&facts, &settings.evidence.thresholds);
 
-    let applied = if args.apply {
-        apply(&args, ctx, &workload.deployment, &outcome).await?
-    } else {
-        Vec::new()
+    let applied = match args.apply {
+        true => {
+            apply(
+                &args,
+                ctx,
+                &plan(&outcome, &workload.deployment, &cluster.namespace),
+            )
+            .await?
+        }
+        false => Vec::new(),
     };
-    let report = triage_report(
+    Ok(triage_report(
         ReportTarget::deployment(
             &target.name,
             Some(&cluster.namespace),
@@ -142,108 +143,37 @@ pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Report> {
         ),
         &facts,
         &outcome,
-        &config.evidence.thresholds,
+        &settings.evidence.thresholds,
         args.fail_on,
         &applied,
         ctx.now(),
-    );
-    Ok(report)
+    ))
 }
 
-/// The env-var actions, after a confirmation: one strategic merge patch for all of them.
-async fn apply(
-    args: &TriageArgs,
-    ctx: &Ctx,
-    deployment: &Deployment,
-    outcome: &TriageOutcome,
-) -> Result<Vec<Applied>> {
-    let cluster = ctx.cluster().await?;
-    let name = deployment.metadata.name.clone().unwrap_or_default();
-    let mut changes: Vec<EnvChange> = Vec::new();
-    let mut applied = Vec::new();
-    for action in &outcome.actions {
-        let Some(change) = &action.env else { continue };
-        if changes.contains(change) || applied.iter().any(|a: &Applied| a.env == change.name) {
-            continue;
-        }
-        if action.already_done {
-            applied.push(Applied {
-                env: change.name.to_string(),
-                result: "already-set",
-                detail: format!("{}={} on every container", change.name, change.value),
-            });
-        } else {
-            changes.push(change.clone());
-        }
-    }
-    let spec = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref());
-    let Some(patch) = spec.and_then(|spec| env_patch(spec, &changes)) else {
-        if applied.is_empty() {
+/// `--apply`: the plan's one patch, after a confirmation (a prompt, or `--yes`).
+async fn apply(args: &TriageArgs, ctx: &Ctx, plan: &ApplyPlan) -> Result<Vec<Applied>> {
+    if plan.patch.is_none() {
+        if plan.already_set.is_empty() {
             ctx.ui
                 .event("--apply: the triage suggests no env-var action; nothing to apply");
         }
-        return Ok(applied);
-    };
-    let assignments: Vec<String> = changes
-        .iter()
-        .map(|c| format!("{}={}", c.name, c.value))
-        .collect();
-    let describe = format!(
-        "kubectl set env deployment/{name} -n {} {}",
-        cluster.namespace,
-        assignments.join(" ")
-    );
+        return Ok(plan.already_set.clone());
+    }
     if args.dry_run {
-        for change in &changes {
-            applied.push(Applied {
-                env: change.name.to_string(),
-                result: "dry-run",
-                detail: format!("would send the strategic merge patch {patch} ({describe})"),
-            });
-        }
-        return Ok(applied);
+        return Ok(plan.dry_run());
     }
     let question = format!(
-        "Apply to deployment/{name} in namespace {}: {}? This starts a rollout. [y/N] ",
-        cluster.namespace,
-        assignments.join(", ")
+        "Apply to deployment/{} in namespace {}: {}? This starts a rollout. [y/N] ",
+        plan.deployment,
+        plan.namespace,
+        plan.assignments().join(", ")
     );
     if !args.yes && !confirm(&question).await? {
         return Err(Error::Usage(
             "--apply was not confirmed: nothing changed".to_string(),
         ));
     }
-    let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let params = PatchParams {
-        field_manager: Some("kubectl-posthog".to_string()),
-        ..PatchParams::default()
-    };
-    let patched = api
-        .patch(&name, &params, &Patch::Strategic(&patch))
-        .await
-        .map_err(|e| {
-            crate::kube::api_error(
-                &format!("patch deployment {}/{name}", cluster.namespace),
-                &cluster.server,
-                e,
-            )
-        })?;
-    let generation = patched.metadata.generation.unwrap_or_default();
-    for change in &changes {
-        applied.push(Applied {
-            env: change.name.to_string(),
-            result: "applied",
-            detail: format!(
-                "{}={} on every container (generation {generation}); follow the rollout with \
-                 `kubectl rollout status deployment/{name} -n {}`",
-                change.name, change.value, cluster.namespace
-            ),
-        });
-    }
-    Ok(applied)
+    send(ctx.cluster().await?, plan).await
 }
 
 /// Asks on the terminal; without one, `--yes` is required.

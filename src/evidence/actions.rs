@@ -2,76 +2,13 @@
 //! namespace, selector, and the Secret and key its PostHog key comes from.
 //!
 //! Only the env-var actions (`RATE_LIMIT_MODE=queue`, `POSTHOG_FALLBACK=true`) can be applied by
-//! `triage --apply`; key rotation needs a new key that only a person can get, so it is never applied.
+//! `triage --apply` ([`super::apply`]); key rotation ([`super::rotation`]) needs a new key that
+//! only a person can get, so it is never applied.
 
-use serde::Serialize;
-
-use super::facts::{KeySource, TriageFacts};
+use super::facts::TriageFacts;
+use super::rotation::key_rotation;
+pub use super::signals::{Action, EnvChange, FALLBACK, QUEUE};
 use super::signals::{Branch, ErrorClass};
-
-/// An env var `triage --apply` sets on every container, like `kubectl set env deployment/NAME`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EnvChange {
-    pub name: &'static str,
-    pub value: &'static str,
-}
-
-pub const QUEUE: EnvChange = EnvChange {
-    name: "RATE_LIMIT_MODE",
-    value: "queue",
-};
-pub const FALLBACK: EnvChange = EnvChange {
-    name: "POSTHOG_FALLBACK",
-    value: "true",
-};
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Action {
-    /// Stable id, e.g. `enable-fallback`.
-    pub id: &'static str,
-    pub title: String,
-    /// The command to run, ready to paste; absent when a person must act elsewhere.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
-    /// Set for actions `--apply` performs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub env: Option<EnvChange>,
-    /// Every container already has the value: nothing to apply.
-    pub already_done: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-impl Action {
-    fn run(id: &'static str, title: impl Into<String>, command: String) -> Self {
-        Action {
-            id,
-            title: title.into(),
-            command: Some(command),
-            env: None,
-            already_done: false,
-            note: None,
-        }
-    }
-
-    fn manual(id: &'static str, title: impl Into<String>) -> Self {
-        Action {
-            id,
-            title: title.into(),
-            command: None,
-            env: None,
-            already_done: false,
-            note: None,
-        }
-    }
-
-    fn note(mut self, note: impl Into<String>) -> Self {
-        self.note = Some(note.into());
-        self
-    }
-}
 
 /// The actions for the leaf the tree landed on and the error classes seen, in the runbook's order.
 pub fn actions_for(branch: Branch, classes: &[ErrorClass], facts: &TriageFacts) -> Vec<Action> {
@@ -112,7 +49,7 @@ pub fn actions_for(branch: Branch, classes: &[ErrorClass], facts: &TriageFacts) 
         Branch::Integration => {
             for class in classes {
                 match class {
-                    ErrorClass::Auth => actions.extend(key_rotation(&t, &facts.api_key)),
+                    ErrorClass::Auth => actions.extend(key_rotation(t.name, t.ns, &facts.api_key)),
                     ErrorClass::RateLimited => {
                         actions.push(Action::run(
                             "check-rate-limit",
@@ -240,90 +177,6 @@ fn notify_users(t: &Target) -> Action {
     )
 }
 
-/// 401/403: verify the key, check whether it was rotated, update the Secret, restart.
-fn key_rotation(t: &Target, key: &KeySource) -> Vec<Action> {
-    let (Some(secret), Some(data_key)) = (&key.secret, &key.key) else {
-        let title = if key.literal {
-            "The PostHog key is a literal in the manifest: move it to a Secret, then rotate it there"
-        } else {
-            "No Secret holding the PostHog key was found in the pod template: check POSTHOG_API_KEY"
-        };
-        return vec![
-            Action::run(
-                "find-key",
-                title,
-                format!(
-                    "kubectl set env deployment/{} -n {} --list | grep -i posthog",
-                    t.name, t.ns
-                ),
-            ),
-            restart(t),
-        ];
-    };
-    let jsonpath_key = data_key.replace('.', "\\.");
-    let mut verify = Action::run(
-        "verify-key",
-        format!(
-            "Verify the API key is set (secret {secret}, key {data_key}); prints its prefix only"
-        ),
-        format!(
-            "kubectl get secret {secret} -n {} -o jsonpath='{{.data.{jsonpath_key}}}' | base64 -d | cut -c1-4; echo",
-            t.ns
-        ),
-    );
-    if let Some(masked) = &key.masked {
-        verify = verify.note(format!(
-            "holds {masked} ({})",
-            key.kind.as_deref().unwrap_or("unknown kind")
-        ));
-    }
-    let mut compare = Action::manual(
-        "check-rotation",
-        format!(
-            "Check if the key was rotated: compare {} with the key in PostHog (Project settings)",
-            key.masked.as_deref().unwrap_or("the Secret's value")
-        ),
-    );
-    if key.kind.as_deref() == Some("personal") {
-        compare = compare.note("the Secret holds a personal key (phx_): ingestion rejects it; use the project key (phc_)");
-    }
-    let update = if key.other_keys.is_empty() {
-        Action::run(
-            "update-secret",
-            "Update the Secret with the new key (typed at the prompt, kept out of shell history)",
-            format!(
-                "read -rsp 'new PostHog key: ' POSTHOG_NEW_KEY && kubectl create secret generic {secret} -n {} --from-literal={data_key}=\"$POSTHOG_NEW_KEY\" --dry-run=client -o yaml | kubectl apply -f -",
-                t.ns
-            ),
-        )
-    } else {
-        Action::run(
-            "update-secret",
-            "Update the Secret's key in place (typed at the prompt, kept out of shell history)",
-            format!(
-                "read -rsp 'new PostHog key: ' POSTHOG_NEW_KEY && kubectl patch secret {secret} -n {} --type merge -p \"{{\\\"stringData\\\":{{\\\"{data_key}\\\":\\\"$POSTHOG_NEW_KEY\\\"}}}}\"",
-                t.ns
-            ),
-        )
-        .note(format!(
-            "the Secret also holds {}: `kubectl create secret --from-literal | kubectl apply` would drop them",
-            key.other_keys.join(", ")
-        ))
-    };
-    vec![verify, compare, update, restart(t)]
-}
-
-fn restart(t: &Target) -> Action {
-    Action::run(
-        "restart",
-        "Restart the pods so they read the new key, and wait for the rollout",
-        format!(
-            "kubectl rollout restart deployment/{0} -n {1} && kubectl rollout status deployment/{0} -n {1}",
-            t.name, t.ns
-        ),
-    )
-}
-
 fn infrastructure(t: &Target, facts: &TriageFacts) -> Vec<Action> {
     let mut actions = vec![
         Action::run(
@@ -393,35 +246,6 @@ fn infrastructure(t: &Target, facts: &TriageFacts) -> Vec<Action> {
         format!("kubectl posthog rollback deployment/{} -n {}", t.name, t.ns),
     ));
     actions
-}
-
-/// The strategic merge patch `kubectl set env deployment/NAME K=V …` amounts to: every container
-/// gets each value (merged by name, other env vars untouched). `None` when every container
-/// already has them, so re-running `--apply` changes nothing and starts no rollout.
-pub fn env_patch(
-    spec: &k8s_openapi::api::core::v1::PodSpec,
-    changes: &[EnvChange],
-) -> Option<serde_json::Value> {
-    let containers: Vec<serde_json::Value> = spec
-        .containers
-        .iter()
-        .filter_map(|c| {
-            let missing: Vec<serde_json::Value> = changes
-                .iter()
-                .filter(|change| {
-                    !c.env.iter().flatten().any(|e| {
-                        e.name == change.name
-                            && e.value.as_deref() == Some(change.value)
-                            && e.value_from.is_none()
-                    })
-                })
-                .map(|change| serde_json::json!({"name": change.name, "value": change.value}))
-                .collect();
-            (!missing.is_empty()).then(|| serde_json::json!({"name": c.name, "env": missing}))
-        })
-        .collect();
-    (!containers.is_empty())
-        .then(|| serde_json::json!({"spec": {"template": {"spec": {"containers": containers}}}}))
 }
 
 /// Twice a Kubernetes memory quantity, in the same unit (`256Mi` → `512Mi`, `1G` → `2G`).

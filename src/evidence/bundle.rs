@@ -3,28 +3,26 @@
 //! Every file goes through an [`EntryWriter`] that counts its bytes and hashes them (SHA-256) as
 //! they are written, so the manifest never needs a second pass. For the archive, each file is
 //! compressed into its own gzip member in a staging directory while it is written (logs stream
-//! concurrently, so compression runs on every core); finishing concatenates a member holding the
-//! tar header, then the file's member, for each file, and a last member with the end-of-archive
-//! blocks. Concatenated members are one valid gzip stream (RFC 1952 §2.2) that `tar xzf` reads.
+//! concurrently, so compression runs on every core); finishing concatenates the members
+//! ([`super::archive`]).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::archive::{LEVEL, Member, check_path, concatenate};
+use super::redact::Redactor;
 use crate::error::{Error, Result};
 
-const IO_BUFFER: usize = 64 * 1024;
-/// Fast compression: logs shrink ~10x even at level 1, and the bundle is wanted now.
-const LEVEL: Compression = Compression::fast();
+const IO_BUFFER: usize = super::archive::IO_BUFFER;
 
 /// One file of the bundle, as the manifest lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     pub path: String,
@@ -156,6 +154,20 @@ impl Bundle {
         writer.finish(redactions)
     }
 
+    /// Adds a text file after redacting it; `extra` counts redactions made before (blanked env
+    /// values), so the manifest's count per file is complete.
+    pub fn add_text(
+        &self,
+        path: &str,
+        text: &str,
+        redactor: &Redactor,
+        extra: usize,
+    ) -> Result<()> {
+        let (redacted, count) = redactor.redact_str(text);
+        self.add(path, redacted.as_bytes(), count + extra)
+            .map(|_| ())
+    }
+
     /// The entries so far, sorted by path.
     pub fn entries(&self) -> Vec<Entry> {
         let mut entries: Vec<Entry> = self.lock().iter().map(|(e, _)| e.clone()).collect();
@@ -179,17 +191,15 @@ impl Bundle {
                 mtime,
             } => {
                 let partial = archive.with_extension("gz.partial");
-                let write = || -> io::Result<()> {
-                    let mut out = BufWriter::with_capacity(IO_BUFFER, File::create(&partial)?);
-                    for (entry, part) in &entries {
-                        out.write_all(&gzip(&tar_header(&entry.path, entry.size, mtime)?)?)?;
-                        if let Some(part) = part {
-                            io::copy(&mut File::open(part)?, &mut out)?;
-                        }
-                    }
-                    out.write_all(&gzip(&[0u8; 1024])?)?;
-                    out.into_inner().map_err(|e| e.into_error())?.sync_all()
-                };
+                let members: Vec<Member> = entries
+                    .iter()
+                    .map(|(entry, part)| Member {
+                        path: &entry.path,
+                        size: entry.size,
+                        part: part.as_deref(),
+                    })
+                    .collect();
+                let write = || concatenate(&partial, &members, mtime);
                 write().map_err(|e| Error::io(format!("write {}", partial.display()), e))?;
                 std::fs::rename(&partial, &archive).map_err(|e| {
                     Error::io(
@@ -271,41 +281,6 @@ impl Write for EntryWriter<'_> {
             Sink::Plain(w) => w.flush(),
             Sink::Gzip(w) => w.flush(),
         }
-    }
-}
-
-/// The tar header block(s) for a regular file (GNU long-name blocks included when needed).
-fn tar_header(path: &str, size: u64, mtime: u64) -> io::Result<Vec<u8>> {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(size);
-    header.set_mode(0o644);
-    header.set_mtime(mtime);
-    header.set_entry_type(tar::EntryType::Regular);
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.append_data(&mut header, path, io::empty())?;
-    let mut bytes = builder.into_inner()?;
-    // `into_inner` appends the end-of-archive blocks, which belong only at the very end.
-    bytes.truncate(bytes.len().saturating_sub(1024));
-    Ok(bytes)
-}
-
-fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
-    let mut encoder = GzEncoder::new(Vec::new(), LEVEL);
-    encoder.write_all(data)?;
-    encoder.finish()
-}
-
-/// Bundle paths are relative, `/`-separated and never climb out of the bundle.
-fn check_path(path: &str) -> Result<()> {
-    let ok = !path.is_empty()
-        && !path.starts_with('/')
-        && path
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..");
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Input(format!("invalid bundle path {path:?}")))
     }
 }
 

@@ -2,12 +2,13 @@
 //! rates by class, error lines in pod logs and pod health. Each source may be unavailable; the
 //! decision says so instead of guessing.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// One source's answer, or why there is none (not configured, unreachable, forbidden).
 pub type Observed<T> = Result<T, String>;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TriageFacts {
     pub deployment: String,
@@ -28,7 +29,7 @@ pub struct TriageFacts {
 }
 
 /// The status page reduced to the incidents that affect our region.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusView {
     pub page_url: String,
@@ -39,7 +40,7 @@ pub struct StatusView {
     pub indicator: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusIncidentView {
     pub name: String,
@@ -60,7 +61,7 @@ impl StatusView {
 }
 
 /// What the integration's health endpoint answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthView {
     /// The URL or the API server proxy path that was asked.
@@ -90,7 +91,7 @@ impl HealthView {
 }
 
 /// Errors per minute by class over the triage window, and the p99 latency, from Prometheus.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorRates {
     pub auth_per_min: Option<f64>,
@@ -102,7 +103,7 @@ pub struct ErrorRates {
 }
 
 /// Error lines from the pods' logs over the triage window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogErrors {
     pub window_minutes: f64,
@@ -116,7 +117,7 @@ pub struct LogErrors {
     pub unreadable: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodsView {
     /// Desired replicas of the Deployment and its canary together.
@@ -124,7 +125,7 @@ pub struct PodsView {
     pub pods: Vec<PodHealth>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodHealth {
     pub name: String,
@@ -178,7 +179,7 @@ impl PodsView {
 }
 
 /// Where the PostHog key comes from, as the rotation commands need it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeySource {
     pub container: Option<String>,
@@ -195,7 +196,7 @@ pub struct KeySource {
     pub literal: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerEnv {
     pub name: String,

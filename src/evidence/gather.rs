@@ -2,7 +2,6 @@
 //! endpoint, the error rates, the logs' error lines and the pods, all at once.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ListParams};
@@ -13,11 +12,11 @@ use super::facts::{Observed, PodsView, TriageFacts};
 use super::metrics::{AlertQuery, alert_queries, instant_rates};
 use super::redact::{Redactor, SecretValue};
 use super::secrets::{SecretUse, key_source, read_secrets, referenced_secrets};
+use super::settings::Settings;
 use super::sources::{
     HealthTarget, StatusSettings, health_target_for, probe_health, region_for, status_view,
 };
 use super::workload::{Workload, container_env, pod_health};
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kube::Cluster;
 use crate::posthog::{PostHogClient, STATUS_FALLBACK_URL, STATUS_URL};
@@ -42,32 +41,27 @@ pub struct Connections {
 
 /// Builds the clients. A bad flag or config value is an error (exit 2); an unconfigured
 /// Prometheus is not: it becomes a recorded missing source.
-pub async fn connect(
-    request_timeout: Option<Duration>,
-    config: &Config,
+pub fn connect(
+    settings: &Settings,
     cluster: &Cluster,
     workload: &Workload,
     args: &SourceFlags,
     prometheus: Option<Prometheus>,
 ) -> Result<Connections> {
-    let timeout = match &config.posthog.timeout {
-        None => Duration::from_secs(10),
-        Some(raw) => humantime::parse_duration(raw)
-            .map_err(|e| Error::Input(format!("posthog.timeout {raw:?}: {e}; write e.g. 10s")))?,
-    };
-    let posthog = PostHogClient::new(timeout)
+    let posthog = PostHogClient::new(settings.posthog_timeout)
         .map_err(|e| Error::Input(format!("cannot build the HTTP client: {e}")))?;
     let parse = |what: &str, raw: &str| {
         Url::parse(raw).map_err(|e| Error::Usage(format!("{what} {raw:?} is not a URL: {e}")))
     };
+    let config = &settings.posthog;
     let primary_raw = args
         .status_url
         .clone()
-        .or_else(|| config.posthog.status_url.clone())
+        .or_else(|| config.status_url.clone())
         .unwrap_or_else(|| STATUS_URL.to_string());
     let primary = parse("--status-url", &primary_raw)?;
     // An explicit status URL (a mirror, a stand-in) is not silently replaced by the public page.
-    let fallback = match (&config.posthog.status_fallback_url, &args.status_url) {
+    let fallback = match (&config.status_fallback_url, &args.status_url) {
         (Some(raw), _) if raw.is_empty() => None,
         (Some(raw), _) => Some(parse("posthog.statusFallbackUrl", raw)?),
         (None, Some(_)) => None,
@@ -79,7 +73,7 @@ pub async fn connect(
     let status = StatusSettings {
         primary,
         fallback,
-        region: region_for(config.posthog.region, workload.pod_spec()),
+        region: region_for(config.region, workload.pod_spec()),
     };
     let prometheus_url = prometheus.as_ref().map(|p| p.url().to_string());
     let prometheus = prometheus.ok_or_else(|| {
@@ -90,14 +84,9 @@ pub async fn connect(
         status,
         prometheus,
         prometheus_url,
-        // Through the proxy a 503 is an answer (unhealthy, or no pod ready): no retries, and a
-        // bounded wait so an unresponsive integration cannot stall the triage.
+        // Through the proxy a 503 is an answer: no retries, and the settings' bounded wait.
         proxy: cluster
-            .client_without_retries_within(Some(
-                request_timeout
-                    .filter(|t| !t.is_zero())
-                    .unwrap_or(Duration::from_secs(10)),
-            ))
+            .client_without_retries_within(Some(settings.proxy_timeout))
             .map_err(|e| e.to_string()),
     })
 }
@@ -131,17 +120,16 @@ pub async fn secrets(cluster: &Cluster, workload: &Workload) -> SecretsRead {
 
 /// The alert queries for the triage window, or why there are none.
 pub fn triage_queries(
-    config: &Config,
-    cluster: &Cluster,
+    settings: &Settings,
+    namespace: &str,
     workload: &Workload,
-    window: Duration,
 ) -> Result<Vec<AlertQuery>> {
     alert_queries(
-        &config.canary.naming(),
-        &config.evidence.queries,
-        &cluster.namespace,
+        &settings.naming,
+        &settings.evidence.queries,
+        namespace,
         workload.name(),
-        window,
+        settings.triage_window,
     )
     .map_err(Error::Input)
 }
@@ -151,10 +139,35 @@ pub struct TriageInputs<'a> {
     pub connections: &'a Connections,
     pub secrets: &'a SecretsRead,
     pub redactor: &'a Redactor,
-    pub config: &'a EvidenceConfig,
+    pub settings: &'a Settings,
     pub health_url: Option<&'a str>,
     pub queries: &'a [AlertQuery],
     pub now: jiff::Timestamp,
+}
+
+/// The quick triage's whole fetch: the alert queries for the window, the referenced Secrets
+/// (their values only to redact the log lines), then the five reads at once.
+pub async fn fetch_triage(
+    cluster: &Cluster,
+    workload: &Workload,
+    settings: &Settings,
+    connections: &Connections,
+    health_url: Option<&str>,
+    now: jiff::Timestamp,
+) -> Result<TriageFacts> {
+    let queries = triage_queries(settings, &cluster.namespace, workload)?;
+    let secrets = secrets(cluster, workload).await;
+    let (redactor, _) = Redactor::new(&secrets.values);
+    let inputs = TriageInputs {
+        connections,
+        secrets: &secrets,
+        redactor: &redactor,
+        settings,
+        health_url,
+        queries: &queries,
+        now,
+    };
+    Ok(triage_facts(cluster, workload, inputs).await)
 }
 
 /// Runs the quick triage's five reads at once.
@@ -162,15 +175,16 @@ pub async fn triage_facts(
     cluster: &Cluster,
     workload: &Workload,
     inputs: TriageInputs<'_>,
-) -> Result<TriageFacts> {
-    let window = inputs.config.triage_window()?;
+) -> TriageFacts {
+    let window = inputs.settings.triage_window;
+    let config = &inputs.settings.evidence;
     let pods: Vec<_> = workload.pods.iter().map(|(p, _)| p.clone()).collect();
     let (remote, log_errors) = tokio::join!(
         remote_facts(
             cluster,
             workload,
             inputs.connections,
-            inputs.config,
+            config,
             inputs.health_url,
             inputs.queries
         ),
@@ -178,18 +192,18 @@ pub async fn triage_facts(
             cluster,
             &pods,
             window.as_secs() as i64,
-            inputs.config.log_concurrency(),
+            config.log_concurrency(),
             inputs.redactor
         ),
     );
-    Ok(assemble(
+    assemble(
         cluster,
         workload,
         inputs.secrets,
         remote,
         log_errors,
         inputs.now,
-    ))
+    )
 }
 
 /// The triage's reads of everything but the logs: status page, health endpoint, error rates.

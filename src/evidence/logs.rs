@@ -128,6 +128,9 @@ pub struct LogJob {
     pub pod: String,
     pub container: String,
     pub previous: bool,
+    /// The pod was being deleted when listed (an old ReplicaSet's pod during a rollout): its log
+    /// disappears with it, possibly before it is read.
+    pub terminating: bool,
 }
 
 impl LogJob {
@@ -135,13 +138,28 @@ impl LogJob {
         let suffix = if self.previous { ".previous" } else { "" };
         format!("logs/{}/{}{suffix}.log", self.pod, self.container)
     }
+
+    /// Why the log is not in the bundle, for the manifest: a terminating pod that is gone was
+    /// deleted after the listing, which is not the same as a log the API refused.
+    pub fn missing_reason(&self, reason: &str) -> String {
+        if self.terminating && reason.contains("not found") {
+            format!(
+                "the pod was terminating when listed and was deleted before its log could be read ({reason})"
+            )
+        } else {
+            reason.to_string()
+        }
+    }
 }
 
-/// Every container of every pod, and the previous container where one restarted.
+/// Every container of every pod, and the previous container where one restarted. Terminating
+/// pods come first: their logs are the ones about to disappear, and the streams start in this
+/// order (the semaphore is fair).
 pub fn log_jobs(pods: &[Pod]) -> Vec<LogJob> {
     let mut jobs = Vec::new();
     for pod in pods {
         let name = pod.metadata.name.clone().unwrap_or_default();
+        let terminating = pod.metadata.deletion_timestamp.is_some();
         let restarts = super::workload::restarts_by_container(pod);
         for container in super::workload::container_names(pod) {
             let restarted = restarts.get(&container).copied().unwrap_or(0) > 0;
@@ -149,16 +167,20 @@ pub fn log_jobs(pods: &[Pod]) -> Vec<LogJob> {
                 pod: name.clone(),
                 container: container.clone(),
                 previous: false,
+                terminating,
             });
             if restarted {
                 jobs.push(LogJob {
                     pod: name.clone(),
                     container,
                     previous: true,
+                    terminating,
                 });
             }
         }
     }
+    // Stable: within each group the pods keep their order.
+    jobs.sort_by_key(|job| !job.terminating);
     jobs
 }
 
@@ -233,6 +255,7 @@ pub async fn collect_logs(
                     pod: "?".into(),
                     container: "?".into(),
                     previous: false,
+                    terminating: false,
                 },
                 format!("log task failed: {e}"),
             )),
@@ -325,6 +348,43 @@ mod tests {
                 "logs/web-1/app.previous.log",
                 "logs/web-1/proxy.log"
             ]
+        );
+    }
+
+    /// Regression: during a rollout the old ReplicaSet's pods are listed while terminating and
+    /// deleted a moment later; their logs are read first, and when one is gone anyway the
+    /// manifest says so rather than reporting a bare 404.
+    #[test]
+    fn terminating_pods_are_read_first_and_their_disappearance_is_explained() {
+        let pod = |name: &str, terminating: bool| -> Pod {
+            let mut meta = serde_json::json!({"name": name});
+            if terminating {
+                meta["deletionTimestamp"] = "2026-11-22T10:00:00Z".into();
+            }
+            serde_json::from_value(serde_json::json!({
+                "metadata": meta, "spec": {"containers": [{"name": "app"}]}
+            }))
+            .unwrap()
+        };
+        let jobs = log_jobs(&[
+            pod("web-new-1", false),
+            pod("web-old-1", true),
+            pod("web-new-2", false),
+        ]);
+        let order: Vec<&str> = jobs.iter().map(|j| j.pod.as_str()).collect();
+        assert_eq!(order, ["web-old-1", "web-new-1", "web-new-2"]);
+        let gone = r#"pods "web-old-1" not found (404)"#;
+        assert!(
+            jobs[0]
+                .missing_reason(gone)
+                .starts_with("the pod was terminating when listed"),
+            "{}",
+            jobs[0].missing_reason(gone)
+        );
+        assert_eq!(
+            jobs[1].missing_reason(gone),
+            gone,
+            "a live pod's 404 is reported as is"
         );
     }
 }

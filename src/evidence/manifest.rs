@@ -2,13 +2,14 @@
 //! where it came from (tool version, cluster context, namespace), the query windows, and every
 //! source that could not be collected. The bundle is produced even when sources are missing.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::bundle::Entry;
 
 pub const MANIFEST_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
     pub manifest_version: u32,
@@ -25,7 +26,7 @@ pub struct Manifest {
     pub missing: Vec<Missing>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Tool {
     pub name: &'static str,
     pub version: &'static str,
@@ -40,7 +41,7 @@ impl Default for Tool {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterInfo {
     pub context: Option<String>,
@@ -48,7 +49,7 @@ pub struct ClusterInfo {
     pub namespace: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetInfo {
     pub deployment: String,
@@ -58,7 +59,7 @@ pub struct TargetInfo {
 }
 
 /// The collection window: logs, events and range queries cover `[start, end]`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Window {
     pub since: String,
@@ -66,7 +67,7 @@ pub struct Window {
     pub end: jiff::Timestamp,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryWindow {
     pub id: String,
@@ -81,7 +82,7 @@ pub struct QueryWindow {
     pub file: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Redactions {
     pub total: usize,
@@ -91,7 +92,7 @@ pub struct Redactions {
     pub too_short_to_redact: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Missing {
     /// `prometheus`, `status-page`, `health`, `logs/POD/CONTAINER`, `events`, `secret/NAME`, …
     pub source: String,

@@ -6,20 +6,28 @@
 //! [`actions`], [`redact`]) → the report ([`triage_report`]) and the bundle ([`bundle`]).
 
 pub mod actions;
+pub mod apply;
+pub mod archive;
 pub mod bundle;
+pub mod bundle_report;
 pub mod chart;
 pub mod collect;
+pub mod documents;
 pub mod error_lines;
 pub mod facts;
 pub mod gather;
+pub mod k8s_files;
 pub mod logs;
 pub mod manifest;
 pub mod metrics;
+pub mod metrics_files;
 pub mod objects;
 pub mod postmortem;
 pub mod redact;
 pub mod redact_stream;
+pub mod rotation;
 pub mod secrets;
+pub mod settings;
 pub mod signals;
 pub mod sources;
 pub mod timeline;

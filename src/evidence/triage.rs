@@ -15,6 +15,7 @@
 //! p99 > 5000 ms P2. Below an alert threshold an error class is one level milder.
 
 pub use crate::config::evidence::Thresholds;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::actions::{Action, actions_for};
@@ -24,7 +25,7 @@ pub use super::triage_signals::class_severity;
 use super::triage_signals::{error_signals, incident_severity, service_problems};
 use crate::report::Severity;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Answer {
     Yes,
@@ -33,7 +34,7 @@ pub enum Answer {
 }
 
 /// One question of the tree, its answer and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionStep {
     pub question: &'static str,

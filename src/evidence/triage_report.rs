@@ -4,26 +4,45 @@
 
 use std::fmt::Write as _;
 
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use super::actions::Action;
+use super::apply::Applied;
 use super::facts::TriageFacts;
-use super::triage::{Answer, Branch, Thresholds, TriageOutcome, describe_signal};
+use super::signals::{Action, ErrorSignal, ServiceProblem};
+use super::triage::{Answer, Branch, DecisionStep, Thresholds, TriageOutcome, describe_signal};
 use super::triage_findings::{
     health_finding, log_finding, pods_finding, rate_findings, status_page_finding,
 };
 use crate::report::{
-    FailOn, Finding, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
+    CommandDetails, FailOn, Finding, Report, ReportTarget, Severity, Status, Step, Verdict,
+    VerdictResult,
 };
 
-/// What `--apply` did, for the report.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// `triage -o json`: where the tree landed and why, the actions, what `--apply` did, and the
+/// facts it read.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Applied {
-    pub env: String,
-    /// `applied`, `dry-run` or `already-set`.
-    pub result: &'static str,
-    pub detail: String,
+pub struct TriageDetails {
+    pub branch: Branch,
+    pub severity: Severity,
+    pub conclusion: &'static str,
+    /// The questions of the decision tree, each with its answer and why.
+    pub path: Vec<DecisionStep>,
+    pub errors: Vec<ErrorSignal>,
+    pub service_problems: Vec<ServiceProblem>,
+    pub actions: Vec<Action>,
+    /// Sources that could not be consulted, and what that means for the answer.
+    pub caveats: Vec<String>,
+    /// What `--apply` did (empty without it).
+    pub applied: Vec<Applied>,
+    /// The last error lines of the pods' logs, redacted, oldest first.
+    pub recent_error_lines: Vec<String>,
+    pub facts: TriageFacts,
+}
+
+impl CommandDetails for TriageDetails {
+    const COMMAND: &'static str = "triage";
 }
 
 pub fn triage_report(
@@ -108,19 +127,23 @@ pub fn triage_report(
         counts: crate::report::Counts::of(&findings),
         incomplete: None,
     };
-    Report::new("triage", target, verdict, findings, now).with_untyped_details(json!({
-        "branch": outcome.branch,
-        "severity": outcome.severity,
-        "conclusion": outcome.conclusion,
-        "path": outcome.path,
-        "errors": outcome.errors,
-        "serviceProblems": outcome.service_problems,
-        "actions": outcome.actions,
-        "caveats": outcome.caveats,
-        "applied": applied,
-        "recentErrorLines": facts.log_errors.as_ref().map(|l| l.recent.clone()).unwrap_or_default(),
-        "facts": facts,
-    }))
+    Report::new("triage", target, verdict, findings, now).with_details(&TriageDetails {
+        branch: outcome.branch,
+        severity: outcome.severity,
+        conclusion: outcome.conclusion,
+        path: outcome.path.clone(),
+        errors: outcome.errors.clone(),
+        service_problems: outcome.service_problems.clone(),
+        actions: outcome.actions.clone(),
+        caveats: outcome.caveats.clone(),
+        applied: applied.to_vec(),
+        recent_error_lines: facts
+            .log_errors
+            .as_ref()
+            .map(|l| l.recent.clone())
+            .unwrap_or_default(),
+        facts: facts.clone(),
+    })
 }
 
 /// One sentence: severity, leaf, and the strongest signal.

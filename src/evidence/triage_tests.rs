@@ -398,7 +398,8 @@ fn memory_quantities_double_in_their_unit() {
 
 #[test]
 fn the_env_patch_sets_missing_values_on_every_container_only() {
-    use crate::evidence::actions::{FALLBACK, QUEUE, env_patch};
+    use crate::evidence::actions::{FALLBACK, QUEUE};
+    use crate::evidence::apply::env_patch;
     let spec: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(serde_json::json!({"containers": [
         {"name": "app", "env": [{"name": "POSTHOG_FALLBACK", "value": "true"}, {"name": "X", "value": "1"}]},
         {"name": "worker", "env": [{"name": "POSTHOG_FALLBACK", "value": "false"}]}

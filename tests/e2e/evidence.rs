@@ -268,12 +268,19 @@ async fn the_unpacked_bundle_holds_no_planted_secret_and_its_checksums_verify() 
                     )
                 })
                 .unwrap_or(false);
-            restarted && available
+            // The old ReplicaSet's pods terminate after the rollout is available: listed while
+            // terminating and gone a moment later, their logs would be missing (a race seen
+            // under load: 4 app.log files for 5 pods). This test wants a settled cluster.
+            let settled = pods.len() == 3
+                && pods
+                    .iter()
+                    .all(|p| p.pointer("/metadata/deletionTimestamp").is_none());
+            restarted && available && settled
         })
         .await;
     assert!(
         settled,
-        "the canary did not restart or the rollout did not finish"
+        "the canary did not restart, the rollout did not finish or old pods did not go"
     );
 
     let posthog = PostHogStandIn::start(Behaviour::default().status_summary(incident_summary(
@@ -371,7 +378,9 @@ async fn the_unpacked_bundle_holds_no_planted_secret_and_its_checksums_verify() 
     assert_eq!(
         logs.iter().filter(|k| k.ends_with("/app.log")).count(),
         pods,
-        "every pod's container: {logs:?}"
+        "every pod's container: {logs:?}; pods {}; missing {}",
+        manifest["target"]["pods"],
+        manifest["missing"]
     );
     assert_eq!(
         logs.iter()
@@ -552,4 +561,66 @@ async fn missing_sources_are_recorded_and_the_bundle_is_still_produced() {
         .run(&["evidence", "--out-dir", out_dir.to_str().unwrap()])
         .await;
     assert_eq!(refused.code, 2, "{}", refused.stderr);
+}
+
+/// Issue 12: `PROMETHEUS_URL=… evidence` said "Prometheus not configured". With the URL from the
+/// environment and the token from `prometheus.bearerToken: {env: …}` in the config file, the
+/// bundle holds the range queries of a real Prometheus behind a proxy that wants the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_url_from_the_environment_and_the_token_from_the_config_file() {
+    use crate::triage::{AuthProxy, serving_5xx, wait_for_5xx};
+    use std::sync::atomic::Ordering;
+    let ns = "evidence-prom-env";
+    let incident = Incident::start_in(ns, serving_5xx(), 2, true).await;
+    let _scraped = crate::prom::shared().register(&incident.sim.url());
+    let proxy = AuthProxy::start(&crate::prom::shared().prometheus.url, "config-file-token").await;
+    let posthog = PostHogStandIn::start(Behaviour::default()).await;
+    std::fs::write(
+        incident.dir.path().join("kubectl-posthog.yaml"),
+        "prometheus:\n  bearerToken: {env: EVIDENCE_PROM_TOKEN}\n",
+    )
+    .unwrap();
+    wait_for_5xx(ns);
+    let out_dir = incident.dir.path().join("bundle");
+    let run = incident
+        .run_with_env(
+            &[
+                "evidence",
+                "--since",
+                "10m",
+                "--out-dir",
+                out_dir.to_str().unwrap(),
+                "--status-url",
+                &posthog.status_url(),
+                "-o",
+                "json",
+            ],
+            &[
+                ("PROMETHEUS_URL", &proxy.url),
+                ("EVIDENCE_PROM_TOKEN", "config-file-token"),
+            ],
+        )
+        .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = crate::support::report_json(&run.stdout);
+    assert_eq!(proxy.refused.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        proxy.authorized.load(Ordering::SeqCst),
+        8,
+        "four range queries for the bundle, four instant ones for its triage"
+    );
+    let missing = report["details"]["manifest"]["missing"].to_string();
+    assert!(!missing.contains("prometheus"), "{missing}");
+    let unpacked = files(&out_dir);
+    let errors: Value = serde_json::from_slice(&unpacked["metrics/errors-5xx.json"]).unwrap();
+    let highest = errors["series"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p[1].as_f64())
+        .fold(0.0, f64::max);
+    assert!(highest > 0.0, "the real 5xx rate per minute: {errors}");
+    assert!(unpacked.contains_key("metrics/chart.svg"));
+    let triage = String::from_utf8_lossy(&unpacked["triage.md"]);
+    assert!(triage.contains("(prometheus)"), "{triage}");
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,12 +78,25 @@ pub struct Incident {
     pub sim: SimCluster,
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
+    /// The namespace everything lives in ([`NAMESPACE`] unless started with [`Incident::start_in`]).
+    pub ns: String,
 }
 
 impl Incident {
     pub async fn start(behavior: PodBehavior, replicas: u32, wait_ready: bool) -> Incident {
+        Incident::start_in(NAMESPACE, behavior, replicas, wait_ready).await
+    }
+
+    /// In its own namespace: the shared Prometheus scrapes several simulators at once, and
+    /// their pods' names repeat run to run, so series are told apart by namespace.
+    pub async fn start_in(
+        ns: &str,
+        behavior: PodBehavior,
+        replicas: u32,
+        wait_ready: bool,
+    ) -> Incident {
         let sim = SimCluster::start(SimOptions {
-            default_namespace: NAMESPACE.into(),
+            default_namespace: ns.into(),
             default_behavior: healthy(),
             ..SimOptions::default()
         })
@@ -94,9 +108,10 @@ impl Incident {
         let kubeconfig = dir.path().join("kubeconfig");
         sim.write_kubeconfig(&kubeconfig).unwrap();
         if wait_ready {
+            let owned = ns.to_string();
             let ready = sim
                 .wait_until(Duration::from_secs(20), move |sim| {
-                    sim.get("apps/v1", "Deployment", Some(NAMESPACE), DEPLOYMENT)
+                    sim.get("apps/v1", "Deployment", Some(&owned), DEPLOYMENT)
                         .and_then(|d| d.pointer("/status/availableReplicas")?.as_u64())
                         == Some(replicas as u64)
                 })
@@ -107,17 +122,29 @@ impl Incident {
             sim,
             dir,
             kubeconfig,
+            ns: ns.to_string(),
         }
     }
 
     /// Runs the binary against the simulator from the temporary directory, off the runtime
     /// (the stand-ins serve on it).
     pub async fn run(&self, args: &[&str]) -> Run {
+        self.run_with_env(args, &[]).await
+    }
+
+    /// As [`Incident::run`], with environment variables set; the Prometheus variables of the
+    /// environment the tests run in are never inherited.
+    pub async fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = bin();
         cmd.current_dir(self.dir.path())
+            .env_remove("PROMETHEUS_URL")
+            .env_remove("PROMETHEUS_BEARER_TOKEN")
+            .env_remove("PROMETHEUS_USERNAME")
+            .env_remove("PROMETHEUS_PASSWORD")
+            .envs(env.iter().copied())
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
-            .args(["-n", NAMESPACE])
+            .args(["-n", &self.ns])
             .args(args)
             .stdin(std::process::Stdio::null());
         tokio::task::spawn_blocking(move || run_with_deadline(&mut cmd, Duration::from_secs(40)))
@@ -127,7 +154,7 @@ impl Incident {
 
     pub fn deployment(&self) -> Value {
         self.sim
-            .get("apps/v1", "Deployment", Some(NAMESPACE), DEPLOYMENT)
+            .get("apps/v1", "Deployment", Some(&self.ns), DEPLOYMENT)
             .expect("the deployment exists")
     }
 }
@@ -715,4 +742,172 @@ async fn every_output_format_and_the_fail_on_threshold() {
         .await;
     assert_eq!(lenient.code, 0, "P2 is below --fail-on p1");
     assert_eq!(json_of(&lenient)["verdict"]["result"], "warn");
+}
+
+/// A reverse proxy in front of a real Prometheus that wants `Authorization: Bearer TOKEN`, and
+/// answers 401 otherwise, as an authenticating proxy in front of a managed Prometheus does.
+pub struct AuthProxy {
+    pub url: String,
+    /// Requests forwarded (they carried the token).
+    pub authorized: Arc<AtomicUsize>,
+    /// Requests answered 401.
+    pub refused: Arc<AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    token: String,
+    authorized: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl AuthProxy {
+    pub async fn start(upstream: &str, token: &str) -> AuthProxy {
+        let state = ProxyState {
+            upstream: upstream.to_string(),
+            token: token.to_string(),
+            authorized: Arc::new(AtomicUsize::new(0)),
+            refused: Arc::new(AtomicUsize::new(0)),
+        };
+        let proxy = AuthProxy {
+            url: String::new(),
+            authorized: state.authorized.clone(),
+            refused: state.refused.clone(),
+        };
+        let app = Router::new().fallback(forward).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        AuthProxy { url, ..proxy }
+    }
+}
+
+async fn forward(
+    State(state): State<ProxyState>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let wanted = format!("Bearer {}", state.token);
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if given != Some(wanted.as_str()) {
+        state.refused.fetch_add(1, Ordering::SeqCst);
+        return (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Bearer")],
+            "Unauthorized\n",
+        )
+            .into_response();
+    }
+    state.authorized.fetch_add(1, Ordering::SeqCst);
+    let target = format!(
+        "{}{}",
+        state.upstream,
+        uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    match tokio::task::spawn_blocking(move || crate::prom::get(&target)).await {
+        Ok(Some((code, body))) => (
+            axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::BAD_GATEWAY),
+            [("content-type", "application/json")],
+            body,
+        )
+            .into_response(),
+        _ => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+    }
+}
+
+/// Pods serving 10 requests a second each, one in ten a 503: about 60 5xx a minute per pod.
+pub fn serving_5xx() -> PodBehavior {
+    PodBehavior {
+        traffic: simcluster::Traffic {
+            rps: 10.0,
+            status_shares: vec![(200, 0.9), (503, 0.1)],
+            latency_p50_ms: 20.0,
+            latency_p99_ms: 120.0,
+        },
+        ..healthy()
+    }
+}
+
+/// Waits until the shared Prometheus has scraped the namespace's 5xx counters for 16 s, so a
+/// range query at a 15 s step has at least one point with a rate.
+pub fn wait_for_5xx(ns: &str) {
+    crate::prom::shared().prometheus.wait_for(
+        &format!(
+            r#"min(count_over_time(http_requests_total{{namespace="{ns}",status="503"}}[1m]))"#
+        ),
+        Duration::from_secs(60),
+        |v| v >= 16.0,
+    );
+}
+
+/// Issue 12: with `PROMETHEUS_URL` (and no flag, no config) triage said "Prometheus not
+/// configured". It must ask that Prometheus, with the bearer token of
+/// `PROMETHEUS_BEARER_TOKEN`, and a Prometheus refusing it must read as refused, not absent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_url_from_the_environment_is_used_with_the_bearer_token() {
+    let ns = "triage-prom-env";
+    let incident = Incident::start_in(ns, serving_5xx(), 2, true).await;
+    let _scraped = crate::prom::shared().register(&incident.sim.url());
+    let proxy = AuthProxy::start(&crate::prom::shared().prometheus.url, "s3cr3t-prom-token").await;
+    let posthog =
+        PostHogStandIn::start(Behaviour::default().status_summary(healthy_summary())).await;
+    wait_for_5xx(ns);
+    let args = [
+        "triage",
+        "--status-url",
+        &posthog.status_url(),
+        "-o",
+        "json",
+    ];
+    let out = incident
+        .run_with_env(
+            &args,
+            &[
+                ("PROMETHEUS_URL", &proxy.url),
+                ("PROMETHEUS_BEARER_TOKEN", "s3cr3t-prom-token"),
+            ],
+        )
+        .await;
+    let report = json_of(&out);
+    assert_eq!(
+        proxy.refused.load(Ordering::SeqCst),
+        0,
+        "every request carried the token"
+    );
+    assert_eq!(
+        proxy.authorized.load(Ordering::SeqCst),
+        4,
+        "the four alert queries"
+    );
+    let rates = &report["details"]["facts"]["errorRates"]["Ok"];
+    assert!(
+        rates["serverPerMin"].as_f64().is_some_and(|v| v > 0.0),
+        "the real 5xx rate: {}",
+        report["details"]["facts"]["errorRates"]
+    );
+    assert_eq!(
+        report["details"]["errors"][0]["source"], "prometheus",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(report["details"]["errors"][0]["class"], "server");
+    let caveats = report["details"]["caveats"].to_string();
+    assert!(!caveats.contains("not configured"), "{caveats}");
+    assert_eq!(out.code, 1, "5xx is at least P2: {}", out.stderr);
+
+    // Without the token the same Prometheus is asked and refuses: the report says so.
+    let refused = incident
+        .run_with_env(&args, &[("PROMETHEUS_URL", &proxy.url)])
+        .await;
+    let report = json_of(&refused);
+    let error = report["details"]["facts"]["errorRates"]["Err"].to_string();
+    assert!(error.contains("401"), "{error}");
+    assert!(!error.contains("not configured"), "{error}");
+    assert!(proxy.refused.load(Ordering::SeqCst) >= 1);
 }
