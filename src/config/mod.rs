@@ -11,6 +11,7 @@ pub mod evidence;
 pub mod posthog;
 pub mod preflight;
 pub mod prometheus;
+mod validate;
 
 use serde::Deserialize;
 
@@ -202,10 +203,12 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_saphyr::from_str(text).map_err(|e| {
+        let config: Config = serde_saphyr::from_str(text).map_err(|e| {
             let message = e.to_string();
             message.lines().next().unwrap_or(&message).to_string()
-        })
+        })?;
+        validate::validate(&config)?;
+        Ok(config)
     }
 }
 
