@@ -346,7 +346,9 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
 
     // Report.
     let context = cluster.and_then(|c| c.context.as_deref());
-    let report_target = if subjects.len() == 1 {
+    // `--all` keeps `*` even when it found one Deployment: the target is what was selected (the
+    // sticky comment's marker is made of it, so one more Deployment must not change it).
+    let report_target = if subjects.len() == 1 && !args.all {
         ReportTarget::deployment(&subjects[0].name, Some(&subjects[0].namespace), context)
     } else {
         let namespace = match (&cluster, args.all_namespaces) {
