@@ -104,6 +104,10 @@ pub fn run(cli: Cli) -> ExitCode {
     });
     if let Err(error) = &result {
         eprintln!("{} {error}", err_styles.error_prefix());
+        // In a job the error is also an annotation, so it shows on the run's page.
+        if ctx.global.github.enabled() {
+            eprintln!("{}", github::workflow::error(&error.to_string()));
+        }
     }
     error::exit_code(&result).into()
 }

@@ -1083,3 +1083,36 @@ mod binary {
         );
     }
 }
+
+/// The real binary: a command that stops on bad input says so as an annotation too.
+#[test]
+fn an_error_in_github_mode_is_an_error_annotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::support::run(
+        crate::support::bin()
+            .current_dir(dir.path())
+            .args([
+                "preflight",
+                "-f",
+                "k8s/missing.yaml",
+                "--offline",
+                "--github",
+            ])
+            .env("RUNNER_TEMP", dir.path()),
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let annotation = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("::error title=kubectl-posthog::"))
+        .unwrap_or_else(|| panic!("no error annotation:\n{}", out.stderr));
+    assert!(annotation.contains("k8s/missing.yaml"), "{annotation}");
+    // Outside GitHub mode, the plain one-line error only.
+    let out = crate::support::run(crate::support::bin().current_dir(dir.path()).args([
+        "preflight",
+        "-f",
+        "k8s/missing.yaml",
+        "--offline",
+    ]));
+    assert!(!out.stderr.contains("::error"), "{}", out.stderr);
+}

@@ -52,7 +52,7 @@ fn sha256_of(path: &Path) -> String {
 
 /// The release directory, packed once for all tests here (packing the debug binary takes seconds).
 /// Tests that change files work on a copy.
-fn dist() -> &'static Path {
+pub(super) fn dist() -> &'static Path {
     static DIST: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     DIST.get_or_init(pack).path()
 }
