@@ -105,7 +105,13 @@ pub fn run(cli: Cli) -> ExitCode {
     match &result {
         // `| head` closed stdout: end quietly, as kubectl does; the exit code (3) says so.
         Err(error) if error.is_closed_stdout() => {}
-        Err(error) => eprintln!("{} {error}", err_styles.error_prefix()),
+        Err(error) => {
+            eprintln!("{} {error}", err_styles.error_prefix());
+            // In a job the error is also an annotation, so it shows on the run's page.
+            if ctx.global.github.enabled() {
+                eprintln!("{}", github::workflow::error(&error.to_string()));
+            }
+        }
         Ok(_) => {}
     }
     error::exit_code(&result).into()

@@ -2,6 +2,11 @@
 # Packs one release archive: the binary and LICENSE, named kubectl-posthog_OS_ARCH.tar.gz
 # (.zip for Windows), the names action.yml, krew-manifest.yaml and the README expect.
 # Usage: package.sh BINARY OS ARCH OUT_DIR
+#
+# Reproducible: the same binary gives the same bytes, whoever packs it and when. Every entry has
+# the time SOURCE_DATE_EPOCH (default: the last commit's time), owner and group 0, fixed modes
+# (0755 binary, 0644 LICENSE) and a fixed order; gzip stores no name or time; zip runs in UTC
+# without extra attributes. Needs GNU tar (gtar on macOS) and zip for Windows archives.
 set -euo pipefail
 
 binary="$1" os="$2" arch="$3" out="$4"
@@ -12,26 +17,37 @@ case "$os/$arch" in
   *) echo "package.sh: unsupported platform $os/$arch" >&2; exit 2 ;;
 esac
 
+epoch="${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)}"
+[[ "$epoch" =~ ^[0-9]+$ ]] || { echo "package.sh: SOURCE_DATE_EPOCH '$epoch' is not a number of seconds" >&2; exit 2; }
+
+gnu_tar=""
+for candidate in tar gtar; do
+  if "$candidate" --version 2>/dev/null | grep -q 'GNU tar'; then gnu_tar="$candidate"; break; fi
+done
+
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 name=kubectl-posthog
 [ "$os" = windows ] && name=kubectl-posthog.exe
 cp "$binary" "$stage/$name"
-chmod +x "$stage/$name"
 cp "$root/LICENSE" "$stage/LICENSE"
+chmod 0755 "$stage/$name"
+chmod 0644 "$stage/LICENSE"
+# The entries' times, for zip (tar sets them itself).
+stamp=$(date -u -d "@$epoch" +%Y%m%d%H%M.%S 2>/dev/null || date -u -r "$epoch" +%Y%m%d%H%M.%S)
+TZ=UTC touch -t "$stamp" "$stage/$name" "$stage/LICENSE"
 
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 if [ "$os" = windows ]; then
   archive="$out/kubectl-posthog_${os}_${arch}.zip"
   rm -f "$archive"
-  if command -v zip >/dev/null 2>&1; then
-    (cd "$stage" && zip -q "$archive" "$name" LICENSE)
-  else
-    (cd "$stage" && 7z a -tzip -bd "$archive" "$name" LICENSE >/dev/null)
-  fi
+  command -v zip >/dev/null 2>&1 || { echo "package.sh: zip is needed for Windows archives" >&2; exit 2; }
+  (cd "$stage" && TZ=UTC zip -q -X -D "$archive" "$name" LICENSE)
 else
+  [ -n "$gnu_tar" ] || { echo "package.sh: GNU tar is needed (on macOS: brew install gnu-tar)" >&2; exit 2; }
   archive="$out/kubectl-posthog_${os}_${arch}.tar.gz"
-  tar -czf "$archive" -C "$stage" "$name" LICENSE
+  "$gnu_tar" --format=ustar --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
+    -C "$stage" -cf - "$name" LICENSE | gzip -9 -n > "$archive"
 fi
 echo "$archive"

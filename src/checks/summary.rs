@@ -63,8 +63,12 @@ pub fn report(
     now: jiff::Timestamp,
 ) -> Report {
     let verdict = Verdict::judge(&findings, plan.fail_on);
+    // `--all` keeps `*` even when it found one Deployment: the target is what was selected (the
+    // sticky comment's marker is made of it, so one more Deployment must not change it).
     let target = match subjects {
-        [one] => ReportTarget::deployment(&one.name, Some(&one.namespace), scope.context),
+        [one] if plan.target.is_some() => {
+            ReportTarget::deployment(&one.name, Some(&one.namespace), scope.context)
+        }
         _ => ReportTarget::deployment(
             &format!("* ({} using PostHog)", subjects.len()),
             scope.namespace.filter(|_| !plan.all_namespaces),

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::github::CommentMode;
+
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "GitHub Actions")]
 pub struct GithubArgs {
@@ -25,6 +27,31 @@ pub struct GithubArgs {
     #[arg(long, global = true)]
     pub commit_comment: bool,
 
+    /// What a changed report does to the sticky comment: edit it (update), post a new one and delete
+    /// the old (recreate), post a new one and hide the old as outdated (hide-previous), or nothing
+    /// (off). An unchanged report is never written again
+    #[arg(long, global = true, value_enum, value_name = "MODE", default_value_t = CommentMode::Update)]
+    pub comment_mode: CommentMode,
+
+    /// Tells apart sticky comments of the same command and target, e.g. one per cluster; the
+    /// comment's marker is made of the command, the target as selected (`*` for --all) and this key
+    #[arg(long, global = true, value_name = "KEY")]
+    pub comment_key: Option<String>,
+
+    /// Also create a check run on the commit with the summary and annotations (needs `checks: write`);
+    /// implies --github
+    #[arg(long, global = true)]
+    pub check_run: bool,
+
+    /// In GitHub mode, also write the report as a SARIF 2.1.0 log to PATH (paths relative to the
+    /// workspace); its path is the `sarif` output
+    #[arg(long, global = true, value_name = "PATH")]
+    pub sarif: Option<PathBuf>,
+
+    /// Upload the SARIF log to GitHub code scanning (needs `security-events: write`); implies --github
+    #[arg(long, global = true)]
+    pub upload_sarif: bool,
+
     /// In GitHub mode, where to write the JSON report (default: $RUNNER_TEMP/kubectl-posthog-COMMAND.json);
     /// its path is the `report-json` output
     #[arg(long, global = true, value_name = "PATH")]
@@ -36,15 +63,21 @@ pub struct GithubArgs {
 }
 
 impl GithubArgs {
-    /// GitHub mode is on with `--github` (or GITHUB_ACTIONS=true) or a comment flag.
+    /// GitHub mode is on with `--github` (or GITHUB_ACTIONS=true) or a flag that writes to GitHub.
     pub fn enabled(&self) -> bool {
-        self.github || self.pr_comment || self.commit_comment
+        self.github || self.pr_comment || self.commit_comment || self.check_run || self.upload_sarif
     }
 
     pub fn publish_options(&self) -> crate::github::PublishOptions {
+        let comments = self.comment_mode != CommentMode::Off;
         crate::github::PublishOptions {
-            pr_comment: self.pr_comment,
-            commit_comment: self.commit_comment,
+            pr_comment: self.pr_comment && comments,
+            commit_comment: self.commit_comment && comments,
+            comment_mode: self.comment_mode,
+            comment_key: self.comment_key.clone(),
+            check_run: self.check_run,
+            sarif: self.sarif.clone(),
+            upload_sarif: self.upload_sarif,
             report_json: self.report_json.clone(),
             max_wait: self.github_max_wait,
         }
@@ -72,5 +105,38 @@ mod tests {
         .unwrap();
         assert!(cli.global.github.enabled());
         assert_eq!(cli.global.github.github_max_wait.as_secs(), 5);
+    }
+
+    #[test]
+    fn comment_mode_off_turns_the_comment_flags_off() {
+        let cli = Cli::try_parse_from([
+            "kubectl-posthog",
+            "preflight",
+            "--pr-comment",
+            "--comment-mode",
+            "off",
+            "--check-run",
+        ])
+        .unwrap();
+        let options = cli.global.github.publish_options();
+        assert!(!options.pr_comment);
+        assert!(options.check_run);
+        let cli = Cli::try_parse_from([
+            "kubectl-posthog",
+            "preflight",
+            "--pr-comment",
+            "--comment-mode",
+            "hide-previous",
+            "--comment-key",
+            "eu",
+        ])
+        .unwrap();
+        let options = cli.global.github.publish_options();
+        assert_eq!(
+            options.comment_mode,
+            crate::github::CommentMode::HidePrevious
+        );
+        assert_eq!(options.comment_key.as_deref(), Some("eu"));
+        assert!(cli.global.github.enabled());
     }
 }

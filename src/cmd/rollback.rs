@@ -10,11 +10,15 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use url::Url;
 
+use crate::canary::objects::ImageArg;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
-use crate::report::{Finding, Preface, Report, ReportTarget, Verdict, VerdictResult};
+use crate::report::{
+    Finding, Preface, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
+};
 use crate::rollback::dry_run;
 use crate::rollback::findings::{canary_finding, unreadable_canary_finding};
+use crate::rollback::guard::{self, Guard};
 use crate::rollback::recover::{self, CanaryRecovery};
 use crate::rollout::apply::{self, Fetched, RolloutError};
 use crate::rollout::findings;
@@ -35,6 +39,9 @@ Examples:
 
   # Check the health endpoint once the rollout completed
   kubectl posthog rollback posthog-integration --health-url https://app.example.com/health
+
+  # A deploy workflow's cleanup: undo only what a canary of this image left unfinished
+  kubectl posthog rollback posthog-integration --only-canary-of app=ghcr.io/acme/app:2.0
 
 A canary of the Deployment in progress or left behind is aborted first (the stable track back at
 full capacity, the canary Deployment removed). Exit 0 when the rollout completed, 1 when kubectl
@@ -68,6 +75,12 @@ pub struct RollbackArgs {
     /// Print the pod-template diff between the current and the target revision; change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Act only on what a canary of this image left unfinished (a canary Deployment running it, a
+    /// canary of it not finished, a failed promotion of it); otherwise change nothing and exit 0.
+    /// For a workflow's cleanup step, so an error before the canary started rolls nothing back
+    #[arg(long, value_name = "[CONTAINER=]IMAGE")]
+    pub only_canary_of: Option<String>,
 }
 
 impl RollbackArgs {
@@ -83,6 +96,7 @@ impl RollbackArgs {
             no_wait: false,
             health_url: None,
             dry_run: false,
+            only_canary_of: None,
         }
     }
 }
@@ -161,6 +175,36 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         }
         false => None,
     };
+    if let Some(raw) = &args.only_canary_of {
+        let wanted = ImageArg::parse(raw)
+            .map_err(|e| Error::Usage(e.replace("--image", "--only-canary-of")))?;
+        let (status, why) =
+            match guard::only_canary_of(&fetched.deployment, canary.as_ref(), &wanted) {
+                Guard::Proceed(why) => {
+                    ctx.ui.event(&format!("rolling back: {why}"));
+                    (None, why)
+                }
+                Guard::NothingToUndo(why) => (Some(Status::Pass), why),
+                Guard::Unknown(why) => (Some(Status::Warn), why),
+            };
+        if let Some(status) = status {
+            let finding = Finding::new(
+                "rollback.only-canary-of",
+                Step::Rollout,
+                Severity::P2,
+                status,
+                "Only what a canary of the image left unfinished is rolled back",
+            )
+            .measured(why);
+            return Ok(report(
+                ctx,
+                &apis,
+                &name,
+                vec![finding],
+                serde_json::Value::Null,
+            ));
+        }
+    }
     let mut findings = Vec::new();
     let recovery = match recover::plan_recovery(&fetched.deployment, canary.as_ref(), ctx.now()) {
         Ok(recovery) => recovery,

@@ -1,36 +1,38 @@
-//! The GitHub REST client for comments: octocrab at `$GITHUB_API_URL`, with our own retry policy.
+//! The GitHub client: octocrab at `$GITHUB_API_URL` for REST and at the matching GraphQL endpoint
+//! (`…/graphql` on github.com, `…/api/graphql` on GitHub Enterprise Server), with our own retry
+//! policy.
 //!
 //! octocrab is built without its `retry` feature on purpose: its retry layer replays a POST after a
-//! 5xx, and a 502 that arrives after GitHub stored the comment would then post it twice. Here a GET
-//! or PATCH is retried (both idempotent); a POST never is — the caller lists again first
-//! ([`super::sticky`]). Rate limits (403/429) are waited out as GitHub documents, within one time
+//! 5xx, and a 502 that arrives after GitHub stored the comment would then post it twice. Here a GET,
+//! PATCH or DELETE is retried (all idempotent), and so is a GraphQL call (a query, or a mutation
+//! that sets a state); a REST POST never is — the caller lists again first ([`super::sticky`]).
+//! Rate limits (403/429) are waited out as GitHub documents ([`super::rate`]), within one time
 //! budget for the whole run (`--github-max-wait`).
 
 use std::time::Duration;
 
 use octocrab::Octocrab;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
-/// The permission error GitHub answers a read-only token (a fork's PR) with.
+use super::rate::{self, RateHeaders};
+
+/// The permission error GitHub answers a token that may not write with: a fork's read-only
+/// token, or a workflow token without the permission in the job's `permissions`.
 pub const READ_ONLY_MESSAGE: &str = "Resource not accessible by integration";
 
-/// GitHub's advice when a rate limit names no time: wait at least a minute.
-const UNNAMED_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Idempotent requests answered 5xx (or lost) are tried this many times in all.
 const IDEMPOTENT_ATTEMPTS: u32 = 3;
 /// Pages of comments followed at most (100 per page).
 pub const MAX_PAGES: usize = 50;
 
+/// Why a request failed. The messages say what GitHub answered; what to do about a 403 depends on
+/// the event and the write (see `super::remote::permission_hint`).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error(
-        "the token cannot write here (403 {READ_ONLY_MESSAGE}); fork pull requests get a read-only token"
-    )]
+    #[error("the token may not write here (403 {READ_ONLY_MESSAGE})")]
     ReadOnly,
-    #[error(
-        "GitHub refused {what} (403 {message}); the token needs `pull-requests: write` (or `contents: write` for commit comments)"
-    )]
+    #[error("GitHub refused {what} (403 {message})")]
     Forbidden { what: String, message: String },
     #[error("GitHub rejected the token (401 {0}); check the github-token input")]
     Unauthorized(String),
@@ -40,6 +42,14 @@ pub enum ApiError {
     Status {
         what: String,
         status: u16,
+        message: String,
+    },
+    /// A GraphQL answer with `errors` (GitHub sends those with HTTP 200).
+    #[error("GitHub's GraphQL API refused {what}: {message}")]
+    Graphql {
+        what: String,
+        /// The first error's `type` (`FORBIDDEN`, `NOT_FOUND`, …), when given.
+        kind: Option<String>,
         message: String,
     },
     #[error("cannot reach GitHub at {url} for {what}: {message}")]
@@ -56,6 +66,12 @@ impl ApiError {
         matches!(self, ApiError::Unreachable { .. })
             || matches!(self, ApiError::Status { status, .. } if *status >= 500)
     }
+
+    /// The token lacks a permission (or is a fork's read-only token).
+    pub fn is_permission(&self) -> bool {
+        matches!(self, ApiError::ReadOnly | ApiError::Forbidden { .. })
+            || matches!(self, ApiError::Graphql { kind: Some(kind), .. } if kind == "FORBIDDEN")
+    }
 }
 
 /// A response that came back 2xx.
@@ -66,97 +82,12 @@ pub struct ApiResponse {
     pub body: Value,
 }
 
-/// The headers and message that decide what a 403/429 means.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RateHeaders {
-    pub retry_after: Option<u64>,
-    pub remaining: Option<u64>,
-    pub reset: Option<i64>,
-}
-
-/// How long a 403/429 asks us to wait, or `None` when it is not a rate limit (a permission error).
-/// `exact` says GitHub named the time; a guessed wait may be shortened to fit the budget, an exact
-/// one may not (retrying early only earns another refusal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateWait {
-    pub wait: Duration,
-    pub exact: bool,
-}
-
-pub fn rate_limit_wait(
-    status: u16,
-    headers: &RateHeaders,
-    message: &str,
-    now_epoch: i64,
-) -> Option<RateWait> {
-    if status != 403 && status != 429 {
-        return None;
-    }
-    if let Some(secs) = headers.retry_after {
-        return Some(RateWait {
-            wait: Duration::from_secs(secs),
-            exact: true,
-        });
-    }
-    if let (Some(0), Some(reset)) = (headers.remaining, headers.reset) {
-        // One extra second: the window resets at the start of that second, our clock may lag.
-        let secs = (reset - now_epoch).max(0) as u64 + 1;
-        return Some(RateWait {
-            wait: Duration::from_secs(secs),
-            exact: true,
-        });
-    }
-    let says_rate_limit = message.to_ascii_lowercase().contains("rate limit");
-    if status == 429 || says_rate_limit {
-        return Some(RateWait {
-            wait: UNNAMED_RATE_LIMIT_WAIT,
-            exact: false,
-        });
-    }
-    None
-}
-
-/// The `rel="next"` URL of a `Link` header.
-pub fn next_link(link: &str) -> Option<String> {
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        let is_next = params
-            .split(';')
-            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"");
-        is_next.then(|| {
-            url.trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string()
-        })
-    })
-}
-
-/// octocrab sends its token only to relative paths (or api.github.com), so a `next` link from a
-/// GitHub Enterprise or test server is followed by its path and query.
-fn relative(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(parsed) => match parsed.query() {
-            Some(q) => format!("{}?{q}", parsed.path()),
-            None => parsed.path().to_string(),
-        },
-        Err(_) => url.to_string(),
-    }
-}
-
-pub struct GithubClient {
-    octo: Octocrab,
-    api_url: String,
-    deadline: Instant,
-    /// Every request made, as "METHOD path", for `-v` and the tests.
-    pub log: std::sync::Mutex<Vec<String>>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Get,
     Post,
     Patch,
+    Delete,
 }
 
 impl Method {
@@ -165,35 +96,67 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
         }
     }
+}
+
+/// Which of the two endpoints a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Rest,
+    Graphql,
+}
+
+/// Where GraphQL lives for a REST base: `https://api.github.com` → `https://api.github.com` (path
+/// `/graphql`), GHES `https://HOST/api/v3` → `https://HOST/api` (path `/graphql`).
+pub fn graphql_base(api_url: &str) -> String {
+    let trimmed = api_url.trim_end_matches('/');
+    trimmed
+        .strip_suffix("/v3")
+        .filter(|base| base.ends_with("/api"))
+        .unwrap_or(trimmed)
+        .to_string()
+}
+
+pub struct GithubClient {
+    rest: Octocrab,
+    graphql: Octocrab,
+    api_url: String,
+    deadline: Instant,
+    /// Every request made, as "METHOD path", for `-v` and the tests.
+    pub log: std::sync::Mutex<Vec<String>>,
+}
+
+fn octocrab(base: &str, token: &str) -> Result<Octocrab, ApiError> {
+    let unreachable = |message: String| ApiError::Unreachable {
+        url: base.to_string(),
+        what: "building the client".to_string(),
+        message,
+    };
+    Octocrab::builder()
+        .base_uri(base)
+        .map_err(|e| unreachable(format!("invalid GITHUB_API_URL: {e}")))?
+        .personal_token(token.to_string())
+        .set_connect_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .build()
+        .map_err(|e| unreachable(first_line(&e.to_string())))
 }
 
 impl GithubClient {
     /// `max_wait` bounds all rate-limit waits and retries of this client together.
     pub fn new(api_url: &str, token: &str, max_wait: Duration) -> Result<Self, ApiError> {
-        let unreachable = |message: String| ApiError::Unreachable {
-            url: api_url.to_string(),
-            what: "building the client".to_string(),
-            message,
-        };
-        let octo = Octocrab::builder()
-            .base_uri(api_url)
-            .map_err(|e| unreachable(format!("invalid GITHUB_API_URL: {e}")))?
-            .personal_token(token.to_string())
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .build()
-            .map_err(|e| unreachable(first_line(&e.to_string())))?;
         Ok(GithubClient {
-            octo,
+            rest: octocrab(api_url, token)?,
+            graphql: octocrab(&graphql_base(api_url), token)?,
             api_url: api_url.to_string(),
             deadline: Instant::now() + max_wait,
             log: std::sync::Mutex::new(Vec::new()),
         })
     }
 
-    /// One request, with rate limits waited out and idempotent requests retried on 5xx.
+    /// One REST request, with rate limits waited out and idempotent requests retried on 5xx.
     /// A POST is sent once: on an uncertain failure the caller must look before it posts again.
     pub async fn send(
         &self,
@@ -201,7 +164,45 @@ impl GithubClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<ApiResponse, ApiError> {
+        self.send_to(Endpoint::Rest, method, path, body).await
+    }
+
+    /// One GraphQL call: the `data` of the answer, or its first error. `what` names it in errors
+    /// ("the viewer query", "minimizeComment").
+    pub async fn graphql(
+        &self,
+        what: &str,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, ApiError> {
+        let body = json!({ "query": query, "variables": variables });
+        let answer = self
+            .send_to(Endpoint::Graphql, Method::Post, "/graphql", Some(&body))
+            .await?
+            .body;
+        if let Some(first) = answer["errors"].as_array().and_then(|e| e.first()) {
+            return Err(ApiError::Graphql {
+                what: what.to_string(),
+                kind: first["type"].as_str().map(str::to_string),
+                message: first["message"]
+                    .as_str()
+                    .unwrap_or("an error without a message")
+                    .to_string(),
+            });
+        }
+        Ok(answer["data"].clone())
+    }
+
+    async fn send_to(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<ApiResponse, ApiError> {
         let what = format!("{} {path}", method.label());
+        // GraphQL calls here read or set a state, so sending one again is harmless.
+        let idempotent = method != Method::Post || endpoint == Endpoint::Graphql;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -209,12 +210,12 @@ impl GithubClient {
                 log.push(what.clone());
             }
             tracing::debug!(request = %what, attempt, "github");
-            let result = self.send_once(method, path, body, &what).await;
+            let result = self.send_once(endpoint, method, path, body, &what).await;
             let (status, headers, message) = match result {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(failure)) => failure,
                 Err(error) => {
-                    if method != Method::Post && attempt < IDEMPOTENT_ATTEMPTS {
+                    if idempotent && attempt < IDEMPOTENT_ATTEMPTS {
                         self.pause(Duration::from_millis(500 * u64::from(attempt)))
                             .await;
                         continue;
@@ -223,7 +224,7 @@ impl GithubClient {
                 }
             };
             let now = jiff::Timestamp::now().as_second();
-            if let Some(rate) = rate_limit_wait(status, &headers, &message, now) {
+            if let Some(rate) = rate::rate_limit_wait(status, &headers, &message, now) {
                 let left = self.deadline.saturating_duration_since(Instant::now());
                 let wait = if rate.exact {
                     rate.wait
@@ -257,7 +258,7 @@ impl GithubClient {
                     message,
                 },
             };
-            if error.is_uncertain() && method != Method::Post && attempt < IDEMPOTENT_ATTEMPTS {
+            if error.is_uncertain() && idempotent && attempt < IDEMPOTENT_ATTEMPTS {
                 self.pause(Duration::from_millis(500 * u64::from(attempt)))
                     .await;
                 continue;
@@ -275,6 +276,7 @@ impl GithubClient {
     /// The response, or (status, rate headers, message) for a non-2xx answer.
     async fn send_once(
         &self,
+        endpoint: Endpoint,
         method: Method,
         path: &str,
         body: Option<&Value>,
@@ -285,10 +287,15 @@ impl GithubClient {
             what: what.to_string(),
             message,
         };
+        let octo = match endpoint {
+            Endpoint::Rest => &self.rest,
+            Endpoint::Graphql => &self.graphql,
+        };
         let response = match method {
-            Method::Get => self.octo._get(path).await,
-            Method::Post => self.octo._post(path, body).await,
-            Method::Patch => self.octo._patch(path, body).await,
+            Method::Get => octo._get(path).await,
+            Method::Post => octo._post(path, body).await,
+            Method::Patch => octo._patch(path, body).await,
+            Method::Delete => octo._delete(path, body).await,
         }
         .map_err(|e| unreachable(first_line(&e.to_string())))?;
         let status = response.status().as_u16();
@@ -305,8 +312,7 @@ impl GithubClient {
             reset: header("x-ratelimit-reset").and_then(|v| v.trim().parse().ok()),
         };
         let link = header("link");
-        let text = self
-            .octo
+        let text = octo
             .body_to_string(response)
             .await
             .map_err(|e| unreachable(first_line(&e.to_string())))?;
@@ -352,8 +358,8 @@ impl GithubClient {
                 next = response
                     .link
                     .as_deref()
-                    .and_then(next_link)
-                    .map(|u| relative(&u));
+                    .and_then(rate::next_link)
+                    .map(|u| rate::relative(&u));
             }
         }
         Ok(items)
@@ -377,88 +383,18 @@ fn short(value: &Value) -> String {
 mod tests {
     use super::*;
 
-    fn headers(
-        retry_after: Option<u64>,
-        remaining: Option<u64>,
-        reset: Option<i64>,
-    ) -> RateHeaders {
-        RateHeaders {
-            retry_after,
-            remaining,
-            reset,
-        }
-    }
-
     #[test]
-    fn retry_after_is_exact() {
-        let wait = rate_limit_wait(429, &headers(Some(7), None, None), "", 0).unwrap();
+    fn graphql_lives_next_to_rest_on_github_and_under_api_on_ghes() {
         assert_eq!(
-            wait,
-            RateWait {
-                wait: Duration::from_secs(7),
-                exact: true
-            }
-        );
-        let wait = rate_limit_wait(403, &headers(Some(2), None, None), "secondary", 0).unwrap();
-        assert_eq!(wait.wait, Duration::from_secs(2));
-    }
-
-    #[test]
-    fn exhausted_primary_limit_waits_until_reset() {
-        let wait = rate_limit_wait(
-            403,
-            &headers(None, Some(0), Some(1_000)),
-            "API rate limit exceeded",
-            990,
+            graphql_base("https://api.github.com"),
+            "https://api.github.com"
         );
         assert_eq!(
-            wait,
-            Some(RateWait {
-                wait: Duration::from_secs(11),
-                exact: true
-            })
+            graphql_base("https://ghe.example.com/api/v3/"),
+            "https://ghe.example.com/api"
         );
-        let past = rate_limit_wait(403, &headers(None, Some(0), Some(900)), "", 990).unwrap();
-        assert_eq!(past.wait, Duration::from_secs(1));
-    }
-
-    #[test]
-    fn unnamed_limits_wait_a_minute_and_permission_errors_are_not_limits() {
-        let wait = rate_limit_wait(429, &headers(None, None, None), "", 0).unwrap();
-        assert_eq!(
-            wait,
-            RateWait {
-                wait: Duration::from_secs(60),
-                exact: false
-            }
-        );
-        let secondary = rate_limit_wait(
-            403,
-            &headers(None, Some(10), None),
-            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-            0,
-        );
-        assert!(secondary.is_some());
-        assert_eq!(
-            rate_limit_wait(403, &headers(None, None, None), READ_ONLY_MESSAGE, 0),
-            None
-        );
-        assert_eq!(
-            rate_limit_wait(502, &headers(Some(1), None, None), "", 0),
-            None
-        );
-    }
-
-    #[test]
-    fn link_header_next() {
-        let link = r#"<https://api.github.com/repositories/1/issues/2/comments?per_page=100&page=2>; rel="next", <https://api.github.com/repositories/1/issues/2/comments?per_page=100&page=5>; rel="last""#;
-        let next = next_link(link).unwrap();
-        assert!(next.ends_with("page=2"), "{next}");
-        assert_eq!(
-            relative(&next),
-            "/repositories/1/issues/2/comments?per_page=100&page=2"
-        );
-        let last_page = r#"<https://x/a?page=1>; rel="prev", <https://x/a?page=1>; rel="first""#;
-        assert_eq!(next_link(last_page), None);
+        assert_eq!(graphql_base("http://127.0.0.1:9"), "http://127.0.0.1:9");
+        // Only GHES's /api/v3 is rewritten.
+        assert_eq!(graphql_base("http://x/v3"), "http://x/v3");
     }
 }

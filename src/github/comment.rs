@@ -1,23 +1,123 @@
-//! The sticky comment's body: a hidden marker per command and target, the Markdown report, a footer
-//! linking the run, and truncation to GitHub's comment limit with a pointer to the job summary.
+//! The sticky comment's body: a hidden marker per command, target selection and optional key, the
+//! Markdown report, a footer linking the run, and truncation to GitHub's comment limit with a
+//! pointer to the job summary.
 //!
-//! The body is deterministic for a given report and run (no timestamps), so re-running the same
-//! job finds the comment unchanged and writes nothing.
+//! The marker depends on what was asked for, never on what was found: `--all` is `*` whatever the
+//! number of Deployments it matched, so a growing set keeps one comment. Bodies are compared
+//! without what only names the run (the footer, links to the run), so a later run with the same
+//! report writes nothing: the footer then names the run that last changed the report.
 
 use crate::report::Report;
 
 /// GitHub refuses comment bodies longer than this many characters (422 "body is too long").
 pub const COMMENT_LIMIT: usize = 65_536;
 
-/// The hidden marker that identifies this tool's comment for one command and target.
-pub fn marker(report: &Report) -> String {
+/// The hidden marker that identifies this tool's comment for one command, target selection and
+/// optional user-given key: `<!-- kubectl-posthog:preflight:prod/web -->`,
+/// `<!-- kubectl-posthog:preflight:prod/*:staging -->`.
+#[derive(Debug, Clone)]
+pub struct Marker {
+    text: String,
+    target: String,
+    /// Earlier versions put the count of Deployments into the marker for `--all`
+    /// (`prod/* (3 using PostHog)`): such a comment is ours too, and is taken over.
+    legacy: Option<regex::Regex>,
+}
+
+impl Marker {
+    pub fn of(report: &Report, key: Option<&str>) -> Marker {
+        let target = selection(report);
+        let mut inner = format!("kubectl-posthog:{}:{target}", report.command);
+        if let Some(key) = key.map(sanitize).filter(|k| !k.is_empty()) {
+            inner.push(':');
+            inner.push_str(&key);
+        }
+        let legacy = (key.is_none() && target.ends_with('*')).then(|| {
+            let prefix = regex::escape(&format!("kubectl-posthog:{}:{target}", report.command));
+            regex::Regex::new(&format!(r"<!-- {prefix} \(\d+ using PostHog\) -->"))
+        });
+        Marker {
+            text: format!("<!-- {} -->", inner.replace("--", "-")),
+            target,
+            legacy: legacy.and_then(Result::ok),
+        }
+    }
+
+    /// The HTML comment itself.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// `NAMESPACE/NAME` or `NAMESPACE/*`: names the check run and the code-scanning category.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Whether a comment body carries this marker.
+    pub fn matches(&self, body: &str) -> bool {
+        body.contains(&self.text) || self.legacy.as_ref().is_some_and(|re| re.is_match(body))
+    }
+}
+
+/// The target as selected: a Deployment, or `*` for `--all` (whose report names the count found).
+fn selection(report: &Report) -> String {
+    let name = &report.target.name;
+    let name = if name == "*" || name.starts_with("* (") {
+        "*"
+    } else {
+        name.as_str()
+    };
     let target = match &report.target.namespace {
-        Some(ns) => format!("{ns}/{}", report.target.name),
-        None => report.target.name.clone(),
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
     };
     // `--` would end the HTML comment early.
-    let target = target.replace("--", "-");
-    format!("<!-- kubectl-posthog:{}:{target} -->", report.command)
+    target.replace("--", "-")
+}
+
+/// A user's key as it may appear in the marker: letters, digits, `.`, `_`, `/`, `-`.
+fn sanitize(key: &str) -> String {
+    let cleaned: String = key
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut out = String::new();
+    for c in cleaned.chars() {
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A body as compared with the one already posted: without the footer line and with every link to
+/// a workflow run (the cut note's link to the job summary) reduced to one placeholder, so that a
+/// new run of an unchanged report is "unchanged".
+pub fn comparable(body: &str) -> String {
+    static RUN_LINK: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let normalized = body.replace("\r\n", "\n");
+    let mut kept: Vec<&str> = normalized.trim_end().lines().collect();
+    if kept
+        .last()
+        .is_some_and(|l| l.starts_with("<sub>kubectl-posthog "))
+    {
+        kept.pop();
+    }
+    let text = kept.join("\n");
+    let re = RUN_LINK.get_or_init(|| {
+        regex::Regex::new(r"https?://[^\s)\]]*/actions/runs/\d+(?:/attempts/\d+)?").ok()
+    });
+    match re {
+        Some(re) => re.replace_all(text.trim_end(), "RUN").into_owned(),
+        None => text.trim_end().to_string(),
+    }
 }
 
 /// Where the comment sends readers for everything: the run (its job summary holds the full report).
@@ -28,12 +128,19 @@ pub struct RunLink {
 }
 
 /// The full comment body for `markdown` (the report rendered by `report::render_markdown`).
-pub fn body(report: &Report, markdown: &str, link: &RunLink) -> String {
-    body_within(report, markdown, link, COMMENT_LIMIT)
+pub fn body(report: &Report, marker: &Marker, markdown: &str, link: &RunLink) -> String {
+    body_within(report, marker, markdown, link, COMMENT_LIMIT)
 }
 
-pub(crate) fn body_within(report: &Report, markdown: &str, link: &RunLink, limit: usize) -> String {
-    let marker = marker(report);
+/// The body cut to `limit` characters (a check run's summary allows 65,535).
+pub(crate) fn body_within(
+    report: &Report,
+    marker: &Marker,
+    markdown: &str,
+    link: &RunLink,
+    limit: usize,
+) -> String {
+    let marker = marker.text();
     let main = without_renderer_footer(markdown).trim_end();
     let footer = footer(report, link);
     let whole = format!("{marker}\n{main}\n\n{footer}\n");
@@ -77,14 +184,14 @@ pub(crate) fn body_within(report: &Report, markdown: &str, link: &RunLink, limit
 }
 
 /// The fallback body when GitHub refuses the full one: the verdict and where to read the rest.
-pub fn short_body(report: &Report, link: &RunLink) -> String {
+pub fn short_body(report: &Report, marker: &Marker, link: &RunLink) -> String {
     let where_ = match &link.run_url {
         Some(url) => format!("the [job summary]({url})"),
         None => "the job summary".to_string(),
     };
     format!(
         "{}\n### kubectl-posthog {}: {} — {}\n\n**{}**\n\nThe full report is in {where_} and the `report-json` output.\n\n{}\n",
-        marker(report),
+        marker.text(),
         report.command,
         report.verdict.result.label(),
         report.target,
@@ -129,12 +236,68 @@ mod tests {
         }
     }
 
+    fn marker(report: &Report) -> String {
+        Marker::of(report, None).text().to_string()
+    }
+
+    fn body(report: &Report, markdown: &str, link: &RunLink) -> String {
+        super::body(report, &Marker::of(report, None), markdown, link)
+    }
+
     #[test]
     fn marker_names_command_and_target() {
         assert_eq!(
             marker(&sample_report()),
             "<!-- kubectl-posthog:preflight:prod/posthog-integration -->"
         );
+        let keyed = Marker::of(&sample_report(), Some("eu prod--2"));
+        assert_eq!(
+            keyed.text(),
+            "<!-- kubectl-posthog:preflight:prod/posthog-integration:eu-prod-2 -->"
+        );
+    }
+
+    /// Guards issue 16: `--all` put the Deployment count into the marker, so one more Deployment
+    /// posted a second comment.
+    #[test]
+    fn all_deployments_marker_ignores_how_many_were_found() {
+        let mut report = sample_report();
+        report.target.name = "* (3 using PostHog)".into();
+        let three = Marker::of(&report, None);
+        report.target.name = "* (4 using PostHog)".into();
+        let four = Marker::of(&report, None);
+        assert_eq!(three.text(), "<!-- kubectl-posthog:preflight:prod/* -->");
+        assert_eq!(three.text(), four.text());
+        // A comment from a version that counted is taken over, but not another target's.
+        assert!(four.matches("<!-- kubectl-posthog:preflight:prod/* (3 using PostHog) -->\nold"));
+        assert!(!four.matches("<!-- kubectl-posthog:preflight:staging/* (3 using PostHog) -->"));
+        assert!(!four.matches("<!-- kubectl-posthog:canary:prod/* (3 using PostHog) -->"));
+        assert!(
+            !Marker::of(&report, Some("k"))
+                .matches("<!-- kubectl-posthog:preflight:prod/* (3 using PostHog) -->")
+        );
+    }
+
+    /// Guards issue 16: every real run has a new run id, and the body linked it, so "left alone
+    /// when unchanged" never happened on GitHub.
+    #[test]
+    fn bodies_of_another_run_compare_equal_and_changed_reports_do_not() {
+        let report = sample_report();
+        let markdown = render_markdown(&report);
+        let other_run = RunLink {
+            run_url: Some("https://github.com/acme/app/actions/runs/43/attempts/2".into()),
+            sha: Some("fedcba9876543210fedcba9876543210fedcba98".into()),
+        };
+        let first = body(&report, &markdown, &link());
+        let second = body(&report, &markdown, &other_run);
+        assert_ne!(first, second);
+        assert_eq!(comparable(&first), comparable(&second));
+        assert_eq!(
+            comparable(&first.replace('\n', "\r\n")),
+            comparable(&second)
+        );
+        let changed = body(&report, &markdown.replace("phx_", "phc_"), &other_run);
+        assert_ne!(comparable(&first), comparable(&changed));
     }
 
     #[test]
@@ -177,6 +340,20 @@ mod tests {
             .collect();
         markdown = markdown.replace("</details>", &format!("{filler}</details>"));
         let body = body(&report, &markdown, &link());
+        let other_run = RunLink {
+            run_url: Some("https://github.com/acme/app/actions/runs/77".into()),
+            sha: None,
+        };
+        assert_eq!(
+            comparable(&body),
+            comparable(&super::body(
+                &report,
+                &Marker::of(&report, None),
+                &markdown,
+                &other_run
+            )),
+            "the cut note's link to the run is not a change"
+        );
         assert!(
             body.chars().count() <= COMMENT_LIMIT,
             "{}",

@@ -17,6 +17,8 @@ pub struct GithubEnv {
     pub event_name: Option<String>,
     pub event_path: Option<PathBuf>,
     pub sha: Option<String>,
+    /// `GITHUB_REF`: `refs/heads/main`, `refs/pull/7/merge`, … (code scanning files results under it).
+    pub git_ref: Option<String>,
     pub run_id: Option<String>,
     pub run_attempt: Option<String>,
     pub step_summary: Option<PathBuf>,
@@ -50,6 +52,7 @@ impl GithubEnv {
             event_name: get("GITHUB_EVENT_NAME"),
             event_path: path("GITHUB_EVENT_PATH"),
             sha: get("GITHUB_SHA"),
+            git_ref: get("GITHUB_REF"),
             run_id: get("GITHUB_RUN_ID"),
             run_attempt: get("GITHUB_RUN_ATTEMPT"),
             step_summary: path("GITHUB_STEP_SUMMARY"),

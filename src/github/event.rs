@@ -58,6 +58,21 @@ pub fn pull_source(event_name: &str, payload: &Value) -> PullSource {
     }
 }
 
+/// A pull request from a fork, whose `pull_request` workflows get a read-only token (and no
+/// secrets) whatever the workflow's `permissions` say. `pull_request_target` and `issue_comment`
+/// run in the base repository with its token, so they are not.
+pub fn is_fork_pull(event_name: &str, payload: &Value) -> bool {
+    let pr_event = matches!(
+        event_name,
+        "pull_request" | "pull_request_review" | "pull_request_review_comment"
+    );
+    let head = &payload["pull_request"]["head"]["repo"];
+    let base = &payload["pull_request"]["base"]["repo"];
+    pr_event
+        && (head["fork"] == true
+            || (head["full_name"].is_string() && head["full_name"] != base["full_name"]))
+}
+
 /// The commit a commit comment belongs to: the PR head for PR events, else `.after` or `$GITHUB_SHA`.
 pub fn commit_sha(payload: &Value, github_sha: Option<&str>) -> Option<String> {
     payload["pull_request"]["head"]["sha"]
@@ -136,6 +151,21 @@ mod tests {
         assert_eq!(choose_pull(&pulls, sha), Some(3));
         assert_eq!(choose_pull(&pulls[..2], sha), Some(2));
         assert_eq!(choose_pull(&[], sha), None);
+    }
+
+    #[test]
+    fn only_a_pull_request_event_from_another_repository_is_a_fork() {
+        let same = json!({"pull_request": {"head": {"repo": {"full_name": "acme/app", "fork": false}},
+                                           "base": {"repo": {"full_name": "acme/app"}}}});
+        let fork = json!({"pull_request": {"head": {"repo": {"full_name": "octo/app", "fork": true}},
+                                           "base": {"repo": {"full_name": "acme/app"}}}});
+        assert!(!is_fork_pull("pull_request", &same));
+        assert!(is_fork_pull("pull_request", &fork));
+        assert!(
+            !is_fork_pull("pull_request_target", &fork),
+            "runs with the base repository's token"
+        );
+        assert!(!is_fork_pull("push", &json!({})));
     }
 
     #[test]

@@ -1,43 +1,33 @@
-//! The GitHub Actions hook of `Ctx::emit`: after the report is on stdout, write the JSON report
-//! file, the step summary, the step outputs and the annotations, and upsert the sticky comments.
+//! The GitHub Actions hook of `crate::run`: after the report is on stdout, write the JSON report
+//! file (and the SARIF log when asked), the step summary, the step outputs and the annotations,
+//! and do the writes to GitHub: the sticky comments, the check run, the code-scanning upload.
 //!
-//! Commenting is best effort by design: a fork's read-only token, a missing token, a rate limit
-//! longer than `--github-max-wait` or an unreachable API become a warning, never the gate's
-//! verdict — the exit code follows the report alone.
+//! The writes to GitHub are best effort by design (see [`super::job`]): a refusal becomes a
+//! warning annotation, never the gate's verdict — the exit code follows the report alone.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::api::{GithubClient, Method};
-use super::comment::{self, RunLink};
+use super::api::GithubClient;
+use super::comment::Marker;
 use super::env::GithubEnv;
-use super::event::{self, PullSource};
-use super::sticky::{self, Sticky, Thread};
-use super::workflow;
+use super::job::{Job, RemoteOutcome, Repo, SUMMARY_ONLY};
+use super::options::PublishOptions;
+use super::{check_run, code_scanning, comments, workflow};
 use crate::error::{Error, Result};
-use crate::render::render_markdown;
+use crate::render::{render_markdown, sarif};
 use crate::report::{Report, VerdictResult};
-
-/// What to publish besides the summary, outputs and annotations (from `--pr-comment`,
-/// `--commit-comment`, `--report-json`, `--github-max-wait`).
-#[derive(Debug, Clone, Default)]
-pub struct PublishOptions {
-    pub pr_comment: bool,
-    pub commit_comment: bool,
-    /// Where to write the JSON report (default: `$RUNNER_TEMP/kubectl-posthog-COMMAND.json`).
-    pub report_json: Option<PathBuf>,
-    /// Longest time to spend waiting out rate limits and retrying.
-    pub max_wait: std::time::Duration,
-}
 
 /// What the hook did, for the outputs and for tests.
 #[derive(Debug, Default)]
 pub struct Published {
     pub report_json: PathBuf,
+    pub sarif: Option<PathBuf>,
     pub comment_url: Option<String>,
-    /// One line per comment written or left alone: "posted pull request #7 https://…".
+    pub check_run_url: Option<String>,
+    /// One line per write to GitHub: "comment posted on pull request #7: https://…".
     pub comments: Vec<String>,
     pub warnings: Vec<String>,
 }
@@ -46,39 +36,56 @@ pub struct Published {
 /// from stderr as from stdout, and stdout holds the report).
 pub fn publish(
     report: &Report,
-    args: &PublishOptions,
+    options: &PublishOptions,
     env: &GithubEnv,
     cwd: &Path,
     err: &mut dyn Write,
 ) -> Result<Published> {
     let markdown = render_markdown(report);
+    let marker = Marker::of(report, options.comment_key.as_deref());
     let mut published = Published {
-        report_json: report_json_path(report, args, env),
+        report_json: report_json_path(report, options, env),
         ..Published::default()
     };
-    workflow::write_atomically(&published.report_json, &(report.to_json() + "\n")).map_err(
-        |e| {
-            Error::io(
-                format!(
-                    "write the JSON report to {}",
-                    published.report_json.display()
-                ),
-                e,
-            )
-        },
+    write_file(
+        &published.report_json,
+        &(report.to_json() + "\n"),
+        "JSON report",
     )?;
 
-    if args.pr_comment || args.commit_comment {
-        let (comments, url, warnings) = run_comments(report, &markdown, args, env);
-        published.comments = comments;
-        published.comment_url = url;
-        published.warnings = warnings;
+    let sarif_log = sarif_path(report, options, env).map(|path| {
+        let category = sarif::category(report, marker.target());
+        let workspace = env.workspace.clone();
+        let uri = move |file: &str| workflow::workspace_relative(file, cwd, workspace.as_deref());
+        (path, sarif::sarif_log(report, &category, &uri))
+    });
+    if let Some((path, log)) = &sarif_log {
+        let text = serde_json::to_string_pretty(log).unwrap_or_default() + "\n";
+        write_file(path, &text, "SARIF log")?;
+        published.sarif = Some(path.clone());
     }
+
+    let payload = read_event(env, &mut published.warnings);
+    let job = Job {
+        report,
+        markdown: &markdown,
+        marker: &marker,
+        options,
+        env,
+        payload: &payload,
+        cwd,
+        sarif: sarif_log.as_ref().map(|(_, log)| log),
+    };
+    let remote = run_remote(&job);
+    published.comments = remote.lines;
+    published.comment_url = remote.comment_url;
+    published.check_run_url = remote.check_run_url;
+    published.warnings.extend(remote.warnings);
 
     let mut lines = workflow::annotations(report, cwd, env.workspace.as_deref());
     lines.extend(published.warnings.iter().map(|w| workflow::warning(w)));
     for line in &published.comments {
-        lines.push(format!("kubectl-posthog: comment {line}"));
+        lines.push(format!("kubectl-posthog: {line}"));
     }
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     err.write_all(text.as_bytes())
@@ -98,14 +105,20 @@ pub fn publish(
             VerdictResult::Warn => "warn",
             VerdictResult::Fail => "fail",
         };
+        let text_of = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let outputs = [
             ("verdict", verdict.to_string()),
             ("failed", report.verdict.counts.fail.to_string()),
             ("warnings", report.verdict.counts.warn.to_string()),
             ("report-json", published.report_json.display().to_string()),
+            ("sarif", text_of(&published.sarif).unwrap_or_default()),
             (
                 "comment-url",
                 published.comment_url.clone().unwrap_or_default(),
+            ),
+            (
+                "check-run-url",
+                published.check_run_url.clone().unwrap_or_default(),
             ),
         ];
         workflow::append(path, &workflow::output_lines(&outputs))
@@ -114,22 +127,36 @@ pub fn publish(
     Ok(published)
 }
 
-fn report_json_path(report: &Report, args: &PublishOptions, env: &GithubEnv) -> PathBuf {
-    if let Some(path) = &args.report_json {
-        return path.clone();
-    }
-    let dir = env.runner_temp.clone().unwrap_or_else(std::env::temp_dir);
-    dir.join(format!("kubectl-posthog-{}.json", report.command))
+fn write_file(path: &Path, text: &str, what: &str) -> Result<()> {
+    workflow::write_atomically(path, text)
+        .map_err(|e| Error::io(format!("write the {what} to {}", path.display()), e))
 }
 
-/// Runs the comment upserts on a runtime of their own: `Ctx::emit` is synchronous and may be
-/// called from inside any runtime, so the requests go to a scoped thread.
-fn run_comments(
-    report: &Report,
-    markdown: &str,
-    args: &PublishOptions,
-    env: &GithubEnv,
-) -> (Vec<String>, Option<String>, Vec<String>) {
+fn report_json_path(report: &Report, options: &PublishOptions, env: &GithubEnv) -> PathBuf {
+    if let Some(path) = &options.report_json {
+        return path.clone();
+    }
+    runner_temp(env).join(format!("kubectl-posthog-{}.json", report.command))
+}
+
+/// `--sarif PATH`, or next to the JSON report when only the upload is asked for.
+fn sarif_path(report: &Report, options: &PublishOptions, env: &GithubEnv) -> Option<PathBuf> {
+    match (&options.sarif, options.upload_sarif) {
+        (Some(path), _) => Some(path.clone()),
+        (None, true) => {
+            Some(runner_temp(env).join(format!("kubectl-posthog-{}.sarif", report.command)))
+        }
+        (None, false) => None,
+    }
+}
+
+fn runner_temp(env: &GithubEnv) -> PathBuf {
+    env.runner_temp.clone().unwrap_or_else(std::env::temp_dir)
+}
+
+/// Runs the writes to GitHub on a runtime of their own: `crate::run` calls this after its
+/// runtime is gone, and tests call it from inside one, so the requests go to a scoped thread.
+fn run_remote(job: &Job<'_>) -> RemoteOutcome {
     let outcome = std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -137,123 +164,67 @@ fn run_comments(
                     .enable_all()
                     .build()
                     .map_err(|e| format!("cannot start a runtime for the GitHub API: {e}"))?;
-                Ok::<_, String>(runtime.block_on(comment(report, markdown, args, env)))
+                Ok::<_, String>(runtime.block_on(remote(job)))
             })
             .join()
     });
     match outcome {
         Ok(Ok(done)) => done,
-        Ok(Err(message)) => (Vec::new(), None, vec![message]),
-        Err(_) => (
-            Vec::new(),
-            None,
-            vec!["posting the comment failed unexpectedly".to_string()],
-        ),
+        Ok(Err(message)) => RemoteOutcome {
+            warnings: vec![message],
+            ..RemoteOutcome::default()
+        },
+        Err(_) => RemoteOutcome {
+            warnings: vec!["writing to GitHub failed unexpectedly".to_string()],
+            ..RemoteOutcome::default()
+        },
     }
 }
 
-const SUMMARY_ONLY: &str = "the report is in the job summary and the annotations";
-
-/// Upserts the PR and/or commit comment; returns what was done, the comment URL and warnings.
-pub async fn comment(
-    report: &Report,
-    markdown: &str,
-    args: &PublishOptions,
-    env: &GithubEnv,
-) -> (Vec<String>, Option<String>, Vec<String>) {
-    let mut done = Vec::new();
-    let mut warnings = Vec::new();
-    let Some(token) = env.token.as_deref() else {
-        warnings.push(format!(
-            "no GitHub token (GITHUB_TOKEN) to comment with: {SUMMARY_ONLY}; \
+/// Every write to GitHub the options ask for, through one client.
+async fn remote(job: &Job<'_>) -> RemoteOutcome {
+    let options = job.options;
+    let mut out = RemoteOutcome::default();
+    let comments = options.pr_comment || options.commit_comment;
+    let upload = options.upload_sarif && job.sarif.is_some();
+    if !comments && !options.check_run && !upload {
+        return out;
+    }
+    let Some(token) = job.env.token.as_deref() else {
+        out.warnings.push(format!(
+            "no GitHub token (GITHUB_TOKEN) to write to GitHub with: {SUMMARY_ONLY}; \
              pass the github-token input or set GITHUB_TOKEN"
         ));
-        return (done, None, warnings);
+        return out;
     };
-    let Some((owner, repo)) = env.owner_repo() else {
-        warnings.push(format!(
-            "GITHUB_REPOSITORY is not owner/name, so there is nothing to comment on: {SUMMARY_ONLY}"
+    let Some((owner, name)) = job.env.owner_repo() else {
+        out.warnings.push(format!(
+            "GITHUB_REPOSITORY is not owner/name, so there is nothing to write to: {SUMMARY_ONLY}"
         ));
-        return (done, None, warnings);
+        return out;
     };
-    let client = match GithubClient::new(&env.api_url, token, args.max_wait) {
+    let client = match GithubClient::new(&job.env.api_url, token, options.max_wait) {
         Ok(client) => client,
         Err(error) => {
-            warnings.push(format!("{error}: {SUMMARY_ONLY}"));
-            return (done, None, warnings);
+            out.warnings.push(format!("{error}: {SUMMARY_ONLY}"));
+            return out;
         }
     };
-    let payload = read_event(env, &mut warnings);
-    let event_name = env.event_name.as_deref().unwrap_or("");
-    let sha = event::commit_sha(&payload, env.sha.as_deref());
-
-    let mut threads = Vec::new();
-    if args.pr_comment {
-        match event::pull_source(event_name, &payload) {
-            PullSource::Number(n) => threads.push(Thread::Pull(n)),
-            PullSource::Commit(sha) => {
-                let path = format!("/repos/{owner}/{repo}/commits/{sha}/pulls");
-                match client.send(Method::Get, &path, None).await {
-                    Ok(response) => {
-                        let pulls = response.body.as_array().cloned().unwrap_or_default();
-                        match event::choose_pull(&pulls, &sha) {
-                            Some(n) => threads.push(Thread::Pull(n)),
-                            None => done.push(format!(
-                                "skipped: commit {} belongs to no pull request",
-                                &sha[..sha.len().min(12)]
-                            )),
-                        }
-                    }
-                    Err(error) => warnings.push(format!(
-                        "cannot find the pull request of commit {sha}: {error}; {SUMMARY_ONLY}"
-                    )),
-                }
-            }
-            PullSource::None(reason) => done.push(format!("skipped: {reason}")),
-        }
-    }
-    if args.commit_comment {
-        match &sha {
-            Some(sha) => threads.push(Thread::Commit(sha.clone())),
-            None => warnings.push(format!(
-                "no commit SHA in the event or GITHUB_SHA to comment on: {SUMMARY_ONLY}"
-            )),
-        }
-    }
-    if threads.is_empty() {
-        return (done, None, warnings);
-    }
-
-    let link = RunLink {
-        run_url: env.run_url(),
-        sha: sha.clone(),
+    let repo = Repo {
+        client: &client,
+        owner,
+        name,
     };
-    let body = comment::body(report, markdown, &link);
-    let short = comment::short_body(report, &link);
-    let marker = comment::marker(report);
-    let author = sticky::comment_author(&client).await;
-    let mut url = None;
-    for thread in threads {
-        let sticky = Sticky {
-            client: &client,
-            owner,
-            repo,
-            thread: thread.clone(),
-            marker: &marker,
-            author: &author,
-        };
-        match sticky.upsert(&body, &short).await {
-            Ok(upsert) => {
-                done.push(format!("{} on {thread}: {}", upsert.verb(), upsert.url()));
-                // PR threads come first: the PR comment is the `comment-url` output when there is one.
-                url.get_or_insert_with(|| upsert.url().to_string());
-            }
-            Err(error) => warnings.push(format!(
-                "could not comment on {thread}: {error}; {SUMMARY_ONLY}"
-            )),
-        }
+    if comments {
+        comments::upsert_all(job, &repo, &mut out).await;
     }
-    (done, url, warnings)
+    if options.check_run {
+        check_run::create(job, &repo, &mut out).await;
+    }
+    if let (true, Some(log)) = (upload, job.sarif) {
+        code_scanning::upload(job, &repo, log, &mut out).await;
+    }
+    out
 }
 
 fn read_event(env: &GithubEnv, warnings: &mut Vec<String>) -> Value {

@@ -1,10 +1,12 @@
-//! Workflow commands and files of the runner contract: `::error`/`::warning` annotations (escaped as
-//! the runner unescapes them), `name=value` / heredoc lines for `$GITHUB_OUTPUT`, and the step summary.
+//! Workflow commands and files of the runner contract: `::error`/`::warning`/`::notice` annotations
+//! (escaped as the runner unescapes them), `name=value` / heredoc lines for `$GITHUB_OUTPUT`, and
+//! the step summary.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::report::{Report, Status};
+use crate::render::sarif::{Level, finding_level, finding_message};
+use crate::report::Report;
 
 /// The step summary file holds at most 1 MiB; GitHub refuses the whole summary past it.
 pub const SUMMARY_LIMIT: usize = 1024 * 1024;
@@ -21,17 +23,19 @@ pub fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// One `::error` or `::warning` line per failing or warning finding that has a file location.
-/// Paths are made relative to the workspace so the annotation lands on the PR's diff.
+/// One annotation per failing or warning finding that has a file location. The level follows
+/// `fail-on`: `::error` for a finding that blocks the verdict, `::warning` for the others, and
+/// `::notice` for P4 ([`finding_level`]). Paths are made relative to the workspace so the
+/// annotation lands on the PR's diff.
 pub fn annotations(report: &Report, cwd: &Path, workspace: Option<&Path>) -> Vec<String> {
     report
         .findings_worst_first()
         .into_iter()
         .filter_map(|finding| {
-            let level = match finding.status {
-                Status::Fail => "error",
-                Status::Warn => "warning",
-                _ => return None,
+            let level = match finding_level(report, finding)? {
+                Level::Error => "error",
+                Level::Warning => "warning",
+                Level::Note => "notice",
             };
             let location = finding.location.as_ref()?;
             let file = workspace_relative(&location.file, cwd, workspace);
@@ -46,16 +50,15 @@ pub fn annotations(report: &Report, cwd: &Path, workspace: Option<&Path>) -> Vec
                 finding.id
             );
             properties.push_str(&format!(",title={}", escape_property(&title)));
-            let mut message = finding
-                .measured
-                .clone()
-                .unwrap_or_else(|| finding.title.clone());
-            if let Some(fix) = &finding.remediation {
-                message.push_str(&format!("\nFix: {fix}"));
-            }
+            let message = finding_message(finding);
             Some(format!("::{level} {properties}::{}", escape_data(&message)))
         })
         .collect()
+}
+
+/// An error annotation without a location: the command stopped (bad input, a cluster error).
+pub fn error(message: &str) -> String {
+    format!("::error title=kubectl-posthog::{}", escape_data(message))
 }
 
 /// A warning annotation without a location (the comment could not be posted, …).
@@ -63,7 +66,7 @@ pub fn warning(message: &str) -> String {
     format!("::warning title=kubectl-posthog::{}", escape_data(message))
 }
 
-fn workspace_relative(file: &str, cwd: &Path, workspace: Option<&Path>) -> String {
+pub fn workspace_relative(file: &str, cwd: &Path, workspace: Option<&Path>) -> String {
     let path = Path::new(file);
     let absolute: PathBuf = if path.is_absolute() {
         path.to_path_buf()
@@ -165,6 +168,48 @@ mod tests {
             "::error file=app/k8s/production.yaml,line=42,\
              title=P1 No personal (phx_) key where a project key belongs (config.personal-key)\
              ::POSTHOG_API_KEY holds a phx_ key (phx_…3f9a)%0AFix: use the project API key (phc_…) from Project settings"
+        );
+    }
+
+    /// Guards issue 16: a gate that passes at `fail-on p2` printed `::error` for a P3 failure.
+    #[test]
+    fn annotation_levels_follow_fail_on() {
+        use crate::report::{FailOn, Finding, Severity, Status, Step, Verdict};
+        let findings: Vec<Finding> = [
+            ("p1", Severity::P1, Status::Fail),
+            ("p3", Severity::P3, Status::Fail),
+            ("p4", Severity::P4, Status::Fail),
+            ("w2", Severity::P2, Status::Warn),
+        ]
+        .into_iter()
+        .map(|(id, severity, status)| {
+            Finding::new(id, Step::Configuration, severity, status, id).at("k8s/a.yaml", Some(1))
+        })
+        .collect();
+        let levels = |fail_on| {
+            let mut report = sample_report();
+            report.verdict = Verdict::judge(&findings, fail_on);
+            report.findings = findings.clone();
+            annotations(&report, Path::new("/ws"), Some(Path::new("/ws")))
+                .iter()
+                .map(|l| {
+                    let (level, rest) = l[2..].split_once(' ').unwrap();
+                    let id = rest.split("::").next().unwrap().rsplit('(').next().unwrap();
+                    format!("{level} {}", id.trim_end_matches(')'))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            levels(FailOn::P2),
+            ["error p1", "warning p3", "notice p4", "warning w2"]
+        );
+        assert_eq!(
+            levels(FailOn::P3),
+            ["error p1", "error p3", "notice p4", "warning w2"]
+        );
+        assert_eq!(
+            levels(FailOn::Never),
+            ["warning p1", "warning p3", "notice p4", "warning w2"]
         );
     }
 

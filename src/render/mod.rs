@@ -1,10 +1,13 @@
 //! Turning a [`Report`] into what is written to stdout: a table for people, JSON or YAML for
-//! programs, Markdown for pull requests and job summaries. The one place a format is chosen.
+//! programs, Markdown for pull requests and job summaries, SARIF for code scanning. The one place
+//! a format is chosen.
 
 mod markdown;
+pub mod sarif;
 mod table;
 
 pub use markdown::render_markdown;
+pub use sarif::render_sarif;
 pub use table::render_table;
 
 use crate::report::Report;
@@ -17,12 +20,14 @@ pub enum Format {
     Json,
     Yaml,
     Markdown,
+    /// SARIF 2.1.0: failing and warning findings with a file location, for code scanning.
+    Sarif,
 }
 
 impl Format {
     /// Machine-readable output keeps stderr free of progress drawing.
     pub fn is_machine_readable(self) -> bool {
-        matches!(self, Format::Json | Format::Yaml)
+        matches!(self, Format::Json | Format::Yaml | Format::Sarif)
     }
 }
 
@@ -40,6 +45,7 @@ pub fn render(report: &Report, format: Format, styles: &Styles) -> String {
         Format::Json => format!("{}\n", report.to_json()),
         Format::Yaml => report.to_yaml(),
         Format::Markdown => render_markdown(report),
+        Format::Sarif => render_sarif(report),
     };
     format!("{before}{body}")
 }

@@ -2,8 +2,10 @@
 //! it, or remove what a promotion left), the dry run that shows both, and their report lines.
 //! Uses `crate::canary` for the abort and `crate::rollout` for the undo and the wait.
 //!
-//! Pure: [`recover::plan_recovery`], [`dry_run::plan`], [`findings`]. Cluster I/O: [`recover`].
+//! Pure: [`recover::plan_recovery`], [`dry_run::plan`], [`findings`], [`guard`]. Cluster I/O:
+//! [`recover`].
 
 pub mod dry_run;
 pub mod findings;
+pub mod guard;
 pub mod recover;

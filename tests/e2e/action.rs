@@ -1,7 +1,8 @@
 //! The GitHub Action as shipped: action.yml run by `act` on this host, the workflow files, the
-//! release packaging and the krew manifest.
+//! release packaging and scripts, and the krew manifest.
 
 mod act;
 mod krew;
 mod packaging;
+mod release;
 mod workflows;

@@ -12,9 +12,11 @@ use kubectl_posthog::report::{
 };
 use serde_json::json;
 
+use kubectl_posthog::github::CommentMode;
+
 use crate::standins::github::{
-    BOT_LOGIN, GhFault, GithubStandIn, OWNER, PAT_LOGIN, PAT_TOKEN, READ_ONLY_TOKEN, REPO, Thread,
-    WRITE_TOKEN,
+    APP_LOGIN, APP_TOKEN, BOT_LOGIN, GhFault, GithubStandIn, IDENTITIES, OWNER, PAT_LOGIN,
+    PAT_TOKEN, READ_ONLY_TOKEN, REPO, Thread, WRITE_TOKEN,
 };
 
 const PR: u64 = 7;
@@ -71,6 +73,14 @@ pub fn report(failing_value: &str, extra: usize) -> Report {
     )
 }
 
+/// `GITHUB_REF` as the runner sets it for `event`.
+fn git_ref(event: &str) -> String {
+    match event {
+        "pull_request" | "pull_request_fork" => format!("refs/pull/{PR}/merge"),
+        _ => "refs/heads/main".to_string(),
+    }
+}
+
 pub struct Job {
     pub dir: tempfile::TempDir,
     pub env: GithubEnv,
@@ -78,17 +88,25 @@ pub struct Job {
 }
 
 impl Job {
-    /// A job step for `event` ("pull_request", "issue_comment", "push") with the fixture payload.
+    /// A job step for `event` ("pull_request", "pull_request_fork", "issue_comment", "push")
+    /// with the fixture payload of that name.
     pub fn new(gh: &GithubStandIn, event: &str, token: Option<&str>) -> Job {
+        Job::at(gh.url(), event, token)
+    }
+
+    /// The same against `api_url` (the stand-in's github.com or GHES layout).
+    pub fn at(api_url: &str, event: &str, token: Option<&str>) -> Job {
         let dir = tempfile::tempdir().unwrap();
+        let event_name = event.strip_suffix("_fork").unwrap_or(event);
         let vars: Vec<(String, String)> = [
             ("GITHUB_ACTIONS", "true".to_string()),
-            ("GITHUB_API_URL", gh.url().to_string()),
+            ("GITHUB_API_URL", api_url.to_string()),
             ("GITHUB_SERVER_URL", "https://github.com".to_string()),
             ("GITHUB_REPOSITORY", format!("{OWNER}/{REPO}")),
-            ("GITHUB_EVENT_NAME", event.to_string()),
+            ("GITHUB_EVENT_NAME", event_name.to_string()),
             ("GITHUB_EVENT_PATH", fixture(event).display().to_string()),
             ("GITHUB_SHA", PUSH_SHA.to_string()),
+            ("GITHUB_REF", git_ref(event)),
             ("GITHUB_RUN_ID", "9001".to_string()),
             ("GITHUB_RUN_ATTEMPT", "1".to_string()),
             (
@@ -111,9 +129,8 @@ impl Job {
         });
         let args = PublishOptions {
             pr_comment: true,
-            commit_comment: false,
-            report_json: None,
             max_wait: Duration::from_secs(5),
+            ..PublishOptions::default()
         };
         Job { dir, env, args }
     }
@@ -133,6 +150,11 @@ impl Job {
         })
         .await
         .unwrap()
+    }
+
+    /// The next run of the same workflow: a new run id, as on every real run.
+    pub fn next_run(&mut self, run_id: u64) {
+        self.env.run_id = Some(run_id.to_string());
     }
 
     pub fn outputs(&self) -> String {
@@ -157,7 +179,7 @@ async fn first_run_creates_second_leaves_alone_changed_report_edits_in_place() {
     assert_eq!(
         gh.requests().len(),
         3,
-        "GET /user, one page of comments, POST"
+        "the viewer query, one page of comments, POST"
     );
     let comments = gh.comments_on_pull(PR);
     assert_eq!(comments.len(), 1);
@@ -201,7 +223,7 @@ async fn first_run_creates_second_leaves_alone_changed_report_edits_in_place() {
     assert_eq!(
         gh.requests().len(),
         2,
-        "GET /user and one page: nothing else"
+        "the viewer query and one page: nothing else"
     );
     assert_eq!(again.comment_url.as_deref(), Some(url.as_str()));
     assert!(
@@ -316,11 +338,11 @@ async fn bad_gateway_before_the_write_posts_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fork_read_only_token_degrades_to_summary_and_annotations() {
     let gh = GithubStandIn::start().await;
-    let job = Job::new(&gh, "pull_request", Some(READ_ONLY_TOKEN));
+    let job = Job::new(&gh, "pull_request_fork", Some(READ_ONLY_TOKEN));
     let (published, stderr) = job.publish(&report("phx_ key", 0)).await;
     assert_eq!(gh.comments().len(), 0);
     assert_eq!(published.comment_url, None);
-    assert!(stderr.contains("::warning title=kubectl-posthog::could not comment on pull request #7: the token cannot write here (403 Resource not accessible by integration)"), "{stderr}");
+    assert!(stderr.contains("::warning title=kubectl-posthog::could not comment on pull request #7: the token may not write here (403 Resource not accessible by integration); this pull request comes from a fork"), "{stderr}");
     assert!(
         stderr.contains("::error file=k8s/production.yaml,line=42"),
         "{stderr}"
@@ -415,7 +437,7 @@ async fn rate_limits_are_waited_out() {
         let posts: Vec<Instant> = gh
             .requests()
             .iter()
-            .filter(|s| s.method == "POST")
+            .filter(|s| s.method == "POST" && s.path.ends_with("/comments"))
             .map(|s| s.at)
             .collect();
         assert_eq!(posts.len(), 2, "{name}: limited, then accepted");
@@ -510,7 +532,7 @@ async fn too_long_for_the_server_falls_back_to_a_short_comment() {
     let statuses: Vec<u16> = gh
         .requests()
         .iter()
-        .filter(|s| s.method == "POST")
+        .filter(|s| s.method == "POST" && s.path.ends_with("/comments"))
         .map(|s| s.status)
         .collect();
     assert_eq!(statuses, [422, 201]);
@@ -572,6 +594,389 @@ async fn push_of_a_commit_without_a_pull_request_skips_the_comment_quietly() {
         "{stderr}"
     );
     assert_eq!(gh.writes(), Vec::<String>::new());
+}
+
+/// Fails with every violation of the official SARIF 2.1.0 schema (vendored from
+/// oasis-tcs/sarif-spec, see fixtures/github/README.md).
+pub fn assert_valid_sarif(log: &serde_json::Value) {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture("sarif-schema-2.1.0")).expect("the vendored schema"),
+        )
+        .expect("the schema is JSON");
+        jsonschema::validator_for(&schema).expect("the SARIF schema compiles")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(log)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "not valid SARIF 2.1.0:\n{}\n{log:#}",
+        errors.join("\n")
+    );
+}
+
+/// Guards issue 16: an App installation token (for which `GET /user` answers 403) was taken for
+/// `github-actions[bot]`, never found its own comment and posted a new one on every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_token_keeps_one_comment_over_three_runs() {
+    for (token, login) in IDENTITIES {
+        let gh = GithubStandIn::start().await;
+        let mut job = Job::new(&gh, "pull_request", Some(token));
+        for (run, value) in [
+            (101, "phx_ key"),
+            (102, "phx_ key (rotated)"),
+            (103, "phx_ key (rotated)"),
+        ] {
+            job.next_run(run);
+            let (published, _) = job.publish(&report(value, 0)).await;
+            assert!(
+                published.warnings.is_empty(),
+                "{login} run {run}: {:?}",
+                published.warnings
+            );
+        }
+        let comments = gh.comments_on_pull(PR);
+        assert_eq!(comments.len(), 1, "{login}: {:?}", gh.writes());
+        assert_eq!(comments[0].author, login);
+        assert_eq!(
+            comments[0].edits, 1,
+            "{login}: edited once, then left alone"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ghes_layout_asks_graphql_at_api_graphql() {
+    let gh = GithubStandIn::start().await;
+    let job = Job::at(&gh.ghes_url(), "pull_request", Some(APP_TOKEN));
+    let (published, _) = job.publish(&report("phx_ key", 0)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    let paths: Vec<String> = gh
+        .requests()
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "POST /api/graphql",
+            "GET /api/v3/repos/acme/app/issues/7/comments",
+            "POST /api/v3/repos/acme/app/issues/7/comments",
+        ]
+    );
+    assert_eq!(gh.comments_on_pull(PR)[0].author, APP_LOGIN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_down_falls_back_to_get_user_then_warns_before_assuming_the_bot() {
+    let gh = GithubStandIn::start().await;
+    gh.fail(
+        Some("POST"),
+        "/graphql",
+        GhFault::Status(502, r#"{"message":"Server Error"}"#.into()),
+        6,
+    );
+    let job = Job::new(&gh, "pull_request", Some(PAT_TOKEN));
+    let (published, _) = job.publish(&report("phx_ key", 0)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    assert_eq!(
+        gh.comments_on_pull(PR)[0].author,
+        PAT_LOGIN,
+        "GET /user answered"
+    );
+
+    let job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+    let (published, _) = job.publish(&report("phx_ key", 0)).await;
+    let warned = published.warnings.join("\n");
+    assert!(
+        warned.contains("cannot tell which account the token writes as")
+            && warned.contains("looking for comments by github-actions[bot]"),
+        "{warned}"
+    );
+    assert_eq!(gh.comments_on_pull(PR).len(), 2, "the PAT's and the bot's");
+}
+
+/// Guards issue 16: the body links the run, every real run has a new id, so an unchanged
+/// report was written again on every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_report_on_a_new_run_id_makes_no_write() {
+    let gh = GithubStandIn::start().await;
+    let mut job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+    job.publish(&report("phx_ key", 0)).await;
+    let first = gh.comments_on_pull(PR)[0].body.clone();
+    gh.clear_requests();
+    job.next_run(9002);
+    let (published, stderr) = job.publish(&report("phx_ key", 0)).await;
+    assert_eq!(gh.writes(), Vec::<String>::new(), "{stderr}");
+    assert!(
+        stderr.contains("comment unchanged on pull request #7"),
+        "{stderr}"
+    );
+    assert!(published.comment_url.is_some());
+    assert_eq!(
+        gh.comments_on_pull(PR)[0].body,
+        first,
+        "the footer names the run that last changed the report"
+    );
+}
+
+/// Guards issue 16: `--all` put the Deployment count into the marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_deployments_with_a_growing_count_keep_one_comment() {
+    let gh = GithubStandIn::start().await;
+    // A comment left by a version that counted is taken over too.
+    let legacy = gh.seed(
+        Thread::Issue(PR),
+        BOT_LOGIN,
+        "<!-- kubectl-posthog:preflight:prod/* (2 using PostHog) -->\nold",
+    );
+    let mut job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+    for (run, count) in [(1, 2), (2, 3), (3, 4)] {
+        let mut all = report("phx_ key", 0);
+        all.target.name = format!("* ({count} using PostHog)");
+        job.next_run(run);
+        job.publish(&all).await;
+    }
+    let comments = gh.comments_on_pull(PR);
+    assert_eq!(comments.len(), 1, "{:?}", gh.writes());
+    assert_eq!(comments[0].id, legacy);
+    assert!(
+        comments[0]
+            .body
+            .starts_with("<!-- kubectl-posthog:preflight:prod/* -->")
+    );
+
+    // A key of the user's own keeps a second gate apart.
+    job.args.comment_key = Some("staging".into());
+    job.publish(&report("phx_ key", 0)).await;
+    assert_eq!(gh.comments_on_pull(PR).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hide_previous_posts_anew_and_minimizes_the_old_one() {
+    let gh = GithubStandIn::start().await;
+    let mut job = Job::new(&gh, "pull_request", Some(APP_TOKEN));
+    job.args.comment_mode = CommentMode::HidePrevious;
+    job.publish(&report("phx_ key", 0)).await;
+    assert_eq!(gh.writes(), ["POST /repos/acme/app/issues/7/comments"]);
+
+    // Unchanged on a new run: nothing written, nothing hidden.
+    gh.clear_requests();
+    job.next_run(2);
+    job.publish(&report("phx_ key", 0)).await;
+    assert_eq!(gh.writes(), Vec::<String>::new());
+
+    // Changed: a new comment at the end, the previous one hidden as outdated.
+    gh.clear_requests();
+    job.next_run(3);
+    let (published, _) = job.publish(&report("phx_ key (rotated)", 0)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    assert_eq!(
+        gh.writes(),
+        [
+            "POST /repos/acme/app/issues/7/comments",
+            "GRAPHQL minimizeComment"
+        ]
+    );
+    let comments = gh.comments_on_pull(PR);
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[0].minimized.as_deref(), Some("OUTDATED"));
+    assert_eq!(comments[1].minimized, None);
+    assert!(comments[1].body.contains("(rotated)"));
+    assert_eq!(
+        published.comment_url,
+        Some(format!(
+            "https://github.com/acme/app/pull/7#issuecomment-{}",
+            comments[1].id
+        ))
+    );
+
+    // Again changed: only the one that was shown is hidden now.
+    job.next_run(4);
+    job.publish(&report("phx_ key (rotated twice)", 0)).await;
+    let comments = gh.comments_on_pull(PR);
+    assert_eq!(comments.len(), 3);
+    assert!(comments[..2].iter().all(|c| c.minimized.is_some()));
+    assert!(comments[2].minimized.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreate_posts_anew_and_deletes_the_old_one_also_after_a_502() {
+    let gh = GithubStandIn::start().await;
+    let mut job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+    job.args.comment_mode = CommentMode::Recreate;
+    job.publish(&report("phx_ key", 0)).await;
+    let old = gh.comments_on_pull(PR)[0].id;
+    gh.fail(
+        Some("POST"),
+        "/repos/acme/app/issues/7/comments",
+        GhFault::BadGatewayAfterWrite,
+        1,
+    );
+    gh.clear_requests();
+    job.next_run(2);
+    let (published, _) = job.publish(&report("phx_ key (rotated)", 0)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    assert_eq!(
+        gh.writes(),
+        [
+            "POST /repos/acme/app/issues/7/comments".to_string(),
+            format!("DELETE /repos/acme/app/issues/comments/{old}"),
+        ],
+        "the stored POST is found by listing again, not posted twice"
+    );
+    let comments = gh.comments_on_pull(PR);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("(rotated)"));
+}
+
+/// Guards issue 16: the 403 warning always blamed forks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_repository_token_without_permission_is_told_which_to_add() {
+    let gh = GithubStandIn::start().await;
+    let job = Job::new(&gh, "pull_request", Some(READ_ONLY_TOKEN));
+    let (published, _) = job.publish(&report("phx_ key", 0)).await;
+    let warned = published.warnings.join("\n");
+    assert!(
+        warned
+            .contains("the token lacks `pull-requests: write`: add it to the job's `permissions`"),
+        "{warned}"
+    );
+    assert!(!warned.contains("fork"), "{warned}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_run_carries_the_summary_and_every_annotation_in_batches_of_fifty() {
+    let gh = GithubStandIn::start().await;
+    let mut job = Job::new(&gh, "push", Some(WRITE_TOKEN));
+    job.args.pr_comment = false;
+    job.args.check_run = true;
+    let mut big = report("phx_ key", 0);
+    for i in 0..119 {
+        big.findings.push(
+            Finding::new(
+                &format!("infra.located-{i}"),
+                Step::Infrastructure,
+                Severity::P3,
+                Status::Fail,
+                "a P3 failure",
+            )
+            .measured(format!("value {i}"))
+            .at("k8s/production.yaml", Some(100 + i)),
+        );
+    }
+    big.verdict = Verdict::judge(&big.findings, FailOn::P2);
+    let (published, stderr) = job.publish(&big).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    let runs = gh.check_runs();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(
+        run.name,
+        "kubectl-posthog preflight (prod/posthog-integration)"
+    );
+    assert_eq!(run.head_sha, PUSH_SHA);
+    assert_eq!(
+        (run.status.as_str(), run.conclusion.as_deref()),
+        ("completed", Some("failure"))
+    );
+    assert!(
+        run.summary
+            .contains("### ❌ kubectl-posthog preflight: FAIL"),
+        "{}",
+        run.summary
+    );
+    assert_eq!(run.annotations.len(), 120);
+    let levels: Vec<&str> = run
+        .annotations
+        .iter()
+        .map(|a| a["annotation_level"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        levels.iter().filter(|l| **l == "failure").count(),
+        1,
+        "only the P1 blocks at p2"
+    );
+    assert_eq!(levels.iter().filter(|l| **l == "warning").count(), 119);
+    assert_eq!(
+        gh.writes()
+            .iter()
+            .map(|w| w.split(' ').next().unwrap().to_string())
+            .collect::<Vec<_>>(),
+        ["POST", "PATCH", "PATCH"]
+    );
+    assert_eq!(
+        published.check_run_url.as_deref(),
+        Some(format!("https://github.com/acme/app/runs/{}", run.id).as_str())
+    );
+    assert!(job.outputs().contains(&format!(
+        "check-run-url=https://github.com/acme/app/runs/{}\n",
+        run.id
+    )));
+    assert!(stderr.contains("kubectl-posthog: check run"), "{stderr}");
+
+    // A personal token cannot create check runs: a warning that says so, the verdict untouched.
+    let mut job = Job::new(&gh, "push", Some(PAT_TOKEN));
+    job.args.pr_comment = false;
+    job.args.check_run = true;
+    let (published, _) = job.publish(&big).await;
+    assert!(
+        published
+            .warnings
+            .join("\n")
+            .contains("a personal token cannot"),
+        "{:?}",
+        published.warnings
+    );
+    assert!(job.outputs().contains("verdict=fail\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sarif_is_written_valid_and_uploaded_to_code_scanning() {
+    let gh = GithubStandIn::start().await;
+    let mut job = Job::new(&gh, "pull_request", Some(WRITE_TOKEN));
+    job.args.pr_comment = false;
+    job.args.upload_sarif = true;
+    let (published, stderr) = job.publish(&report("phx_ key", 0)).await;
+    assert!(published.warnings.is_empty(), "{:?}", published.warnings);
+    let path = published.sarif.clone().expect("a SARIF file");
+    assert!(
+        job.outputs()
+            .contains(&format!("sarif={}\n", path.display()))
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_valid_sarif(&written);
+    let uploads = gh.sarif_uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].sarif, written, "the upload is the file");
+    assert_eq!(uploads[0].git_ref, "refs/pull/7/merge");
+    assert_eq!(uploads[0].commit_sha, PUSH_SHA);
+    let result = &written["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "config.personal-key");
+    assert_eq!(result["level"], "error");
+    assert!(
+        stderr.contains("SARIF uploaded to code scanning"),
+        "{stderr}"
+    );
+
+    // A fork's token cannot upload: a warning, and the file is still there.
+    let mut job = Job::new(&gh, "pull_request_fork", Some(READ_ONLY_TOKEN));
+    job.args.pr_comment = false;
+    job.args.upload_sarif = true;
+    let (published, _) = job.publish(&report("phx_ key", 0)).await;
+    assert!(
+        published
+            .warnings
+            .join("\n")
+            .contains("could not upload the SARIF log"),
+        "{:?}",
+        published.warnings
+    );
+    assert!(published.sarif.is_some_and(|p| p.is_file()));
 }
 
 /// The real binary in a job step: the gate's exit code follows `--fail-on` and nothing else.
@@ -677,4 +1082,37 @@ mod binary {
                 .contains("[workflow run](https://github.com/acme/app/actions/runs/77)")
         );
     }
+}
+
+/// The real binary: a command that stops on bad input says so as an annotation too.
+#[test]
+fn an_error_in_github_mode_is_an_error_annotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::support::run(
+        crate::support::bin()
+            .current_dir(dir.path())
+            .args([
+                "preflight",
+                "-f",
+                "k8s/missing.yaml",
+                "--offline",
+                "--github",
+            ])
+            .env("RUNNER_TEMP", dir.path()),
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let annotation = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("::error title=kubectl-posthog::"))
+        .unwrap_or_else(|| panic!("no error annotation:\n{}", out.stderr));
+    assert!(annotation.contains("k8s/missing.yaml"), "{annotation}");
+    // Outside GitHub mode, the plain one-line error only.
+    let out = crate::support::run(crate::support::bin().current_dir(dir.path()).args([
+        "preflight",
+        "-f",
+        "k8s/missing.yaml",
+        "--offline",
+    ]));
+    assert!(!out.stderr.contains("::error"), "{}", out.stderr);
 }

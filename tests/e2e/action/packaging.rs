@@ -52,7 +52,7 @@ fn sha256_of(path: &Path) -> String {
 
 /// The release directory, packed once for all tests here (packing the debug binary takes seconds).
 /// Tests that change files work on a copy.
-fn dist() -> &'static Path {
+pub(super) fn dist() -> &'static Path {
     static DIST: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     DIST.get_or_init(pack).path()
 }
@@ -315,8 +315,173 @@ fn resolve_picks_the_archive_for_the_runner() {
     assert_eq!(out.code, 2, "{}", out.stdout);
 }
 
+/// A bare repository at `{root}/acme/kubectl-posthog.git` (what `git ls-remote` reads at
+/// `$KP_SERVER_URL/$repo.git`) with commits tagged as a release history; returns the commits.
+fn tagged_repository(root: &Path) -> Vec<String> {
+    let bare = root.join("acme/kubectl-posthog.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    let git = |dir: &Path, args: &[&str]| {
+        let out = run(Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args));
+        assert_eq!(out.code, 0, "git {args:?}: {}", out.stderr);
+        out.stdout.trim().to_string()
+    };
+    git(&bare, &["init", "-q", "--bare"]);
+    let work = root.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    let mut commits = Vec::new();
+    for tags in [
+        &["v0.1.0"][..],
+        &["v0.2.0-rc.1", "v0.2.0", "v0"][..],
+        &["v0.3.0-rc.1"][..],
+        &[][..],
+    ] {
+        git(&work, &["commit", "-q", "--allow-empty", "-m", "c"]);
+        for tag in tags {
+            // Annotated and lightweight tags both occur: ls-remote peels only the former.
+            if tag.contains("rc") {
+                git(&work, &["tag", "-a", "-m", tag, tag]);
+            } else {
+                git(&work, &["tag", tag]);
+            }
+        }
+        commits.push(git(&work, &["rev-parse", "HEAD"]));
+    }
+    git(
+        &work,
+        &["push", "-q", bare.to_str().unwrap(), "HEAD:main", "--tags"],
+    );
+    commits
+}
+
+fn resolve(env: &[(&str, &str)]) -> (crate::support::Run, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("output");
+    let mut cmd = script(".github/action/resolve.sh");
+    cmd.env("GITHUB_OUTPUT", &output)
+        .env("RUNNER_TOOL_CACHE", dir.path())
+        .env("KP_RUNNER_OS", "Linux")
+        .env("KP_RUNNER_ARCH", "X64")
+        .env("KP_ACTION_REPOSITORY", "acme/kubectl-posthog")
+        .env_remove("GITHUB_ACTION_PATH")
+        .env_remove("KP_VERSION")
+        .env_remove("KP_ACTION_REF");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = run(&mut cmd);
+    let version = std::fs::read_to_string(&output)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("version=").map(str::to_string))
+        .unwrap_or_default();
+    (out, version)
+}
+
+/// Guards issue 16: an action pinned by commit SHA installed whatever `releases/latest` was.
 #[test]
-fn run_script_turns_inputs_into_flags() {
+fn resolve_follows_a_sha_pin_to_its_release_tag_or_asks_for_version() {
+    let root = tempfile::tempdir().unwrap();
+    let commits = tagged_repository(root.path());
+    let server = format!("file://{}", root.path().display());
+    let cases = [
+        (commits[0].as_str(), "v0.1.0"),
+        (commits[1].as_str(), "v0.2.0"), // the release, not its rc nor the major tag
+        (commits[2].as_str(), "v0.3.0-rc.1"), // only a prerelease points here
+        ("v0", "v0.2.0"),                // the newest final v0.x.y
+        ("v0.1", "v0.1.0"),
+        ("v0.3.0-rc.1", "v0.3.0-rc.1"),
+    ];
+    for (action_ref, want) in cases {
+        let (out, version) = resolve(&[("KP_SERVER_URL", &server), ("KP_ACTION_REF", action_ref)]);
+        assert_eq!(out.code, 0, "{action_ref}: {}", out.stdout);
+        assert_eq!(version, want, "{action_ref}");
+    }
+    // The runner's unpack path names the ref when github.action_ref is empty.
+    let path = format!(
+        "/home/runner/work/_actions/acme/kubectl-posthog/{}",
+        commits[0]
+    );
+    let (out, version) = resolve(&[("KP_SERVER_URL", &server), ("GITHUB_ACTION_PATH", &path)]);
+    assert_eq!(
+        (out.code, version.as_str()),
+        (0, "v0.1.0"),
+        "{}",
+        out.stdout
+    );
+
+    let (out, version) = resolve(&[("KP_SERVER_URL", &server), ("KP_ACTION_REF", &commits[3])]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert_eq!(version, "");
+    assert!(
+        out.stdout.contains(&format!(
+            "::error title=kubectl-posthog::the action is pinned to commit {}, and no release tag of acme/kubectl-posthog points at it: set the version input",
+            &commits[3][..12]
+        )),
+        "{}",
+        out.stdout
+    );
+    // The version input wins over the ref.
+    let (out, version) = resolve(&[
+        ("KP_SERVER_URL", &server),
+        ("KP_ACTION_REF", &commits[3]),
+        ("KP_VERSION", "v0.1.0"),
+    ]);
+    assert_eq!(
+        (out.code, version.as_str()),
+        (0, "v0.1.0"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Guards issue 16: with no release published, a branch ref gave "version 'releases' is not a
+/// release tag".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_on_a_branch_says_when_no_release_exists() {
+    use axum::response::Redirect;
+    let latest = |to: &'static str| {
+        Router::new()
+            .route(
+                "/acme/kubectl-posthog/releases/latest",
+                axum::routing::get(move || async move { Redirect::temporary(to) }),
+            )
+            .fallback(|| async { "a page" })
+    };
+    for (to, want) in [
+        ("/acme/kubectl-posthog/releases/tag/v0.4.2", Ok("v0.4.2")),
+        (
+            "/acme/kubectl-posthog/releases",
+            Err("no release of acme/kubectl-posthog is published at"),
+        ),
+    ] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = latest(to);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let (out, version) = tokio::task::spawn_blocking(move || {
+            resolve(&[("KP_SERVER_URL", &url), ("KP_ACTION_REF", "main")])
+        })
+        .await
+        .unwrap();
+        match want {
+            Ok(tag) => assert_eq!((out.code, version.as_str()), (0, tag), "{}", out.stdout),
+            Err(message) => {
+                assert_eq!(out.code, 2, "{}", out.stdout);
+                assert!(out.stdout.contains(message), "{}", out.stdout);
+                assert!(!out.stdout.contains("'releases'"), "{}", out.stdout);
+            }
+        }
+    }
+}
+
+/// Runs run.sh with `env` and a binary that prints its arguments one per line as `[arg]`.
+fn run_sh(env: &[(&str, &str)]) -> crate::support::Run {
     let dir = tempfile::tempdir().unwrap();
     let echo = dir.path().join("echo-args");
     std::fs::write(
@@ -325,38 +490,54 @@ fn run_script_turns_inputs_into_flags() {
     )
     .unwrap();
     run(Command::new("chmod").arg("+x").arg(&echo));
+    let mut cmd = script(".github/action/run.sh");
+    cmd.env_remove("RUNNER_TEMP").env("KP_BINARY", &echo);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
+}
+
+fn argv(out: &crate::support::Run) -> Vec<String> {
+    out.stdout
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .map(|l| l.trim_start_matches('[').trim_end_matches(']').to_string())
+        .collect()
+}
+
+#[test]
+fn run_script_turns_inputs_into_flags() {
     let step = |command: &str, comment: &str, fail_on: &str| {
-        let mut cmd = script(".github/action/run.sh");
-        cmd.env("KP_BINARY", &echo)
-            .env("KP_COMMAND", command)
-            .env(
+        run_sh(&[
+            ("KP_COMMAND", command),
+            (
                 "KP_ARGS",
                 "deploy/web  -n prod\n--image app=ghcr.io/acme/*:1.5",
-            )
-            .env("KP_COMMENT", comment)
-            .env("KP_COMMIT_COMMENT", "true")
-            .env("KP_FAIL_ON", fail_on)
-            .env("KP_MAX_WAIT", "30s");
-        run(&mut cmd)
+            ),
+            ("KP_COMMENT", comment),
+            ("KP_COMMIT_COMMENT", "true"),
+            ("KP_FAIL_ON", fail_on),
+            ("KP_MAX_WAIT", "30s"),
+        ])
     };
     let out = step("canary", "true", "p1");
     assert_eq!(out.code, 0, "{}", out.stdout);
-    let argv: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with('[')).collect();
     assert_eq!(
-        argv,
+        argv(&out),
         [
-            "[canary]",
-            "[deploy/web]",
-            "[-n]",
-            "[prod]",
-            "[--image]",
-            "[app=ghcr.io/acme/*:1.5]",
-            "[--github]",
-            "[--no-progress]",
-            "[--pr-comment]",
-            "[--commit-comment]",
-            "[--github-max-wait]",
-            "[30s]",
+            "canary",
+            "deploy/web",
+            "-n",
+            "prod",
+            "--image",
+            "app=ghcr.io/acme/*:1.5",
+            "--github",
+            "--no-progress",
+            "--pr-comment",
+            "--commit-comment",
+            "--github-max-wait",
+            "30s",
         ],
         "split on whitespace, no glob expansion; no --fail-on for a canary"
     );
@@ -371,7 +552,7 @@ fn run_script_turns_inputs_into_flags() {
     let out = step("preflight", "false", "");
     assert!(
         !out.stdout.contains("[--pr-comment]") && !out.stdout.contains("[--fail-on]"),
-        "{}",
+        "comment: false is no comment at all: {}",
         out.stdout
     );
 
@@ -386,18 +567,135 @@ fn run_script_turns_inputs_into_flags() {
     let out = step("preflight", "yes", "");
     assert_eq!(out.code, 2);
     assert!(
-        out.stdout.contains("comment must be true or false"),
+        out.stdout
+            .contains("::error title=kubectl-posthog::comment must be true or false, not 'yes'"),
         "{}",
         out.stdout
     );
     let mut cmd = script(".github/action/run.sh");
     let out = run(cmd
-        .env("KP_BINARY", dir.path().join("missing"))
+        .env("KP_BINARY", "/nonexistent/kubectl-posthog")
         .env("KP_COMMAND", "preflight"));
     assert_eq!(out.code, 2);
     assert!(
         out.stdout.contains("is not an executable file"),
         "{}",
         out.stdout
+    );
+}
+
+/// Guards issue 16: `args` could not hold a path with spaces (`-f 'k8s/my prod.yaml'` became
+/// `'k8s/my` and `prod.yaml'`).
+#[test]
+fn run_script_splits_args_as_a_shell_does_without_expanding() {
+    let out = run_sh(&[
+        ("KP_COMMAND", "preflight"),
+        (
+            "KP_ARGS",
+            "-f 'k8s/my prod.yaml' --set \"name=a \\\"b\\\"\"\n  -f k8s/x\\ y.yaml --empty '' $HOME *",
+        ),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(
+        argv(&out)[..11],
+        [
+            "preflight",
+            "-f",
+            "k8s/my prod.yaml",
+            "--set",
+            "name=a \"b\"",
+            "-f",
+            "k8s/x y.yaml",
+            "--empty",
+            "",
+            "$HOME",
+            "*",
+        ]
+    );
+    assert!(
+        out.stdout
+            .contains("kubectl-posthog preflight -f k8s/my\\ prod.yaml"),
+        "the echoed command line is quoted too: {}",
+        out.stdout
+    );
+    let out = run_sh(&[
+        ("KP_COMMAND", "preflight"),
+        ("KP_ARGS", "-f 'k8s/my prod.yaml"),
+    ]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stdout
+            .contains("::error title=kubectl-posthog::args has an unmatched quote"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Guards issue 16: an invalid `fail-on` gave an exit code but no annotation.
+#[test]
+fn run_script_refuses_bad_inputs_with_an_error_annotation() {
+    for (name, value, message) in [
+        (
+            "KP_FAIL_ON",
+            "P2",
+            "fail-on must be one of p1, p2, p3, p4, never, not 'P2'",
+        ),
+        (
+            "KP_COMMENT_MODE",
+            "sticky",
+            "comment-mode must be one of update, recreate, hide-previous, off",
+        ),
+        (
+            "KP_CHECK_RUN",
+            "1",
+            "check-run must be true or false, not '1'",
+        ),
+        (
+            "KP_UPLOAD_SARIF",
+            "yes",
+            "upload-sarif must be true or false",
+        ),
+    ] {
+        let out = run_sh(&[("KP_COMMAND", "preflight"), (name, value)]);
+        assert_eq!(out.code, 2, "{name}: {}", out.stdout);
+        assert!(
+            out.stdout
+                .contains(&format!("::error title=kubectl-posthog::{message}")),
+            "{name}: {}",
+            out.stdout
+        );
+        assert!(
+            argv(&out).is_empty(),
+            "the binary never ran: {}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn run_script_passes_comment_mode_key_check_run_and_sarif() {
+    let out = run_sh(&[
+        ("KP_COMMAND", "preflight"),
+        ("KP_COMMENT_MODE", "hide-previous"),
+        ("KP_COMMENT_KEY", "eu"),
+        ("KP_CHECK_RUN", "true"),
+        ("KP_UPLOAD_SARIF", "true"),
+        ("RUNNER_TEMP", "/tmp/runner"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let args = argv(&out).join(" ");
+    assert!(
+        args.contains("--pr-comment --comment-mode hide-previous --comment-key eu --check-run --upload-sarif --sarif /tmp/runner/kubectl-posthog-preflight.sarif"),
+        "{args}"
+    );
+    let out = run_sh(&[
+        ("KP_COMMAND", "preflight"),
+        ("KP_COMMENT_MODE", "off"),
+        ("KP_COMMIT_COMMENT", "true"),
+    ]);
+    let args = argv(&out).join(" ");
+    assert!(
+        !args.contains("comment"),
+        "off means no comment anywhere: {args}"
     );
 }

@@ -7,10 +7,12 @@ use std::path::Path;
 
 use serde_json::Value;
 
-/// Inputs of the actions the workflows use, from their action.yml at the pinned major version.
-const KNOWN_ACTIONS: &[(&str, &[&str])] = &[
+/// Every third-party action used, pinned by full commit SHA: the version its comment must name,
+/// and its inputs, both read from its action.yml at that commit (all node24 or composite).
+const KNOWN_ACTIONS: &[(&str, &str, &[&str])] = &[
     (
-        "actions/checkout@v4",
+        "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1",
+        "v7.0.1",
         &[
             "repository",
             "ref",
@@ -32,10 +34,12 @@ const KNOWN_ACTIONS: &[(&str, &[&str])] = &[
             "submodules",
             "set-safe-directory",
             "github-server-url",
+            "allow-unsafe-pr-checkout",
         ],
     ),
     (
-        "actions/cache@v4",
+        "actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae",
+        "v5.0.5",
         &[
             "path",
             "key",
@@ -48,7 +52,8 @@ const KNOWN_ACTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "actions/upload-artifact@v4",
+        "actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f",
+        "v7.0.0",
         &[
             "name",
             "path",
@@ -57,10 +62,12 @@ const KNOWN_ACTIONS: &[(&str, &[&str])] = &[
             "compression-level",
             "overwrite",
             "include-hidden-files",
+            "archive",
         ],
     ),
     (
-        "actions/download-artifact@v4",
+        "actions/download-artifact@3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c",
+        "v8.0.1",
         &[
             "name",
             "artifact-ids",
@@ -70,10 +77,13 @@ const KNOWN_ACTIONS: &[(&str, &[&str])] = &[
             "github-token",
             "repository",
             "run-id",
+            "skip-decompress",
+            "digest-mismatch",
         ],
     ),
     (
-        "actions/setup-python@v5",
+        "actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97",
+        "v7.0.0",
         &[
             "python-version",
             "python-version-file",
@@ -85,31 +95,85 @@ const KNOWN_ACTIONS: &[(&str, &[&str])] = &[
             "update-environment",
             "allow-prereleases",
             "freethreaded",
+            "pip-version",
         ],
     ),
     (
-        "dtolnay/rust-toolchain@stable",
-        &["targets", "target", "components"],
+        "actions/attest-build-provenance@a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32",
+        "v4.1.0",
+        &[
+            "subject-path",
+            "subject-digest",
+            "subject-name",
+            "subject-checksums",
+            "predicate-type",
+            "predicate",
+            "predicate-path",
+            "push-to-registry",
+            "create-storage-record",
+            "show-summary",
+            "github-token",
+        ],
     ),
     (
-        "Swatinem/rust-cache@v2",
+        // The head of the action's `stable` branch (the branch names the toolchain).
+        "dtolnay/rust-toolchain@29eef336d9b2848a0b548edc03f92a220660cdb8",
+        "stable",
+        &["toolchain", "targets", "target", "components"],
+    ),
+    (
+        "Swatinem/rust-cache@6323deb102c322ba6fcbdcafc7e3dddab59af2b6",
+        "v2.9.2",
         &[
             "prefix-key",
             "shared-key",
             "key",
+            "add-job-id-key",
+            "add-rust-environment-hash-key",
             "env-vars",
             "workspaces",
             "cache-directories",
             "cache-targets",
             "cache-on-failure",
             "cache-all-crates",
+            "cache-workspace-crates",
             "save-if",
             "cache-provider",
             "cache-bin",
             "lookup-only",
+            "cmd-format",
         ],
     ),
 ];
+
+/// Problems with how a third-party `uses:` line is written: pinned by full SHA, the version in
+/// a comment, and one of the actions in [`KNOWN_ACTIONS`].
+fn pin_problems(text: &str, at: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"(?m)^\s*(?:-\s+)?uses:\s*(\S+)(.*)$").unwrap();
+    let mut problems = Vec::new();
+    for captures in re.captures_iter(text) {
+        let uses = &captures[1];
+        let rest = captures[2].trim();
+        if uses.starts_with("./") || uses.starts_with("kubectl-posthog/kubectl-posthog@") {
+            continue;
+        }
+        let sha = uses.rsplit_once('@').map(|(_, r)| r).unwrap_or("");
+        if !(sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit())) {
+            problems.push(format!("{at}: {uses} is not pinned by a full commit SHA"));
+            continue;
+        }
+        match KNOWN_ACTIONS.iter().find(|(name, _, _)| *name == uses) {
+            None => problems.push(format!(
+                "{at}: {uses} is not in the table of checked actions"
+            )),
+            Some((_, version, _)) if rest != format!("# {version}") => problems.push(format!(
+                "{at}: {uses} needs the comment `# {version}`, has `{rest}`"
+            )),
+            Some(_) => {}
+        }
+    }
+    problems
+}
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -155,8 +219,8 @@ fn step_output_refs(text: &str) -> Vec<(String, String)> {
 
 /// Checks one workflow; returns its problems.
 fn check_workflow(path: &str, own: &OwnAction) -> Vec<String> {
-    let (_, workflow) = load(path);
-    let mut problems = Vec::new();
+    let (text, workflow) = load(path);
+    let mut problems = pin_problems(&text, path);
     if workflow["on"].is_null() {
         problems.push(format!("{path}: no `on`"));
     }
@@ -200,11 +264,11 @@ fn check_workflow(path: &str, own: &OwnAction) -> Vec<String> {
                 }
                 continue;
             }
-            match KNOWN_ACTIONS.iter().find(|(name, _)| *name == uses) {
+            match KNOWN_ACTIONS.iter().find(|(name, _, _)| *name == uses) {
                 None => problems.push(format!(
                     "{at}: {uses} is not in the table of checked actions"
                 )),
-                Some((_, inputs)) => {
+                Some((_, _, inputs)) => {
                     for key in &with {
                         if !inputs.contains(&key.as_str()) {
                             problems.push(format!("{at}: {uses} has no input {key:?}"));
@@ -253,6 +317,20 @@ fn workflows_reference_only_existing_actions_inputs_and_outputs() {
 fn action_yml_is_a_composite_that_maps_every_input_to_env() {
     let (text, action) = load("action.yml");
     assert_eq!(action["runs"]["using"], "composite");
+    assert_eq!(pin_problems(&text, "action.yml"), Vec::<String>::new());
+    for step in action["runs"]["steps"].as_array().unwrap() {
+        if let Some(uses) = step["uses"].as_str() {
+            let (_, _, inputs) = KNOWN_ACTIONS.iter().find(|(n, _, _)| *n == uses).unwrap();
+            for key in step["with"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k)
+            {
+                assert!(inputs.contains(&key.as_str()), "{uses} has no input {key}");
+            }
+        }
+    }
     let own = own_action();
     for name in [
         "command",
@@ -263,6 +341,10 @@ fn action_yml_is_a_composite_that_maps_every_input_to_env() {
         "version",
         "binary-path",
         "working-directory",
+        "comment-mode",
+        "comment-key",
+        "check-run",
+        "upload-sarif",
     ] {
         assert!(own.inputs.contains_key(name), "input {name}");
     }
@@ -272,6 +354,8 @@ fn action_yml_is_a_composite_that_maps_every_input_to_env() {
         "warnings",
         "report-json",
         "comment-url",
+        "check-run-url",
+        "sarif",
     ] {
         assert!(own.outputs.contains(name), "output {name}");
     }
@@ -333,17 +417,23 @@ fn the_table_check_catches_a_wrong_input() {
     let path = dir.path().join("bad.yml");
     std::fs::write(
         &path,
-        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n        with:\n          fetch_depth: 0\n      - uses: some/unknown@v1\n      - id: gate\n        uses: ./\n        with:\n          comand: preflight\n      - run: echo ${{ steps.gate.outputs.verdit }}\n",
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1\n        with:\n          fetch_depth: 0\n      - uses: some/unknown@v1\n      - uses: actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae # v4\n        with: {path: x, key: y}\n      - id: gate\n        uses: ./\n        with:\n          comand: preflight\n      - run: echo ${{ steps.gate.outputs.verdit }}\n",
     )
     .unwrap();
     let problems = check_workflow(path.to_str().unwrap(), &own);
     let text = problems.join("\n");
     assert!(
-        text.contains("actions/checkout@v4 has no input \"fetch_depth\""),
+        text.contains(
+            "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 has no input \"fetch_depth\""
+        ),
         "{text}"
     );
     assert!(
-        text.contains("some/unknown@v1 is not in the table"),
+        text.contains("some/unknown@v1 is not pinned by a full commit SHA"),
+        "{text}"
+    );
+    assert!(
+        text.contains("needs the comment `# v5.0.5`, has `# v4`"),
         "{text}"
     );
     assert!(

@@ -1,10 +1,16 @@
-//! A stand-in for the parts of the GitHub REST API the sticky comment uses, stateful like GitHub:
+//! A stand-in for the parts of the GitHub API that GitHub mode uses, stateful like GitHub:
 //! issue (PR) and commit comments with `per_page`/`page` pagination and `Link` headers (in GitHub's
-//! `/repositories/{id}/…` form), POST to create, PATCH (and POST) to edit, `GET /user`,
+//! `/repositories/{id}/…` form), POST to create, PATCH (and POST) to edit, DELETE, `GET /user`,
 //! `GET /repos/{o}/{r}/commits/{sha}/pulls`, the 65,536-character limit (422), tokens that are
-//! read-only (403 "Resource not accessible by integration"), and injected faults: rate limits
-//! (403/429, with or without `retry-after`, `x-ratelimit-reset`) and a 502 answered after the
-//! write was stored. Every request is logged.
+//! read-only (403 "Resource not accessible by integration"), GraphQL (`viewer { login }` for the
+//! three kinds of token, `minimizeComment`), check runs, code-scanning SARIF uploads, the GHES
+//! layout (`/api/v3/…` and `/api/graphql`), and injected faults: rate limits (403/429, with or
+//! without `retry-after`, `x-ratelimit-reset`) and a 502 answered after the write was stored.
+//! Every request is logged.
+//!
+//! The three identities, as GitHub answers them: the workflow token (`ghs_…`) is the
+//! `github-actions[bot]` app (`GET /user` 403), a GitHub App installation token (`ghs_…`) is
+//! `<slug>[bot]` (`GET /user` 403), a personal token is its user.
 //!
 //! ```ignore
 //! let gh = GithubStandIn::start().await;
@@ -23,6 +29,9 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+mod checks;
+mod graphql;
+
 pub const OWNER: &str = "acme";
 pub const REPO: &str = "app";
 /// The numeric id GitHub's `Link` URLs use instead of owner/name.
@@ -35,6 +44,16 @@ pub const READ_ONLY_TOKEN: &str = "ghs_StandInReadOnlyToken0000000000001";
 pub const PAT_TOKEN: &str = "ghp_StandInPersonalToken00000000000001";
 pub const PAT_LOGIN: &str = "release-engineer";
 pub const BOT_LOGIN: &str = "github-actions[bot]";
+/// A GitHub App installation token: comments are [`APP_LOGIN`]'s, `GET /user` answers 403.
+pub const APP_TOKEN: &str = "ghs_StandInAppInstallationToken000001";
+pub const APP_LOGIN: &str = "posthog-gate[bot]";
+
+/// The token of each identity, with the login its comments carry.
+pub const IDENTITIES: [(&str, &str); 3] = [
+    (WRITE_TOKEN, BOT_LOGIN),
+    (PAT_TOKEN, PAT_LOGIN),
+    (APP_TOKEN, APP_LOGIN),
+];
 
 /// Where a comment lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -51,6 +70,31 @@ pub struct Comment {
     pub body: String,
     /// How many times it was edited.
     pub edits: u32,
+    /// The `minimizeComment` classifier once hidden (`OUTDATED`, …).
+    pub minimized: Option<String>,
+}
+
+/// A check run as created and updated through the API.
+#[derive(Debug, Clone)]
+pub struct CheckRun {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub external_id: Option<String>,
+    pub title: String,
+    pub summary: String,
+    /// Every annotation sent, across the create and the updates.
+    pub annotations: Vec<Value>,
+}
+
+/// A SARIF upload to code scanning, decoded.
+#[derive(Debug, Clone)]
+pub struct SarifUpload {
+    pub commit_sha: String,
+    pub git_ref: String,
+    pub sarif: Value,
 }
 
 /// A failure injected on requests matching a method and path prefix.
@@ -87,14 +131,16 @@ pub struct Seen {
     pub at: Instant,
 }
 
-struct State {
-    url: String,
-    next_id: u64,
-    comments: Vec<Comment>,
-    pulls_of_commit: HashMap<String, Vec<Value>>,
+pub(crate) struct State {
+    pub(crate) url: String,
+    pub(crate) next_id: u64,
+    pub(crate) comments: Vec<Comment>,
+    pub(crate) check_runs: Vec<CheckRun>,
+    pub(crate) sarifs: Vec<SarifUpload>,
+    pub(crate) pulls_of_commit: HashMap<String, Vec<Value>>,
     faults: Vec<ActiveFault>,
-    seen: Vec<Seen>,
-    body_limit: usize,
+    pub(crate) seen: Vec<Seen>,
+    pub(crate) body_limit: usize,
 }
 
 #[derive(Clone)]
@@ -113,6 +159,8 @@ impl GithubStandIn {
             url: url.clone(),
             next_id: 1000,
             comments: Vec::new(),
+            check_runs: Vec::new(),
+            sarifs: Vec::new(),
             pulls_of_commit: HashMap::new(),
             faults: Vec::new(),
             seen: Vec::new(),
@@ -129,9 +177,15 @@ impl GithubStandIn {
         GithubStandIn { url, state }
     }
 
-    /// Use as `GITHUB_API_URL`.
+    /// Use as `GITHUB_API_URL` (github.com's layout: REST at the root, GraphQL at `/graphql`).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Use as `GITHUB_API_URL` for GitHub Enterprise Server's layout: REST under `/api/v3`,
+    /// GraphQL at `/api/graphql`.
+    pub fn ghes_url(&self) -> String {
+        format!("{}/api/v3", self.url)
     }
 
     /// Adds a comment as if someone had written it before the run.
@@ -145,6 +199,7 @@ impl GithubStandIn {
             author: author.to_string(),
             body: body.to_string(),
             edits: 0,
+            minimized: None,
         });
         id
     }
@@ -184,16 +239,29 @@ impl GithubStandIn {
             .collect()
     }
 
+    pub fn check_runs(&self) -> Vec<CheckRun> {
+        self.lock().check_runs.clone()
+    }
+
+    pub fn sarif_uploads(&self) -> Vec<SarifUpload> {
+        self.lock().sarifs.clone()
+    }
+
     pub fn requests(&self) -> Vec<Seen> {
         self.lock().seen.clone()
     }
 
-    /// Requests that change something (POST, PATCH), as "METHOD path".
+    /// Requests that change something (POST, PATCH, DELETE, GraphQL mutations), as
+    /// "METHOD path" (a mutation as "GRAPHQL name"). GraphQL queries read and are left out.
     pub fn writes(&self) -> Vec<String> {
         self.requests()
             .into_iter()
             .filter(|s| s.method != "GET")
-            .map(|s| format!("{} {}", s.method, s.path))
+            .filter_map(|s| match graphql::operation(&s) {
+                Some(graphql::Operation::Query) => None,
+                Some(graphql::Operation::Mutation(name)) => Some(format!("GRAPHQL {name}")),
+                None => Some(format!("{} {}", s.method, s.path)),
+            })
             .collect()
     }
 
@@ -253,9 +321,32 @@ async fn answer(state: Arc<Mutex<State>>, request: Request<Body>) -> Response {
     response
 }
 
-enum Caller {
-    Bot { read_only: bool },
+/// Who a token belongs to.
+pub(crate) enum Caller {
+    /// An app: the workflow token (`github-actions[bot]`) or an App installation.
+    Bot {
+        login: String,
+        read_only: bool,
+    },
     User(String),
+}
+
+impl Caller {
+    pub(crate) fn login(&self) -> &str {
+        match self {
+            Caller::Bot { login, .. } | Caller::User(login) => login,
+        }
+    }
+
+    pub(crate) fn read_only(&self) -> bool {
+        matches!(
+            self,
+            Caller::Bot {
+                read_only: true,
+                ..
+            }
+        )
+    }
 }
 
 fn caller(seen: &Seen) -> Option<Caller> {
@@ -264,9 +355,14 @@ fn caller(seen: &Seen) -> Option<Caller> {
         .as_deref()?
         .strip_prefix("Bearer ")
         .or_else(|| seen.authorization.as_deref()?.strip_prefix("token "))?;
+    let bot = |login: &str, read_only| Caller::Bot {
+        login: login.to_string(),
+        read_only,
+    };
     match token {
-        WRITE_TOKEN => Some(Caller::Bot { read_only: false }),
-        READ_ONLY_TOKEN => Some(Caller::Bot { read_only: true }),
+        WRITE_TOKEN => Some(bot(BOT_LOGIN, false)),
+        READ_ONLY_TOKEN => Some(bot(BOT_LOGIN, true)),
+        APP_TOKEN => Some(bot(APP_LOGIN, false)),
         PAT_TOKEN => Some(Caller::User(PAT_LOGIN.to_string())),
         _ => None,
     }
@@ -279,7 +375,12 @@ fn route(state: &mut State, seen: &Seen) -> Response {
             r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest","status":"401"}"#.to_string(),
         );
     };
-    let segments: Vec<&str> = seen.path.trim_matches('/').split('/').collect();
+    // GitHub Enterprise Server serves REST under /api/v3 and GraphQL at /api/graphql.
+    let path = seen.path.strip_prefix("/api/v3").unwrap_or(&seen.path);
+    if seen.method == "POST" && (path == "/graphql" || path == "/api/graphql") {
+        return graphql::answer(state, seen, &caller);
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     // `/repositories/{id}/rest…` is the same as `/repos/{owner}/{repo}/rest…`.
     let rest: Vec<&str> = match segments.as_slice() {
         ["repos", o, r, rest @ ..] if *o == OWNER && *r == REPO => rest.to_vec(),
@@ -295,11 +396,11 @@ fn route(state: &mut State, seen: &Seen) -> Response {
         }
         _ => return not_found(),
     };
-    let (author, read_only) = match &caller {
-        Caller::Bot { read_only } => (BOT_LOGIN.to_string(), *read_only),
-        Caller::User(login) => (login.clone(), false),
-    };
+    let (author, read_only) = (caller.login().to_string(), caller.read_only());
     let method = seen.method.as_str();
+    if let Some(response) = checks::route(state, seen, &caller, method, &rest) {
+        return response;
+    }
     match (method, rest.as_slice()) {
         ("GET", ["issues", n, "comments"]) => match n.parse() {
             Ok(n) => list(state, seen, &Thread::Issue(n)),
@@ -335,6 +436,7 @@ fn route(state: &mut State, seen: &Seen) -> Response {
                 author,
                 body,
                 edits: 0,
+                minimized: None,
             };
             state.comments.push(comment.clone());
             json(201, render(&state.url, &comment).to_string())
@@ -357,6 +459,19 @@ fn route(state: &mut State, seen: &Seen) -> Response {
             comment.body = body;
             comment.edits += 1;
             json(200, render(&url, comment).to_string())
+        }
+        ("DELETE", ["issues", "comments", id]) | ("DELETE", ["comments", id]) => {
+            if read_only {
+                return forbidden();
+            }
+            let Some(index) = state.comments.iter().position(|c| id.parse() == Ok(c.id)) else {
+                return not_found();
+            };
+            if state.comments[index].author != author {
+                return forbidden();
+            }
+            state.comments.remove(index);
+            StatusCode::NO_CONTENT.into_response()
         }
         _ => not_found(),
     }
@@ -449,7 +564,7 @@ fn body_of(seen: &Seen, limit: usize) -> Result<String, (u16, String)> {
 }
 
 /// A comment as GitHub renders it (the fields clients use).
-fn render(url: &str, comment: &Comment) -> Value {
+pub(crate) fn render(url: &str, comment: &Comment) -> Value {
     let html_url = match &comment.thread {
         Thread::Issue(n) => format!(
             "https://github.com/{OWNER}/{REPO}/pull/{n}#issuecomment-{}",
@@ -500,21 +615,21 @@ fn rate_limited(status: u16, retry_after: Option<u64>, reset_in: Option<i64>) ->
     response
 }
 
-fn forbidden() -> Response {
+pub(crate) fn forbidden() -> Response {
     json(
         403,
         r#"{"message":"Resource not accessible by integration","documentation_url":"https://docs.github.com/rest","status":"403"}"#.to_string(),
     )
 }
 
-fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     json(
         404,
         r#"{"message":"Not Found","documentation_url":"https://docs.github.com/rest","status":"404"}"#.to_string(),
     )
 }
 
-fn json(code: u16, body: String) -> Response {
+pub(crate) fn json(code: u16, body: String) -> Response {
     let mut response = (
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         body,
