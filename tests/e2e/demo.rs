@@ -100,9 +100,9 @@ fn a_kept_demo_with_json_output_prints_one_report_and_ends_normally_on_ctrl_c() 
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut narration = String::new();
-    for line in stderr.lines() {
+    for line in stderr.by_ref() {
         let line = line.unwrap();
         narration.push_str(&line);
         narration.push('\n');
@@ -110,6 +110,9 @@ fn a_kept_demo_with_json_output_prints_one_report_and_ends_normally_on_ctrl_c() 
             break;
         }
     }
+    // Keep reading stderr, as a terminal would: the rest is checked after the exit.
+    let rest =
+        std::thread::spawn(move || stderr.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     let yml = dir.path().join("prometheus.yml");
     assert!(
         narration.contains(&yml.display().to_string()),
@@ -126,7 +129,7 @@ fn a_kept_demo_with_json_output_prints_one_report_and_ends_normally_on_ctrl_c() 
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let rest = String::from_utf8_lossy(&out.stderr);
+    let rest = rest.join().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
