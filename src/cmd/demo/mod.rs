@@ -101,6 +101,9 @@ pub async fn run(args: DemoArgs, ctx: &Ctx) -> Result<Report> {
     let report = Report::new("demo", target, verdict, steps, ctx.now());
 
     if args.keep {
+        // Ctrl-C is how a kept demo ends: the normal end, exit by the walk-through's verdict.
+        // Taken over before saying so, so a Ctrl-C right after the line is that normal end.
+        let _handled_here = ctx.interrupt.take_over();
         let prometheus_yml = demo.write_prometheus_config()?;
         let dir = prometheus_yml
             .parent()
@@ -121,8 +124,6 @@ pub async fn run(args: DemoArgs, ctx: &Ctx) -> Result<Report> {
                 yml = prometheus_yml.display()
             ),
         )?;
-        // Ctrl-C is how a kept demo ends: the normal end, exit by the walk-through's verdict.
-        let _handled_here = ctx.interrupt.take_over();
         ctx.interrupt.wait().await;
     }
     demo.sim.shutdown().await;
