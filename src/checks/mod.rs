@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod availability;
+pub mod canary_queries;
 pub mod catalog;
 pub mod checklist;
 pub mod code_quality;

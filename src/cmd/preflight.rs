@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::checks::canary_queries::{self, Answer, Query};
 use crate::checks::checklist::{self, Inputs};
 use crate::checks::facts::ClusterFacts;
 use crate::checks::live::{self, Scope};
@@ -13,11 +14,15 @@ use crate::checks::local::LocalFacts;
 use crate::checks::manifests;
 use crate::checks::plan::{Options, Plan, Source};
 use crate::checks::policy::{self, Policy};
-use crate::checks::remote::{self, SharedRemote, SubjectRemote};
-use crate::checks::{PreflightConfig, Sections, Subject, local, proxy, scan, select, summary};
+use crate::checks::remote::{self, Probe, SharedRemote, SubjectRemote};
+use crate::checks::{
+    PreflightConfig, Sections, Subject, alerts, local, proxy, scan, select, summary,
+};
 use crate::cmd::{Ctx, DEFAULT_DEPLOYMENT, TargetArg};
+use crate::config::canary::CanaryConfig;
 use crate::error::{Error, Result};
 use crate::posthog::PostHogClient;
+use crate::prometheus::Prometheus;
 use crate::report::{FailOn, Report};
 
 const EXAMPLES: &str = "\
@@ -165,7 +170,11 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
     // Fetch: the Kubernetes side, alert rules, the repository, then remote services.
     let (mut facts, cluster) = objects(&plan, ctx).await?;
     let rules_key = config.preflight.prometheus_url.as_deref();
-    alert_rules(&args, rules_key, ctx, &mut facts).await?;
+    let prometheus = prometheus(&args, rules_key, ctx, &mut facts).await?;
+    if let Some(prometheus) = &prometheus {
+        let answer = prometheus.alert_rules().await;
+        facts.add_rules_api(prometheus.url(), answer);
+    }
     let cluster_namespace = cluster.map(|c| c.namespace.as_str());
     let chosen = select::select(
         &facts,
@@ -184,15 +193,19 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
         .collect();
     let local = repository(&plan, &config.preflight).await?;
     let (remotes, shared) = remotes(&plan, cluster, &subjects, ctx).await?;
+    let canary_queries =
+        canary_queries(prometheus.as_ref(), &args, &subjects, &config.canary).await;
 
     // Decide.
+    let alert_table = alerts::Table::new(&config.preflight, &config.canary)?;
     let inputs = Inputs {
         subjects: &subjects,
         remotes: &remotes,
         shared: &shared,
         local: &local,
         facts: &facts,
-        alert_names: &config.preflight.alerts,
+        alert_table: &alert_table,
+        canary_queries: &canary_queries,
         policy,
         posthog_host: plan.remote.posthog_host.as_deref(),
         status_url: Some(plan.status_url.as_str()),
@@ -241,33 +254,52 @@ async fn objects<'c>(
     Ok((facts, Some(cluster)))
 }
 
-/// The rules API of the same Prometheus, with the same credentials, as the canary's analysis
-/// reads (`command_key` is the older `preflight.prometheusUrl`).
-async fn alert_rules(
+/// The Prometheus the canary's analysis reads, with the same credentials (`command_key` is the
+/// older `preflight.prometheusUrl`); `None` offline (noted in the alert sources) or when no URL
+/// is given anywhere.
+async fn prometheus(
     args: &PreflightArgs,
     command_key: Option<&str>,
     ctx: &Ctx,
     facts: &mut ClusterFacts,
-) -> Result<()> {
+) -> Result<Option<Prometheus>> {
     let flag = args.prometheus_url.as_deref();
-    if args.offline {
-        let env = std::env::var(crate::prometheus::URL_ENV).ok();
-        let config = &ctx.config()?.prometheus;
-        if let Some(url) = crate::prometheus::choose_url(flag, env.as_deref(), command_key, config)
-        {
-            url::Url::parse(&url)
-                .map_err(|e| Error::Usage(format!("--prometheus-url {url:?} is not a URL: {e}")))?;
-            facts
-                .alert_sources
-                .push(format!("rules API at {url} not asked (--offline)"));
-        }
-        return Ok(());
+    if !args.offline {
+        return ctx.prometheus(flag, command_key).await;
     }
-    if let Some(prometheus) = ctx.prometheus(flag, command_key).await? {
-        let answer = prometheus.alert_rules().await;
-        facts.add_rules_api(prometheus.url(), answer);
+    let env = std::env::var(crate::prometheus::URL_ENV).ok();
+    let config = &ctx.config()?.prometheus;
+    if let Some(url) = crate::prometheus::choose_url(flag, env.as_deref(), command_key, config) {
+        url::Url::parse(&url)
+            .map_err(|e| Error::Usage(format!("--prometheus-url {url:?} is not a URL: {e}")))?;
+        facts
+            .alert_sources
+            .push(format!("rules API at {url} not asked (--offline)"));
     }
-    Ok(())
+    Ok(None)
+}
+
+/// The canary's analysis queries, run once per Deployment.
+async fn canary_queries(
+    prometheus: Option<&Prometheus>,
+    args: &PreflightArgs,
+    subjects: &[Subject<'_>],
+    canary: &CanaryConfig,
+) -> Vec<(Vec<Query>, Probe<Vec<Answer>>)> {
+    let mut out = Vec::new();
+    for s in subjects {
+        let queries = canary_queries::queries(&s.namespace, &s.name, canary);
+        let answers = match prometheus {
+            _ if args.offline => Probe::Skipped(remote::OFFLINE.to_string()),
+            None => Probe::Skipped(
+                "no Prometheus configured (--prometheus-url, PROMETHEUS_URL or prometheus.url)"
+                    .to_string(),
+            ),
+            Some(p) => Probe::Done(canary_queries::run(p, &queries).await),
+        };
+        out.push((queries, answers));
+    }
+    out
 }
 
 /// Documentation, test results and, with `--scan`, hardcoded keys in the repository.
