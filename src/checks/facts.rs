@@ -160,6 +160,8 @@ pub struct ClusterFacts {
     pub unreadable: BTreeMap<String, String>,
     /// The files read offline, for the report.
     pub files: Vec<String>,
+    /// Their texts, in the same order (`preflight --fix` copies them next to the fixes).
+    pub texts: Vec<String>,
     /// Kinds seen in the files that no check reads (reported once, so nothing is silently ignored).
     pub ignored_kinds: BTreeSet<String>,
 }

@@ -62,7 +62,7 @@ pub fn load(inputs: &[Input], recursive: bool, default_namespace: &str) -> Resul
     for (name, text) in &texts {
         add_text(&mut facts, name, text, default_namespace)?;
     }
-    facts.files = texts.into_iter().map(|(name, _)| name).collect();
+    (facts.files, facts.texts) = texts.into_iter().unzip();
     Ok(facts)
 }
 

@@ -16,6 +16,7 @@ pub mod documentation;
 pub mod endpoints;
 pub mod env;
 pub mod facts;
+pub mod fix;
 pub mod infrastructure;
 pub mod live;
 pub mod local;

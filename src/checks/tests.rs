@@ -117,7 +117,7 @@ fn facts(yaml: &str) -> ClusterFacts {
     facts
 }
 
-fn remote_ok() -> SubjectRemote {
+pub(crate) fn remote_ok() -> SubjectRemote {
     SubjectRemote {
         region: RegionChoice {
             region: Region::Eu,

@@ -16,13 +16,14 @@ use crate::checks::plan::{Options, Plan, Source};
 use crate::checks::policy::{self, Policy};
 use crate::checks::remote::{self, Probe, SharedRemote, SubjectRemote};
 use crate::checks::{
-    PreflightConfig, Sections, Subject, alerts, local, proxy, scan, select, summary,
+    PreflightConfig, Sections, Subject, alerts, fix, local, proxy, scan, select, summary,
 };
 use crate::cmd::{Ctx, DEFAULT_DEPLOYMENT, TargetArg};
 use crate::config::canary::CanaryConfig;
 use crate::error::{Error, Result};
 use crate::posthog::PostHogClient;
 use crate::prometheus::Prometheus;
+use crate::prometheus::alert_table::Naming;
 use crate::report::{FailOn, Report};
 
 const EXAMPLES: &str = "\
@@ -97,6 +98,11 @@ pub struct PreflightArgs {
     #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
 
+    /// Write the fixes for what a machine can fix to DIR (a PrometheusRule, patches with a
+    /// kustomization.yaml, a PDB, a Secret without its value, FIXES.md); changes nothing in the cluster
+    #[arg(long, value_name = "DIR")]
+    pub fix: Option<PathBuf>,
+
     /// Timeout of each request to PostHog, the status page, health endpoints and Prometheus
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub remote_timeout: Option<Duration>,
@@ -122,6 +128,7 @@ impl PreflightArgs {
             health_url: None,
             staging_url: None,
             prometheus_url: None,
+            fix: None,
             remote_timeout: None,
         }
     }
@@ -212,10 +219,34 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
     };
     let findings = checklist::evaluate(&inputs, ctx.now());
 
+    // Act: with --fix, write the fixes (never to the cluster).
+    let fix = match &args.fix {
+        Some(dir) => {
+            let set = fix::plan(&fix::Inputs {
+                subjects: &subjects,
+                findings: &findings,
+                facts: &facts,
+                texts: &facts.texts,
+                table: &alert_table,
+                naming: Naming::from_config(&config.canary),
+                rules: &config.preflight.alert_rules,
+                live: !plan.offline_files(),
+            })
+            .map_err(Error::Input)?;
+            write_fixes(dir, &set)?;
+            Some(summary::FixReport {
+                dir: dir.display().to_string(),
+                fixes: set.fixes,
+            })
+        }
+        None => None,
+    };
+
     // Report.
-    let scope = summary::Scope {
+    let extras = summary::Extras {
         context: cluster.and_then(|c| c.context.as_deref()),
         namespace: cluster_namespace.or(plan.namespace.as_deref()),
+        fix,
     };
     let report = summary::report(
         &plan,
@@ -223,7 +254,7 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
         &subjects,
         &remotes,
         findings,
-        scope,
+        extras,
         ctx.now(),
     );
     Ok(report)
@@ -300,6 +331,28 @@ async fn canary_queries(
         out.push((queries, answers));
     }
     out
+}
+
+/// Writes the fix files under `dir`, which must be new, empty or an earlier `--fix` output.
+fn write_fixes(dir: &std::path::Path, set: &fix::FixSet) -> Result<()> {
+    let earlier = dir.join("FIXES.md").exists();
+    let empty = std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
+    if dir.exists() && !empty && !earlier {
+        return Err(Error::Usage(format!(
+            "--fix {}: the directory is not empty and holds no earlier --fix output; name a new one",
+            dir.display()
+        )));
+    }
+    for (path, text) in &set.files {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
+        }
+        std::fs::write(&path, text)
+            .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
+    }
+    Ok(())
 }
 
 /// Documentation, test results and, with `--scan`, hardcoded keys in the repository.
