@@ -222,7 +222,7 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
     // Act: with --fix, write the fixes (never to the cluster).
     let fix = match &args.fix {
         Some(dir) => {
-            let set = fix::plan(&fix::Inputs {
+            let inputs = fix::Inputs {
                 subjects: &subjects,
                 findings: &findings,
                 facts: &facts,
@@ -231,13 +231,8 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
                 naming: Naming::from_config(&config.canary),
                 rules: &config.preflight.alert_rules,
                 live: !plan.offline_files(),
-            })
-            .map_err(Error::Input)?;
-            write_fixes(dir, &set)?;
-            Some(summary::FixReport {
-                dir: dir.display().to_string(),
-                fixes: set.fixes,
-            })
+            };
+            Some(write_fixes(dir, &inputs)?)
         }
         None => None,
     };
@@ -317,8 +312,9 @@ async fn canary_queries(
     subjects: &[Subject<'_>],
     canary: &CanaryConfig,
 ) -> Vec<(Vec<Query>, Probe<Vec<Answer>>)> {
-    let mut out = Vec::new();
-    for s in subjects {
+    use futures::StreamExt;
+    // A few Deployments at a time (each runs its queries a few at a time), in subject order.
+    futures::stream::iter(subjects.iter().map(|s| async move {
         let queries = canary_queries::queries(&s.namespace, &s.name, canary);
         let answers = match prometheus {
             _ if args.offline => Probe::Skipped(remote::OFFLINE.to_string()),
@@ -328,13 +324,16 @@ async fn canary_queries(
             ),
             Some(p) => Probe::Done(canary_queries::run(p, &queries).await),
         };
-        out.push((queries, answers));
-    }
-    out
+        (queries, answers)
+    }))
+    .buffered(4)
+    .collect()
+    .await
 }
 
 /// Writes the fix files under `dir`, which must be new, empty or an earlier `--fix` output.
-fn write_fixes(dir: &std::path::Path, set: &fix::FixSet) -> Result<()> {
+fn write_fixes(dir: &std::path::Path, inputs: &fix::Inputs) -> Result<summary::FixReport> {
+    let set = fix::plan(inputs).map_err(Error::Input)?;
     let earlier = dir.join("FIXES.md").exists();
     let empty = std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
     if dir.exists() && !empty && !earlier {
@@ -352,7 +351,10 @@ fn write_fixes(dir: &std::path::Path, set: &fix::FixSet) -> Result<()> {
         std::fs::write(&path, text)
             .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
     }
-    Ok(())
+    Ok(summary::FixReport {
+        dir: dir.display().to_string(),
+        fixes: set.fixes,
+    })
 }
 
 /// Documentation, test results and, with `--scan`, hardcoded keys in the repository.

@@ -12,49 +12,118 @@ use super::super::Subject;
 use super::super::env::EnvSource;
 use super::{Fix, Wanted};
 
-/// The patch (or `None` when nothing is fixable) and the fixes it makes.
-pub fn patch(s: &Subject, wanted: &Wanted, file: &str) -> (Option<Value>, Vec<Fix>) {
-    let mut fixes = Vec::new();
-    let mut spec = Map::new();
-    let mut pod = Map::new();
-    let mut containers: Vec<(String, Map<String, Value>)> = Vec::new();
-    let mut fix = |id: &str, change: String, todo: Option<String>| {
-        fixes.push(Fix::new(id, s, file, change, todo));
-    };
-    let posthog = s.posthog_containers();
+/// The patch being built for one Deployment, and the fixes it makes.
+struct Builder<'s, 'a> {
+    s: &'s Subject<'a>,
+    file: &'s str,
+    spec: Map<String, Value>,
+    pod: Map<String, Value>,
+    containers: Vec<(String, Map<String, Value>)>,
+    fixes: Vec<Fix>,
+}
 
-    if wanted.fails(s, "config.api-key-from-secret") {
-        let name = &s.names.api_key_env;
-        let secret_ref = json!({"name": s.names.secret, "key": s.names.secret_key});
-        let entry = json!({
-            "name": name,
-            "value": null,
-            "valueFrom": {"secretKeyRef": secret_ref, "configMapKeyRef": null, "fieldRef": null},
-        });
-        let targets: Vec<String> = match s.env.get(name) {
-            Some(var) if var.source != EnvSource::Literal && var.source.from_secret() => vec![],
-            Some(var) => vec![var.container.clone()],
-            None => posthog.iter().map(|(_, c)| c.name.clone()).collect(),
-        };
-        for c in &targets {
-            let i = slot(&mut containers, c);
-            push_env(&mut containers[i].1, entry.clone());
-        }
-        if !targets.is_empty() {
-            fix(
-                "config.api-key-from-secret",
-                format!(
-                    "{name} from Secret {} key {} instead of a literal",
-                    s.names.secret, s.names.secret_key
-                ),
-                Some(format!(
-                    "put the key in Secret {} (key {}): fill in secret-{}.yaml or create it from your vault; rotate the old key if it was committed",
-                    s.names.secret, s.names.secret_key, s.names.secret
-                )),
-            );
-        }
+impl Builder<'_, '_> {
+    fn fix(&mut self, id: &str, change: String, todo: Option<String>) {
+        self.fixes
+            .push(Fix::new(id, self.s, self.file, change, todo));
     }
 
+    fn container(&mut self, name: &str) -> &mut Map<String, Value> {
+        let i = slot(&mut self.containers, name);
+        &mut self.containers[i].1
+    }
+}
+
+/// The patch (or `None` when nothing is fixable) and the fixes it makes.
+pub fn patch(s: &Subject, wanted: &Wanted, file: &str) -> (Option<Value>, Vec<Fix>) {
+    let mut b = Builder {
+        s,
+        file,
+        spec: Map::new(),
+        pod: Map::new(),
+        containers: Vec::new(),
+        fixes: Vec::new(),
+    };
+    api_key(&mut b, wanted);
+    probes(&mut b, wanted);
+    rollout(&mut b, wanted);
+    switches(&mut b, wanted);
+    let Builder {
+        mut spec,
+        mut pod,
+        containers,
+        fixes,
+        ..
+    } = b;
+    if !containers.is_empty() {
+        let list: Vec<Value> = containers
+            .into_iter()
+            .map(|(name, mut fields)| {
+                fields.insert("name".into(), json!(name));
+                Value::Object(fields)
+            })
+            .collect();
+        pod.insert("containers".into(), Value::Array(list));
+    }
+    if !pod.is_empty() {
+        spec.insert("template".into(), json!({"spec": pod}));
+    }
+    if spec.is_empty() {
+        return (None, fixes);
+    }
+    let patch = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": s.name},
+        "spec": spec,
+    });
+    (Some(patch), fixes)
+}
+
+/// The API key from the Secret the config names, instead of a literal or a ConfigMap.
+fn api_key(b: &mut Builder, wanted: &Wanted) {
+    let s = b.s;
+    if !wanted.fails(s, "config.api-key-from-secret") {
+        return;
+    }
+    let name = &s.names.api_key_env;
+    let secret_ref = json!({"name": s.names.secret, "key": s.names.secret_key});
+    let entry = json!({
+        "name": name,
+        "value": null,
+        "valueFrom": {"secretKeyRef": secret_ref, "configMapKeyRef": null, "fieldRef": null},
+    });
+    let targets: Vec<String> = match s.env.get(name) {
+        Some(var) if var.source != EnvSource::Literal && var.source.from_secret() => vec![],
+        Some(var) => vec![var.container.clone()],
+        None => s
+            .posthog_containers()
+            .iter()
+            .map(|(_, c)| c.name.clone())
+            .collect(),
+    };
+    for c in &targets {
+        push_env(b.container(c), entry.clone());
+    }
+    if !targets.is_empty() {
+        b.fix(
+            "config.api-key-from-secret",
+            format!(
+                "{name} from Secret {} key {} instead of a literal",
+                s.names.secret, s.names.secret_key
+            ),
+            Some(format!(
+                "put the key in Secret {} (key {}): fill in secret-{}.yaml or create it from your vault; rotate the old key if it was committed",
+                s.names.secret, s.names.secret_key, s.names.secret
+            )),
+        );
+    }
+}
+
+/// Readiness and liveness probes on the health path, where a container has none.
+fn probes(b: &mut Builder, wanted: &Wanted) {
+    let s = b.s;
+    let posthog = s.posthog_containers();
     for (id, field) in [
         ("infra.readiness-probe", "readinessProbe"),
         ("infra.liveness-probe", "livenessProbe"),
@@ -81,39 +150,41 @@ pub fn patch(s: &Subject, wanted: &Wanted, file: &str) -> (Option<Value>, Vec<Fi
                     json!({"httpGet": {"path": path, "port": port}, "periodSeconds": 20, "failureThreshold": 3, "initialDelaySeconds": 10})
                 }
             };
-            let i = slot(&mut containers, &c.name);
-            containers[i].1.insert(field.to_string(), probe);
+            b.container(&c.name).insert(field.to_string(), probe);
             added.push(format!("{}: GET {path}:{port}", c.name));
         }
         if !added.is_empty() {
-            fix(
+            b.fix(
                 id,
                 format!("{field} {}", added.join(", ")),
-                Some(format!(
-                    "check that {path} answers 200 only when the pod can serve (a liveness probe on a dependency restarts pods when PostHog is down)"
-                )),
+                Some(format!("check that {path} answers 200 only when the pod can serve (a liveness probe on a dependency restarts pods when PostHog is down)")),
             );
         }
     }
+}
 
+/// The grace period, the strategy, the progress deadline and the revision history.
+fn rollout(b: &mut Builder, wanted: &Wanted) {
+    let s = b.s;
     if wanted.fails(s, "infra.termination-grace") {
-        let seconds = s.thresholds.sdk_shutdown_seconds + 15;
-        pod.insert("terminationGracePeriodSeconds".into(), json!(seconds));
-        fix(
+        let flush = s.thresholds.sdk_shutdown_seconds;
+        b.pod
+            .insert("terminationGracePeriodSeconds".into(), json!(flush + 15));
+        b.fix(
             "infra.termination-grace",
             format!(
-                "terminationGracePeriodSeconds {seconds} (SDK flush {}s + 15s)",
-                s.thresholds.sdk_shutdown_seconds
+                "terminationGracePeriodSeconds {} (SDK flush {flush}s + 15s)",
+                flush + 15
             ),
             Some("call the SDK's shutdown()/close() on SIGTERM so the grace period is used".into()),
         );
     }
     if wanted.fails(s, "infra.rolling-update") {
-        spec.insert(
+        b.spec.insert(
             "strategy".into(),
             json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}),
         );
-        fix(
+        b.fix(
             "infra.rolling-update",
             "RollingUpdate with maxUnavailable: 0, maxSurge: 1".into(),
             None,
@@ -121,21 +192,29 @@ pub fn patch(s: &Subject, wanted: &Wanted, file: &str) -> (Option<Value>, Vec<Fi
     }
     if wanted.fails(s, "infra.progress-deadline") {
         let seconds = s.thresholds.max_progress_deadline_seconds.min(600);
-        spec.insert("progressDeadlineSeconds".into(), json!(seconds));
-        fix(
+        b.spec
+            .insert("progressDeadlineSeconds".into(), json!(seconds));
+        b.fix(
             "infra.progress-deadline",
             format!("progressDeadlineSeconds {seconds}"),
             None,
         );
     }
     if wanted.fails(s, "infra.rollback-history") {
-        spec.insert("revisionHistoryLimit".into(), json!(10));
-        fix(
+        b.spec.insert("revisionHistoryLimit".into(), json!(10));
+        b.fix(
             "infra.rollback-history",
             "revisionHistoryLimit 10".into(),
             None,
         );
     }
+}
+
+/// The runbook's switches (`POSTHOG_FALLBACK`, `RATE_LIMIT_MODE`, `POSTHOG_CIRCUIT_BREAKER`),
+/// off, on the containers that talk to PostHog.
+fn switches(b: &mut Builder, wanted: &Wanted) {
+    let s = b.s;
+    let posthog = s.posthog_containers();
     for (id, name, value) in [
         ("infra.graceful-degradation", &s.names.fallback_env, "false"),
         ("code.rate-limit-backoff", &s.names.rate_limit_env, "off"),
@@ -145,10 +224,9 @@ pub fn patch(s: &Subject, wanted: &Wanted, file: &str) -> (Option<Value>, Vec<Fi
             continue;
         }
         for (_, c) in &posthog {
-            let i = slot(&mut containers, &c.name);
-            push_env(&mut containers[i].1, json!({"name": name, "value": value}));
+            push_env(b.container(&c.name), json!({"name": name, "value": value}));
         }
-        fix(
+        b.fix(
             id,
             format!("{name}={value} on the PostHog containers (the switch the runbook flips)"),
             Some(format!(
@@ -156,30 +234,6 @@ pub fn patch(s: &Subject, wanted: &Wanted, file: &str) -> (Option<Value>, Vec<Fi
             )),
         );
     }
-
-    if !containers.is_empty() {
-        let list: Vec<Value> = containers
-            .into_iter()
-            .map(|(name, mut fields)| {
-                fields.insert("name".into(), json!(name));
-                Value::Object(fields)
-            })
-            .collect();
-        pod.insert("containers".into(), Value::Array(list));
-    }
-    if !pod.is_empty() {
-        spec.insert("template".into(), json!({"spec": pod}));
-    }
-    if spec.is_empty() {
-        return (None, fixes);
-    }
-    let patch = json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": s.name},
-        "spec": spec,
-    });
-    (Some(patch), fixes)
 }
 
 /// The index of container `name` in the patch, added when new.

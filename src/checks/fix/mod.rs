@@ -115,27 +115,10 @@ pub fn plan(inputs: &Inputs) -> Result<FixSet, String> {
         findings: inputs.findings,
     };
     let mut set = FixSet::default();
-    let mut resources = Vec::new();
-    if inputs.live {
-        for s in inputs.subjects {
-            let path = format!("input/deployment-{}-{}.yaml", s.namespace, s.name);
-            set.files
-                .push((path.clone(), objects::export(&s.deploy.object)));
-            resources.push(path);
-        }
-    } else {
-        for (i, (name, text)) in inputs.facts.files.iter().zip(inputs.texts).enumerate() {
-            let base = std::path::Path::new(name)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .filter(|n| *n != "<stdin>")
-                .unwrap_or("stdin.yaml");
-            let path = format!("input/{:02}-{base}", i + 1);
-            set.files.push((path.clone(), text.clone()));
-            resources.push(path);
-        }
-    }
-    let mut patches = Vec::new();
+    let mut kustomization = Kustomization {
+        resources: base(inputs, &mut set),
+        patches: Vec::new(),
+    };
     let mut secrets_written = Vec::new();
     for s in inputs.subjects {
         let explicit_namespace =
@@ -150,7 +133,9 @@ pub fn plan(inputs: &Inputs) -> Result<FixSet, String> {
             if let Some(ns) = namespace {
                 target["namespace"] = json!(ns);
             }
-            patches.push(json!({"path": file, "target": target}));
+            kustomization
+                .patches
+                .push(json!({"path": file, "target": target}));
         }
         if fixes
             .iter()
@@ -162,66 +147,108 @@ pub fn plan(inputs: &Inputs) -> Result<FixSet, String> {
             set.files.push((path, objects::secret(s, namespace)));
         }
         set.fixes.extend(fixes);
-        if wanted.fails(s, "infra.pdb")
-            && !s
-                .facts
-                .pdbs
-                .iter()
-                .any(|p| p.namespace() == s.namespace && p.name() == format!("{}-pdb", s.name))
-        {
-            let path = format!("pdb-{}-{}.yaml", s.namespace, s.name);
-            set.files
-                .push((path.clone(), yaml(&objects::pdb(s, namespace))?));
-            resources.push(path.clone());
-            set.fixes.push(Fix::new(
-                "infra.pdb",
-                s,
-                &path,
-                format!("PodDisruptionBudget {}-pdb with maxUnavailable: 1", s.name),
-                None,
-            ));
-        }
-        if wanted.fails(s, "infra.alerting") {
-            let path = format!("prometheusrule-{}-{}.yaml", s.namespace, s.name);
-            let rule =
-                objects::prometheus_rule(s, namespace, inputs.table, &inputs.naming, inputs.rules)?;
-            set.files.push((path.clone(), yaml(&rule)?));
-            resources.push(path.clone());
-            // The same groups as a plain rule file, for a Prometheus without the Operator
-            // (`rule_files:`) and for `promtool check rules`.
-            let plain = json!({"groups": rule["spec"]["groups"].clone()});
-            set.files.push((
-                format!("rules/{}-{}.rules.yaml", s.namespace, s.name),
-                yaml(&plain)?,
-            ));
-            let runbook =
-                inputs.rules.runbook_url.is_some() || objects::runbook_annotation(s).is_some();
-            set.fixes.push(Fix::new(
-                "infra.alerting",
-                s,
-                &path,
-                format!(
-                    "PrometheusRule {}-posthog-alerts: {}",
-                    s.name,
-                    inputs.table.lines.iter().map(|l| l.title()).collect::<Vec<_>>().join(", ")
-                ),
-                Some(match runbook {
-                    true => "check that Prometheus (the Prometheus Operator's ruleSelector) picks the rule up, and remove older rules that differ".to_string(),
-                    false => "set preflight.alertRules.runbookUrl so each alert links its runbook; check that the Prometheus Operator's ruleSelector picks the rule up".to_string(),
-                }),
-            ));
-        }
+        whole_objects(s, namespace, &wanted, inputs, &mut set, &mut kustomization)?;
     }
-    let kustomization = json!({
+    let text = yaml(&json!({
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": resources,
-        "patches": patches,
-    });
-    set.files.push(("kustomization.yaml".to_string(), format!("# Written by kubectl posthog preflight --fix: review, then `kubectl apply -k` this directory.\n{}", yaml(&kustomization)?)));
+        "resources": kustomization.resources,
+        "patches": kustomization.patches,
+    }))?;
+    set.files.push((
+        "kustomization.yaml".to_string(),
+        format!("# Written by kubectl posthog preflight --fix: review, then `kubectl apply -k` this directory.\n{text}"),
+    ));
     set.files
         .push(("FIXES.md".to_string(), markdown(&set.fixes)));
     Ok(set)
+}
+
+struct Kustomization {
+    resources: Vec<String>,
+    patches: Vec<Value>,
+}
+
+/// The resources the fixes apply to: a copy of each input file, or the live Deployments.
+fn base(inputs: &Inputs, set: &mut FixSet) -> Vec<String> {
+    let mut resources = Vec::new();
+    if inputs.live {
+        for s in inputs.subjects {
+            let path = format!("input/deployment-{}-{}.yaml", s.namespace, s.name);
+            set.files
+                .push((path.clone(), objects::export(&s.deploy.object)));
+            resources.push(path);
+        }
+        return resources;
+    }
+    for (i, (name, text)) in inputs.facts.files.iter().zip(inputs.texts).enumerate() {
+        let base = std::path::Path::new(name)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| *n != "<stdin>")
+            .unwrap_or("stdin.yaml");
+        let path = format!("input/{:02}-{base}", i + 1);
+        set.files.push((path.clone(), text.clone()));
+        resources.push(path);
+    }
+    resources
+}
+
+/// The PodDisruptionBudget and the PrometheusRule (with its plain rule file) of one Deployment.
+fn whole_objects(
+    s: &Subject,
+    namespace: Option<&str>,
+    wanted: &Wanted,
+    inputs: &Inputs,
+    set: &mut FixSet,
+    kustomization: &mut Kustomization,
+) -> Result<(), String> {
+    let pdb_name = format!("{}-pdb", s.name);
+    let taken = s
+        .facts
+        .pdbs
+        .iter()
+        .any(|p| p.namespace() == s.namespace && p.name() == pdb_name);
+    if wanted.fails(s, "infra.pdb") && !taken {
+        let path = format!("pdb-{}-{}.yaml", s.namespace, s.name);
+        set.files
+            .push((path.clone(), yaml(&objects::pdb(s, namespace))?));
+        kustomization.resources.push(path.clone());
+        set.fixes.push(Fix::new(
+            "infra.pdb",
+            s,
+            &path,
+            format!("PodDisruptionBudget {pdb_name} with maxUnavailable: 1"),
+            None,
+        ));
+    }
+    if !wanted.fails(s, "infra.alerting") {
+        return Ok(());
+    }
+    let path = format!("prometheusrule-{}-{}.yaml", s.namespace, s.name);
+    let rule = objects::prometheus_rule(s, namespace, inputs.table, &inputs.naming, inputs.rules)?;
+    set.files.push((path.clone(), yaml(&rule)?));
+    kustomization.resources.push(path.clone());
+    // The same groups as a plain rule file, for a Prometheus without the Operator
+    // (`rule_files:`) and for `promtool check rules`.
+    let plain = json!({"groups": rule["spec"]["groups"].clone()});
+    set.files.push((
+        format!("rules/{}-{}.rules.yaml", s.namespace, s.name),
+        yaml(&plain)?,
+    ));
+    let runbook = inputs.rules.runbook_url.is_some() || objects::runbook_annotation(s).is_some();
+    let lines: Vec<String> = inputs.table.lines.iter().map(|l| l.title()).collect();
+    set.fixes.push(Fix::new(
+        "infra.alerting",
+        s,
+        &path,
+        format!("PrometheusRule {}-posthog-alerts: {}", s.name, lines.join(", ")),
+        Some(match runbook {
+            true => "check that Prometheus (the Prometheus Operator's ruleSelector) picks the rule up, and remove older rules that differ".to_string(),
+            false => "set preflight.alertRules.runbookUrl so each alert links its runbook; check that the Prometheus Operator's ruleSelector picks the rule up".to_string(),
+        }),
+    ));
+    Ok(())
 }
 
 fn yaml(value: &Value) -> Result<String, String> {
