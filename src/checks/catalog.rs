@@ -226,6 +226,13 @@ pub const CHECKS: &[CheckDef] = &[
         "Alerts of the checklist's table are configured",
     ),
     def(
+        "infra.alert-threshold",
+        Infrastructure,
+        P2,
+        Machine,
+        "An alert meant for a line of the table fires as the table says",
+    ),
+    def(
         "infra.circuit-breaker",
         Infrastructure,
         P3,
@@ -269,6 +276,13 @@ pub const CHECKS: &[CheckDef] = &[
         "On-call escalation path defined",
     ),
     // Step 5
+    def(
+        "rollout.canary-query",
+        Rollout,
+        P2,
+        Remote,
+        "The canary's analysis queries run and see the Deployment's pods",
+    ),
     def(
         "rollout.staging-health",
         Rollout,

@@ -3,13 +3,14 @@
 
 use crate::report::Finding;
 
+use super::canary_queries::{self, Answer, Query};
 use super::facts::ClusterFacts;
 use super::local::LocalFacts;
 use super::policy::Policy;
-use super::remote::{SharedRemote, SubjectRemote};
+use super::remote::{Probe, SharedRemote, SubjectRemote};
 use super::{
-    AlertNames, Subject, alerts, availability, code_quality, configuration, documentation,
-    endpoints, infrastructure, policy, rollout,
+    Subject, alerts, availability, code_quality, configuration, documentation, endpoints,
+    infrastructure, policy, rollout,
 };
 
 /// Everything the checks read.
@@ -19,8 +20,10 @@ pub struct Inputs<'a> {
     pub shared: &'a SharedRemote,
     pub local: &'a LocalFacts,
     pub facts: &'a ClusterFacts,
-    /// Rule names that cover lines of the alert table (`preflight.alerts`).
-    pub alert_names: &'a AlertNames,
+    /// Per subject, the canary's analysis queries and what Prometheus answered (empty: not run).
+    pub canary_queries: &'a [(Vec<Query>, Probe<Vec<Answer>>)],
+    /// The alert table as this run judges it.
+    pub alert_table: &'a alerts::Table<'a>,
     pub policy: Policy<'a>,
     pub posthog_host: Option<&'a str>,
     pub status_url: Option<&'a str>,
@@ -50,7 +53,7 @@ pub fn evaluate(inputs: &Inputs, now: jiff::Timestamp) -> Vec<Finding> {
         findings.extend(infrastructure::check(s));
         findings.extend(availability::check(s, r));
     }
-    findings.push(alerts::alerting(inputs.facts, inputs.alert_names));
+    findings.extend(alerts::alerting(inputs.facts, inputs.alert_table));
     // Step 4
     for s in inputs.subjects {
         findings.extend(documentation::check(s, inputs.local));
@@ -59,6 +62,17 @@ pub fn evaluate(inputs: &Inputs, now: jiff::Timestamp) -> Vec<Finding> {
     findings.push(rollout::staging(inputs.shared));
     for (s, r) in pairs() {
         findings.extend(rollout::check(s, r, inputs.status_url));
+    }
+    let not_run = (
+        Vec::new(),
+        Probe::Skipped(
+            "no Prometheus configured (--prometheus-url, PROMETHEUS_URL or prometheus.url)"
+                .to_string(),
+        ),
+    );
+    for (i, s) in inputs.subjects.iter().enumerate() {
+        let (queries, answers) = inputs.canary_queries.get(i).unwrap_or(&not_run);
+        findings.extend(canary_queries::check(s, queries, answers));
     }
     policy::apply(findings, &inputs.policy, now)
 }

@@ -131,6 +131,8 @@ pub struct AlertRule {
     pub expr: String,
     /// The `severity` label, if any.
     pub severity: Option<String>,
+    /// The rule's `for:`, in seconds (`None`: fires at the first evaluation that matches).
+    pub for_seconds: Option<f64>,
     /// `PrometheusRule monitoring/posthog-alerts` or `rules API http://…`.
     pub source: String,
     pub origin: Origin,
@@ -158,6 +160,8 @@ pub struct ClusterFacts {
     pub unreadable: BTreeMap<String, String>,
     /// The files read offline, for the report.
     pub files: Vec<String>,
+    /// Their texts, in the same order (`preflight --fix` copies them next to the fixes).
+    pub texts: Vec<String>,
     /// Kinds seen in the files that no check reads (reported once, so nothing is silently ignored).
     pub ignored_kinds: BTreeSet<String>,
 }
@@ -177,7 +181,11 @@ impl ClusterFacts {
                 name: r.name,
                 expr: r.expr,
                 severity: r.severity,
-                source: format!("{source} group {}", r.group),
+                for_seconds: r.for_seconds,
+                source: match &r.file {
+                    Some(file) => format!("{source} group {} ({file})", r.group),
+                    None => format!("{source} group {}", r.group),
+                },
                 origin: Origin::default(),
             }));
     }

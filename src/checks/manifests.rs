@@ -62,7 +62,7 @@ pub fn load(inputs: &[Input], recursive: bool, default_namespace: &str) -> Resul
     for (name, text) in &texts {
         add_text(&mut facts, name, text, default_namespace)?;
     }
-    facts.files = texts.into_iter().map(|(name, _)| name).collect();
+    (facts.files, facts.texts) = texts.into_iter().unzip();
     Ok(facts)
 }
 
@@ -227,6 +227,10 @@ pub fn prometheus_rules(value: &Value, origin: &Origin, source: &str) -> Vec<Ale
                     .pointer("/labels/severity")
                     .and_then(Value::as_str)
                     .map(str::to_string),
+                for_seconds: rule
+                    .get("for")
+                    .and_then(Value::as_str)
+                    .and_then(prometheus_seconds),
                 source: source.to_string(),
                 origin: Origin {
                     file: origin.file.clone(),
@@ -237,6 +241,13 @@ pub fn prometheus_rules(value: &Value, origin: &Origin, source: &str) -> Vec<Ale
         }
     }
     rules
+}
+
+/// A Prometheus duration (`1m`, `90s`, `1h30m`) in seconds.
+pub fn prometheus_seconds(text: &str) -> Option<f64> {
+    humantime::parse_duration(text.trim())
+        .ok()
+        .map(|d| d.as_secs_f64())
 }
 
 fn typed<T: DeserializeOwned>(
@@ -295,6 +306,7 @@ spec:
       rules:
         - alert: PostHogApiDown
           expr: sum(increase(x{status=~\"5..\"}[1m])) > 10
+          for: 2m
           labels: {severity: critical}
         - record: job:x:rate5m
           expr: rate(x[5m])
@@ -324,6 +336,7 @@ metadata: {name: c}
         assert_eq!(facts.alert_rules[0].name, "PostHogApiDown");
         assert_eq!(facts.alert_rules[0].origin.line, Some(34));
         assert_eq!(facts.alert_rules[0].severity.as_deref(), Some("critical"));
+        assert_eq!(facts.alert_rules[0].for_seconds, Some(120.0));
         assert!(facts.ignored_kinds.contains("Certificate"));
     }
 

@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod availability;
+pub mod canary_queries;
 pub mod catalog;
 pub mod checklist;
 pub mod code_quality;
@@ -15,6 +16,7 @@ pub mod documentation;
 pub mod endpoints;
 pub mod env;
 pub mod facts;
+pub mod fix;
 pub mod infrastructure;
 pub mod live;
 pub mod local;

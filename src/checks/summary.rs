@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::report::{CommandDetails, Finding, Report, ReportTarget, Verdict};
+use crate::report::{CommandDetails, Finding, Preface, Report, ReportTarget, Verdict};
 
 use super::Subject;
 use super::facts::ClusterFacts;
+use super::fix::Fix;
 use super::plan::Plan;
 use super::remote::SubjectRemote;
 
@@ -30,6 +31,17 @@ pub struct PreflightDetails {
     pub alert_sources: Vec<String>,
     /// The PostHog region each Deployment sends to, and how it was found.
     pub regions: Vec<String>,
+    /// With `--fix DIR`: where the fixes were written and each fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<FixReport>,
+}
+
+/// What `--fix DIR` wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FixReport {
+    pub dir: String,
+    pub fixes: Vec<Fix>,
 }
 
 /// The cluster, or manifest files (`-f`).
@@ -44,12 +56,13 @@ impl CommandDetails for PreflightDetails {
     const COMMAND: &'static str = "preflight";
 }
 
-/// Where the checked Deployments were: the kubeconfig context, and the namespace a report over
-/// several Deployments names (none with `-A`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Scope<'a> {
+/// What the report says beyond the checks: the kubeconfig context, the namespace a report over
+/// several Deployments names (none with `-A`), and what `--fix` wrote.
+#[derive(Debug, Clone, Default)]
+pub struct Extras<'a> {
     pub context: Option<&'a str>,
     pub namespace: Option<&'a str>,
+    pub fix: Option<FixReport>,
 }
 
 /// The whole report of one run.
@@ -59,7 +72,7 @@ pub fn report(
     subjects: &[Subject],
     remotes: &[SubjectRemote],
     findings: Vec<Finding>,
-    scope: Scope,
+    extras: Extras,
     now: jiff::Timestamp,
 ) -> Report {
     let verdict = Verdict::judge(&findings, plan.fail_on);
@@ -67,12 +80,12 @@ pub fn report(
     // sticky comment's marker is made of it, so one more Deployment must not change it).
     let target = match subjects {
         [one] if plan.target.is_some() => {
-            ReportTarget::deployment(&one.name, Some(&one.namespace), scope.context)
+            ReportTarget::deployment(&one.name, Some(&one.namespace), extras.context)
         }
         _ => ReportTarget::deployment(
             &format!("* ({} using PostHog)", subjects.len()),
-            scope.namespace.filter(|_| !plan.all_namespaces),
-            scope.context,
+            extras.namespace.filter(|_| !plan.all_namespaces),
+            extras.context,
         ),
     };
     let regions: BTreeSet<String> = remotes
@@ -93,6 +106,45 @@ pub fn report(
         ignored_kinds: facts.ignored_kinds.iter().cloned().collect(),
         alert_sources: facts.alert_sources.clone(),
         regions: regions.into_iter().collect(),
+        fix: extras.fix,
     };
-    Report::new("preflight", target, verdict, findings, now).with_details(&details)
+    let preface = details.fix.as_ref().map(fix_preface);
+    let report = Report::new("preflight", target, verdict, findings, now).with_details(&details);
+    match preface {
+        Some(preface) => report.with_preface(preface),
+        None => report,
+    }
+}
+
+/// The fixes, listed before the findings (the PR comment shows them).
+fn fix_preface(fix: &FixReport) -> Preface {
+    let mut table = format!(
+        "FIXES written to {} (nothing changed in the cluster)\n",
+        fix.dir
+    );
+    let mut markdown = format!(
+        "### Fixes written to `{}`\n\nReview them, then `kubectl apply -k {}`; nothing was changed in the cluster. FIXES.md says what a person must still do.\n\n",
+        fix.dir, fix.dir
+    );
+    if fix.fixes.is_empty() {
+        table.push_str("  nothing a machine can fix\n");
+        markdown.push_str("Nothing a machine can fix was found.\n");
+    } else {
+        markdown.push_str("| finding | Deployment | change | file |\n|---|---|---|---|\n");
+        for f in &fix.fixes {
+            table.push_str(&format!("  {:<30} {} ({})\n", f.finding, f.change, f.file));
+            markdown.push_str(&format!(
+                "| `{}` | {} | {} | `{}` |\n",
+                f.finding,
+                f.subject,
+                f.change.replace('|', "\\|"),
+                f.file
+            ));
+        }
+    }
+    Preface {
+        table: format!("{table}\n"),
+        markdown: format!("{markdown}\n"),
+        only: false,
+    }
 }

@@ -93,12 +93,16 @@ spec:
       rules:
         - alert: PostHogApiDown
           expr: sum(increase(http_requests_total{app="posthog-integration",status=~"5.."}[1m])) > 10
+          labels: {severity: P1}
         - alert: PostHogHighLatency
           expr: histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m]))) > 5
+          labels: {severity: P2}
         - alert: PostHogRateLimited
           expr: sum(increase(posthog_errors_total{status="429"}[1m])) > 5
+          labels: {severity: P2}
         - alert: PostHogAuthFailures
           expr: sum(increase(posthog_errors_total{status=~"401|403"}[5m])) > 0
+          labels: {severity: P1}
 "#;
 
 pub(crate) fn now() -> jiff::Timestamp {
@@ -113,7 +117,7 @@ fn facts(yaml: &str) -> ClusterFacts {
     facts
 }
 
-fn remote_ok() -> SubjectRemote {
+pub(crate) fn remote_ok() -> SubjectRemote {
     SubjectRemote {
         region: RegionChoice {
             region: Region::Eu,
@@ -217,6 +221,8 @@ impl Case {
             false,
         )];
         let remotes = vec![self.remote.clone()];
+        let alert_table =
+            super::alerts::Table::new(&self.config.preflight, &self.config.canary).unwrap();
         evaluate(
             &Inputs {
                 subjects: &subjects,
@@ -224,7 +230,8 @@ impl Case {
                 shared: &self.shared,
                 local: &self.local,
                 facts: &self.facts,
-                alert_names: &self.config.preflight.alerts,
+                alert_table: &alert_table,
+                canary_queries: &[],
                 policy: Policy {
                     severity: &self.config.severity,
                     attestations: &self.config.attestations,
@@ -265,7 +272,11 @@ fn the_good_deployment_passes_every_check() {
     let findings = case.run();
     let not_passing: Vec<String> = findings
         .iter()
-        .filter(|f| f.status != Status::Pass && f.id != "rollout.personal-key-valid")
+        .filter(|f| {
+            f.status != Status::Pass
+                && f.id != "rollout.personal-key-valid"
+                && f.id != "rollout.canary-query"
+        })
         .map(|f| format!("{} {:?} {:?}", f.id, f.status, f.measured))
         .collect();
     assert!(not_passing.is_empty(), "{not_passing:#?}");
@@ -593,7 +604,7 @@ fn pdb_strategy_deadline_history_and_image() {
 #[test]
 fn alerting_and_switches() {
     let yaml = edit(
-        "        - alert: PostHogRateLimited\n          expr: sum(increase(posthog_errors_total{status=\"429\"}[1m])) > 5\n",
+        "        - alert: PostHogRateLimited\n          expr: sum(increase(posthog_errors_total{status=\"429\"}[1m])) > 5\n          labels: {severity: P2}\n",
         "",
     );
     let f = Case::new(&yaml).run();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::checks::canary_queries::{self, Answer, Query};
 use crate::checks::checklist::{self, Inputs};
 use crate::checks::facts::ClusterFacts;
 use crate::checks::live::{self, Scope};
@@ -13,11 +14,16 @@ use crate::checks::local::LocalFacts;
 use crate::checks::manifests;
 use crate::checks::plan::{Options, Plan, Source};
 use crate::checks::policy::{self, Policy};
-use crate::checks::remote::{self, SharedRemote, SubjectRemote};
-use crate::checks::{PreflightConfig, Sections, Subject, local, proxy, scan, select, summary};
+use crate::checks::remote::{self, Probe, SharedRemote, SubjectRemote};
+use crate::checks::{
+    PreflightConfig, Sections, Subject, alerts, fix, local, proxy, scan, select, summary,
+};
 use crate::cmd::{Ctx, DEFAULT_DEPLOYMENT, TargetArg};
+use crate::config::canary::CanaryConfig;
 use crate::error::{Error, Result};
 use crate::posthog::PostHogClient;
+use crate::prometheus::Prometheus;
+use crate::prometheus::alert_table::Naming;
 use crate::report::{FailOn, Report};
 
 const EXAMPLES: &str = "\
@@ -92,6 +98,11 @@ pub struct PreflightArgs {
     #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
 
+    /// Write the fixes for what a machine can fix to DIR (a PrometheusRule, patches with a
+    /// kustomization.yaml, a PDB, a Secret without its value, FIXES.md); changes nothing in the cluster
+    #[arg(long, value_name = "DIR")]
+    pub fix: Option<PathBuf>,
+
     /// Timeout of each request to PostHog, the status page, health endpoints and Prometheus
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub remote_timeout: Option<Duration>,
@@ -117,6 +128,7 @@ impl PreflightArgs {
             health_url: None,
             staging_url: None,
             prometheus_url: None,
+            fix: None,
             remote_timeout: None,
         }
     }
@@ -165,7 +177,11 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
     // Fetch: the Kubernetes side, alert rules, the repository, then remote services.
     let (mut facts, cluster) = objects(&plan, ctx).await?;
     let rules_key = config.preflight.prometheus_url.as_deref();
-    alert_rules(&args, rules_key, ctx, &mut facts).await?;
+    let prometheus = prometheus(&args, rules_key, ctx, &mut facts).await?;
+    if let Some(prometheus) = &prometheus {
+        let answer = prometheus.alert_rules().await;
+        facts.add_rules_api(prometheus.url(), answer);
+    }
     let cluster_namespace = cluster.map(|c| c.namespace.as_str());
     let chosen = select::select(
         &facts,
@@ -184,25 +200,48 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
         .collect();
     let local = repository(&plan, &config.preflight).await?;
     let (remotes, shared) = remotes(&plan, cluster, &subjects, ctx).await?;
+    let canary_queries =
+        canary_queries(prometheus.as_ref(), &args, &subjects, &config.canary).await;
 
     // Decide.
+    let alert_table = alerts::Table::new(&config.preflight, &config.canary)?;
     let inputs = Inputs {
         subjects: &subjects,
         remotes: &remotes,
         shared: &shared,
         local: &local,
         facts: &facts,
-        alert_names: &config.preflight.alerts,
+        alert_table: &alert_table,
+        canary_queries: &canary_queries,
         policy,
         posthog_host: plan.remote.posthog_host.as_deref(),
         status_url: Some(plan.status_url.as_str()),
     };
     let findings = checklist::evaluate(&inputs, ctx.now());
 
+    // Act: with --fix, write the fixes (never to the cluster).
+    let fix = match &args.fix {
+        Some(dir) => {
+            let inputs = fix::Inputs {
+                subjects: &subjects,
+                findings: &findings,
+                facts: &facts,
+                texts: &facts.texts,
+                table: &alert_table,
+                naming: Naming::from_config(&config.canary),
+                rules: &config.preflight.alert_rules,
+                live: !plan.offline_files(),
+            };
+            Some(write_fixes(dir, &inputs)?)
+        }
+        None => None,
+    };
+
     // Report.
-    let scope = summary::Scope {
+    let extras = summary::Extras {
         context: cluster.and_then(|c| c.context.as_deref()),
         namespace: cluster_namespace.or(plan.namespace.as_deref()),
+        fix,
     };
     let report = summary::report(
         &plan,
@@ -210,7 +249,7 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
         &subjects,
         &remotes,
         findings,
-        scope,
+        extras,
         ctx.now(),
     );
     Ok(report)
@@ -241,33 +280,81 @@ async fn objects<'c>(
     Ok((facts, Some(cluster)))
 }
 
-/// The rules API of the same Prometheus, with the same credentials, as the canary's analysis
-/// reads (`command_key` is the older `preflight.prometheusUrl`).
-async fn alert_rules(
+/// The Prometheus the canary's analysis reads, with the same credentials (`command_key` is the
+/// older `preflight.prometheusUrl`); `None` offline (noted in the alert sources) or when no URL
+/// is given anywhere.
+async fn prometheus(
     args: &PreflightArgs,
     command_key: Option<&str>,
     ctx: &Ctx,
     facts: &mut ClusterFacts,
-) -> Result<()> {
+) -> Result<Option<Prometheus>> {
     let flag = args.prometheus_url.as_deref();
-    if args.offline {
-        let env = std::env::var(crate::prometheus::URL_ENV).ok();
-        let config = &ctx.config()?.prometheus;
-        if let Some(url) = crate::prometheus::choose_url(flag, env.as_deref(), command_key, config)
-        {
-            url::Url::parse(&url)
-                .map_err(|e| Error::Usage(format!("--prometheus-url {url:?} is not a URL: {e}")))?;
-            facts
-                .alert_sources
-                .push(format!("rules API at {url} not asked (--offline)"));
+    if !args.offline {
+        return ctx.prometheus(flag, command_key).await;
+    }
+    let env = std::env::var(crate::prometheus::URL_ENV).ok();
+    let config = &ctx.config()?.prometheus;
+    if let Some(url) = crate::prometheus::choose_url(flag, env.as_deref(), command_key, config) {
+        url::Url::parse(&url)
+            .map_err(|e| Error::Usage(format!("--prometheus-url {url:?} is not a URL: {e}")))?;
+        facts
+            .alert_sources
+            .push(format!("rules API at {url} not asked (--offline)"));
+    }
+    Ok(None)
+}
+
+/// The canary's analysis queries, run once per Deployment.
+async fn canary_queries(
+    prometheus: Option<&Prometheus>,
+    args: &PreflightArgs,
+    subjects: &[Subject<'_>],
+    canary: &CanaryConfig,
+) -> Vec<(Vec<Query>, Probe<Vec<Answer>>)> {
+    use futures::StreamExt;
+    // A few Deployments at a time (each runs its queries a few at a time), in subject order.
+    futures::stream::iter(subjects.iter().map(|s| async move {
+        let queries = canary_queries::queries(&s.namespace, &s.name, canary);
+        let answers = match prometheus {
+            _ if args.offline => Probe::Skipped(remote::OFFLINE.to_string()),
+            None => Probe::Skipped(
+                "no Prometheus configured (--prometheus-url, PROMETHEUS_URL or prometheus.url)"
+                    .to_string(),
+            ),
+            Some(p) => Probe::Done(canary_queries::run(p, &queries).await),
+        };
+        (queries, answers)
+    }))
+    .buffered(4)
+    .collect()
+    .await
+}
+
+/// Writes the fix files under `dir`, which must be new, empty or an earlier `--fix` output.
+fn write_fixes(dir: &std::path::Path, inputs: &fix::Inputs) -> Result<summary::FixReport> {
+    let set = fix::plan(inputs).map_err(Error::Input)?;
+    let earlier = dir.join("FIXES.md").exists();
+    let empty = std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none());
+    if dir.exists() && !empty && !earlier {
+        return Err(Error::Usage(format!(
+            "--fix {}: the directory is not empty and holds no earlier --fix output; name a new one",
+            dir.display()
+        )));
+    }
+    for (path, text) in &set.files {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
         }
-        return Ok(());
+        std::fs::write(&path, text)
+            .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
     }
-    if let Some(prometheus) = ctx.prometheus(flag, command_key).await? {
-        let answer = prometheus.alert_rules().await;
-        facts.add_rules_api(prometheus.url(), answer);
-    }
-    Ok(())
+    Ok(summary::FixReport {
+        dir: dir.display().to_string(),
+        fixes: set.fixes,
+    })
 }
 
 /// Documentation, test results and, with `--scan`, hardcoded keys in the repository.

@@ -15,6 +15,22 @@ pub struct PreflightConfig {
     pub tests: TestsConfig,
     pub docs: DocsConfig,
     pub alerts: AlertNames,
+    pub alert_rules: AlertRulesConfig,
+}
+
+/// How the alert table is judged and written (`preflight --fix`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertRulesConfig {
+    /// The longest `for:` a rule may wait and still cover its line (default `5m`).
+    pub max_for: Option<String>,
+    /// The `for:` of the rules `--fix` writes (default `1m`).
+    #[serde(rename = "for")]
+    pub for_: Option<String>,
+    /// The range of `rate()` in the rules `--fix` writes (default `5m`).
+    pub window: Option<String>,
+    /// The runbook each written rule links to (`runbook_url` annotation).
+    pub runbook_url: Option<String>,
 }
 
 /// Where the "all tests passing" line finds its evidence.

@@ -8,6 +8,8 @@ pub use crate::config::prometheus::{
 };
 pub use client::{Auth, Prometheus, QueryError, RangeSeries};
 
+pub mod alert_table;
+pub mod promql;
 pub mod rules;
 
 use crate::error::{Error, Result};

@@ -1,5 +1,6 @@
 //! The Prometheus rules API (`GET /api/v1/rules?type=alert`), read for the preflight's alerting
-//! check when the alerts live in Prometheus configuration rather than PrometheusRule objects.
+//! check when the alerts live in Prometheus configuration rather than PrometheusRule objects:
+//! each alerting rule's name, expression, `for:` (`duration`), severity label and file.
 //!
 //! Parsed here rather than with prometheus-http-query's `rules()`: its `AlertingRule` requires
 //! `keepFiringFor`, `evaluationTime` and `lastEvaluation`, which Prometheus before 2.42 does not
@@ -13,7 +14,11 @@ pub struct RuleInfo {
     pub name: String,
     pub expr: String,
     pub group: String,
+    /// The rule file Prometheus read it from.
+    pub file: Option<String>,
     pub severity: Option<String>,
+    /// The rule's `for:`, in seconds.
+    pub for_seconds: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +45,8 @@ struct RulesData {
 struct Group {
     name: String,
     #[serde(default)]
+    file: Option<String>,
+    #[serde(default)]
     rules: Vec<Rule>,
 }
 
@@ -53,6 +60,9 @@ struct Rule {
     kind: String,
     #[serde(default)]
     labels: std::collections::BTreeMap<String, String>,
+    /// `for:` in seconds.
+    #[serde(default)]
+    duration: Option<f64>,
 }
 
 /// Parses the rules API answer, keeping alerting rules only.
@@ -69,6 +79,7 @@ pub fn parse_rules(body: &str) -> Result<Vec<RuleInfo>, String> {
         .into_iter()
         .flat_map(|g| {
             let group = g.name;
+            let file = g.file;
             g.rules
                 .into_iter()
                 .filter(|r| r.kind == "alerting")
@@ -76,7 +87,9 @@ pub fn parse_rules(body: &str) -> Result<Vec<RuleInfo>, String> {
                     name: r.name,
                     expr: r.query,
                     group: group.clone(),
+                    file: file.clone(),
                     severity: r.labels.get("severity").cloned(),
+                    for_seconds: r.duration.filter(|d| *d > 0.0),
                 })
         })
         .collect())
@@ -107,6 +120,8 @@ mod tests {
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].name, "PostHogApiDown");
         assert_eq!(rules[0].severity.as_deref(), Some("P1"));
+        assert_eq!(rules[0].for_seconds, Some(60.0));
+        assert_eq!(rules[0].file.as_deref(), Some("/etc/prometheus/rules.yml"));
         assert!(rules[0].expr.contains("5.."));
         assert!(
             parse_rules(r#"{"status":"error","errorType":"bad_data","error":"nope"}"#)

@@ -2,6 +2,8 @@
 //! live checks against the simulated cluster, and failing remotes.
 
 mod client;
+mod firing;
+mod fix;
 mod live;
 mod offline;
 mod remote;

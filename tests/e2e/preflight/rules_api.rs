@@ -15,8 +15,10 @@ const RULES: &str = r#"groups:
         labels: {severity: P1}
       - alert: PostHogHighLatency
         expr: histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m]))) > 5
+        labels: {severity: P2}
       - alert: PostHogRateLimited
         expr: sum(increase(http_requests_total{status="429"}[1m])) > 5
+        labels: {severity: P2}
 "#;
 
 /// A Prometheus with `RULES` loaded, killed when dropped (also when the test panics).
