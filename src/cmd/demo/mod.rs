@@ -100,10 +100,12 @@ pub async fn run(args: DemoArgs, ctx: &Ctx) -> Result<Report> {
     let target = ReportTarget::deployment(DEPLOYMENT, Some(NAMESPACE), Some("simcluster"));
     let report = Report::new("demo", target, verdict, steps, ctx.now());
 
+    // Ctrl-C is how a kept demo ends: the normal end, exit by the walk-through's verdict.
+    // Taken over before saying so, so a Ctrl-C right after the line is that normal end, and held
+    // until this function returns: dropped any earlier (while the simulator shuts down), the
+    // run's own interrupt branch would see the Ctrl-C with nobody handling it and exit 130.
+    let _handled_here = args.keep.then(|| ctx.interrupt.take_over());
     if args.keep {
-        // Ctrl-C is how a kept demo ends: the normal end, exit by the walk-through's verdict.
-        // Taken over before saying so, so a Ctrl-C right after the line is that normal end.
-        let _handled_here = ctx.interrupt.take_over();
         let prometheus_yml = demo.write_prometheus_config()?;
         let dir = prometheus_yml
             .parent()
