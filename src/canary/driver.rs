@@ -9,14 +9,17 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 
+use super::abort::AbortSummary;
 use super::analysis::Reading;
 use super::health::{self, PodHealth};
 use super::objects;
-use super::ops::{self, AbortSummary, Apis};
+use super::ops::{self, Apis};
 use super::plan::CanaryStep;
 use super::settings::{BoundMetric, Settings};
+use super::settings::{OnConflict, OnError};
 use super::source::MetricSource;
 use super::state::{self, Action, CanaryState, Phase};
+use super::store::{self, Stored};
 use super::view::LiveView;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -34,6 +37,10 @@ pub enum AbortKind {
     Health,
     /// `kubectl posthog canary abort`.
     Operator(String),
+    /// Someone else changed the stable mid-canary, with `--on-conflict abort`.
+    Conflict,
+    /// The cluster kept failing the run, with `--on-error abort`: a best-effort safe abort.
+    Error,
 }
 
 /// How a canary run ended.
@@ -51,8 +58,15 @@ pub enum Outcome {
     Interrupted {
         abort: Option<AbortSummary>,
     },
-    /// The cluster failed mid-canary; the canary is left where it was, for `--resume`/`abort`.
-    Failed(Error),
+    /// The cluster failed mid-canary: the canary was aborted as well as could be (`abort`), or
+    /// left where it was for `--resume`/`abort`.
+    Failed {
+        error: Error,
+        abort: Option<AbortSummary>,
+    },
+    /// Another process took the canary over (its Lease): this run stopped without changing
+    /// anything more. Never a success.
+    Superseded(String),
 }
 
 /// What the report needs besides the final state.
@@ -85,6 +99,8 @@ pub struct Driver<'a> {
     pub canary_pods: Vec<String>,
     /// Metrics with at least one conclusive reading in the current step's pause.
     pub measured_in_step: std::collections::BTreeSet<String>,
+    /// The current pause had ended before this run took the canary over (a late `--resume`).
+    pub resumed_late: bool,
     pub source: &'a dyn MetricSource,
     pub clock: Arc<dyn Clock>,
     pub view: LiveView,
@@ -93,17 +109,64 @@ pub struct Driver<'a> {
     pub record: Record,
     /// The stable as last read; its template is the canary's base until promotion.
     pub stable: Deployment,
+    /// The canary's Lease as this driver last wrote or read it: every write is conditional on it.
+    pub stored: Stored,
 }
 
 impl Driver<'_> {
     /// Runs the canary from wherever its state says it is until it ends.
     pub async fn run(&mut self) -> Outcome {
         let result = self.run_inner().await;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(Error::Superseded(message)) => {
+                self.view.event(&format!("STOPPED: {message}"));
+                Outcome::Superseded(message)
+            }
+            Err(error) => self.failed(error).await,
+        };
         self.record.finished_at = Some(self.clock.now());
         self.view.finish();
-        match result {
-            Ok(outcome) => outcome,
-            Err(error) => Outcome::Failed(error),
+        outcome
+    }
+
+    /// The cluster failed the run for good: with `--on-error abort`, a best-effort safe abort
+    /// (as Ctrl-C does) so the canary is not left serving unwatched; an input error (the run
+    /// cannot go on as configured) is aborted too. What could not be done is said.
+    async fn failed(&mut self, error: Error) -> Outcome {
+        let promoting = matches!(
+            self.state.phase,
+            Phase::Promoting | Phase::Promoted | Phase::PromotionFailed | Phase::Aborted
+        );
+        if self.settings.on_error == OnError::Leave || promoting {
+            return Outcome::Failed { error, abort: None };
+        }
+        self.view.event(&format!(
+            "error: {error}; aborting the canary (--on-error abort)"
+        ));
+        let reason = format!("the cluster failed the run: {error}");
+        // The API may still be failing: try the abort a few times, a little apart, within
+        // the run's timeout (each request is retried inside as well).
+        let started = tokio::time::Instant::now();
+        let mut wait = Duration::from_secs(1);
+        loop {
+            match self.abort(AbortKind::Error, reason.clone()).await {
+                Ok(Outcome::Aborted { summary, .. }) => {
+                    return Outcome::Failed {
+                        error,
+                        abort: Some(summary),
+                    };
+                }
+                Err(Error::Superseded(message)) => return Outcome::Superseded(message),
+                Ok(_) => return Outcome::Failed { error, abort: None },
+                Err(again) if started.elapsed() + wait < self.settings.timeout => {
+                    self.view
+                        .event(&format!("the abort failed too ({again}); trying again"));
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+                Err(_) => return Outcome::Failed { error, abort: None },
+            }
         }
     }
 
@@ -126,6 +189,13 @@ impl Driver<'_> {
             let step = self.state.steps[self.state.step].clone();
             if step.is_promotion() {
                 self.view.step(&step, self.state.steps.len());
+                if let Some(end) = self.hold_before_promotion().await? {
+                    return match end {
+                        StepEnd::Abort(kind, reason) => self.abort(kind, reason).await,
+                        StepEnd::Interrupted => self.interrupted().await,
+                        StepEnd::Next => self.promote().await,
+                    };
+                }
                 return self.promote().await;
             }
             match self.run_step(&step).await? {
@@ -165,8 +235,9 @@ impl Driver<'_> {
             return Ok(end);
         }
         let current = ops::current_replicas(&self.stable);
-        if current != step.stable_replicas {
+        if current != step.stable_replicas && self.state.phase != Phase::Held {
             self.stable = self.apis.scale(&self.name, step.stable_replicas).await?;
+            self.state.stable_generation = self.stable.metadata.generation;
             self.view.event(&format!(
                 "stable {} scaled from {current} to {}",
                 self.name, step.stable_replicas
@@ -182,6 +253,30 @@ impl Driver<'_> {
         };
         self.write_state().await?;
         self.pause(step, &canary).await
+    }
+
+    /// Just before the promotion writes the stable: a stable changed by someone else holds or
+    /// aborts here too (by `--on-conflict`); a hold waits, analysing, for `canary promote`
+    /// (then `Next`) or `canary abort`. `None`: promote now.
+    async fn hold_before_promotion(&mut self) -> Result<Option<StepEnd>> {
+        self.stable = self.apis.get(&self.name).await?;
+        if let Some(end) = self.stable_changed().await? {
+            return Ok(Some(end));
+        }
+        if self.state.phase != Phase::Held {
+            return Ok(None);
+        }
+        let last = self
+            .state
+            .step
+            .checked_sub(1)
+            .and_then(|i| self.state.steps.get(i))
+            .cloned();
+        let canary = self.apis.get_opt(&self.state.canary_name).await?;
+        match (last, canary) {
+            (Some(last), Some(canary)) => Ok(Some(self.pause(&last, &canary).await?)),
+            _ => Ok(None),
+        }
     }
 
     /// Waits for the canary's rollout with one watch, looking at pod health and commands
@@ -235,11 +330,15 @@ impl Driver<'_> {
     ) -> Result<Option<StepEnd>> {
         let heartbeat_due = self.clock.now().duration_since(self.state.heartbeat)
             >= jiff::SignedDuration::try_from(self.settings.interval).unwrap_or_default();
-        self.stable = if heartbeat_due {
-            self.write_state().await?
+        if heartbeat_due {
+            self.write_state().await?;
         } else {
-            self.apis.get(&self.name).await?
-        };
+            self.refresh().await?;
+        }
+        self.stable = self.apis.get(&self.name).await?;
+        if let Some(end) = self.stable_changed().await? {
+            return Ok(Some(end));
+        }
         let pods = self.apis.pods_of(canary).await?;
         self.rescope(&pods)?;
         let health = health::assess(&pods, self.settings.max_restarts);
@@ -256,9 +355,7 @@ impl Driver<'_> {
                 format!("canary pod health: {}", health.problems.join("; ")),
             )));
         }
-        let (_, command) = state::read_annotations(self.stable.metadata.annotations.as_ref())
-            .map_err(Error::Input)?;
-        if let Some(command) = command
+        if let Some(command) = self.stored.command.clone()
             && command.action == Action::Abort
         {
             return Ok(Some(StepEnd::Abort(
@@ -293,11 +390,15 @@ impl Driver<'_> {
 
     /// A promote command for the current step, consumed (the annotation is cleared).
     pub(super) async fn take_promote(&mut self) -> Result<bool> {
-        let (_, command) = state::read_annotations(self.stable.metadata.annotations.as_ref())
-            .map_err(Error::Input)?;
-        match command {
+        match self.stored.command.clone() {
             Some(c) if c.action == Action::Promote => {
-                self.stable = self.apis.write_command(&self.name, None).await?;
+                self.state.heartbeat = self.clock.now();
+                self.stored = self
+                    .apis
+                    .write_held_with(&self.name, &self.stored, &self.state, |lease| {
+                        store::with_annotation(&lease, state::COMMAND_ANNOTATION, None)
+                    })
+                    .await?;
                 Ok(c.step == self.state.step)
             }
             _ => Ok(false),
@@ -309,10 +410,84 @@ impl Driver<'_> {
         Duration::from_secs_f64(secs.max(0.0))
     }
 
-    pub(super) async fn write_state(&mut self) -> Result<Deployment> {
+    /// Records the state (and the heartbeat) in the Lease, conditional on the Lease as last
+    /// seen: [`Error::Superseded`] when another process holds it now.
+    pub(super) async fn write_state(&mut self) -> Result<()> {
         self.state.heartbeat = self.clock.now();
-        let stable = self.apis.write_state(&self.name, &self.state).await?;
-        self.stable = stable.clone();
-        Ok(stable)
+        self.stored = self
+            .apis
+            .write_held(&self.name, &self.stored, &self.state)
+            .await?;
+        Ok(())
+    }
+
+    /// Re-reads the Lease (commands from other processes); another holder means this run lost
+    /// the canary.
+    pub(super) async fn refresh(&mut self) -> Result<()> {
+        let fresh = self.apis.read_stored(&self.name).await?;
+        if fresh.holder() != Some(self.state.driver.as_str()) {
+            return Err(store::superseded(&self.name, &fresh));
+        }
+        self.stored = fresh;
+        Ok(())
+    }
+
+    /// Someone else changed the stable's spec (its generation moved past the last one this
+    /// driver wrote or accepted): hold or abort, by `--on-conflict`, and say what changed.
+    async fn stable_changed(&mut self) -> Result<Option<StepEnd>> {
+        let generation = self.stable.metadata.generation;
+        if generation.is_none() || generation == self.state.stable_generation {
+            return Ok(None);
+        }
+        let Some(known) = self.state.stable_generation else {
+            self.state.stable_generation = generation;
+            return Ok(None);
+        };
+        let change = super::conflict::describe(
+            &self.name,
+            &self.stable,
+            &self.state,
+            self.expected_stable_replicas(),
+        );
+        self.state.stable_generation = generation;
+        let replicas = ops::current_replicas(&self.stable);
+        // An abort never shrinks the stable below what it was scaled to meanwhile.
+        self.state.stable_replicas = self.state.stable_replicas.max(replicas);
+        tracing::info!(known, ?generation, "{change}");
+        match self.settings.on_conflict {
+            OnConflict::Abort => Ok(Some(StepEnd::Abort(
+                AbortKind::Conflict,
+                format!("{change} (--on-conflict abort)"),
+            ))),
+            OnConflict::Hold => {
+                let reason = format!(
+                    "{change}: holding; `kubectl posthog canary promote deployment/{name}` goes \
+                     on (the canary's steps scale the stable again and the promotion writes the \
+                     canary's images), `canary abort deployment/{name}` restores the stable",
+                    name = self.name
+                );
+                self.view.event(&format!("HOLD: {reason}"));
+                self.state.phase = Phase::Held;
+                self.state.reason = Some(reason);
+                self.write_state().await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The stable's replicas this driver last set: the current step's once it scaled, the
+    /// previous step's before.
+    fn expected_stable_replicas(&self) -> u32 {
+        let step = self.state.current();
+        let previous = self
+            .state
+            .step
+            .checked_sub(1)
+            .and_then(|i| self.state.steps.get(i));
+        match self.state.phase {
+            Phase::Paused | Phase::Held => step.map(|s| s.stable_replicas),
+            _ => previous.map(|s| s.stable_replicas),
+        }
+        .unwrap_or(self.state.stable_replicas)
     }
 }

@@ -1,9 +1,9 @@
-//! Where a canary stands, kept on the cluster as an annotation on the stable Deployment, so a
+//! Where a canary stands, kept on the cluster in the stable's Lease ([`super::store`]), so a
 //! canary interrupted anywhere can be resumed, inspected or aborted from anywhere.
 //!
-//! Two annotations, each written by one party only, so they never race:
-//! - [`STATE_ANNOTATION`]: written by the process driving the canary (phase, step, images, the
-//!   stable's original replica count, the last analysis, a heartbeat);
+//! Two annotations of that Lease:
+//! - [`STATE_ANNOTATION`]: written by the Lease's holder, the process driving the canary (phase,
+//!   step, images, the stable's original replica count, the last analysis, a heartbeat);
 //! - [`COMMAND_ANNOTATION`]: written by `canary promote` / `canary abort`, read by the driver.
 
 use std::collections::BTreeMap;
@@ -94,6 +94,10 @@ pub struct CanaryState {
     /// The command options a `--resume` needs to continue identically (source, limits, …).
     #[serde(default)]
     pub options: serde_json::Value,
+    /// The stable's `metadata.generation` after the driver's last write to it (or when it was
+    /// last accepted): a later one means someone else changed the stable's spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_generation: Option<i64>,
 }
 
 impl CanaryState {
@@ -256,6 +260,7 @@ pub(crate) mod tests {
             last_analysis: Vec::new(),
             reason: None,
             options: serde_json::Value::Null,
+            stable_generation: None,
         }
     }
 

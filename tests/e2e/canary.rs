@@ -8,19 +8,19 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kubectl_posthog::canary::state::{self, CanaryState, Phase};
+use kubectl_posthog::canary::state::{CanaryState, Phase};
 use serde_json::Value;
 use simcluster::{PodBehavior, Readiness, SimCluster, SimOptions, Traffic};
 
 use crate::prom;
 use crate::support::{bin, kubectl, run};
 
-const STABLE: &str = "ghcr.io/acme/app:1.0";
-const CANARY: &str = "ghcr.io/acme/app:2.0";
-const REPLICAS: u32 = 4;
+pub const STABLE: &str = "ghcr.io/acme/app:1.0";
+pub const CANARY: &str = "ghcr.io/acme/app:2.0";
+pub const REPLICAS: u32 = 4;
 
 /// Flags every test passes: fast analysis and short deadlines.
-const FAST: &[&str] = &[
+pub const FAST: &[&str] = &[
     "--interval",
     "1s",
     "--window",
@@ -32,7 +32,7 @@ const FAST: &[&str] = &[
 ];
 /// A generous inconclusive limit for the first seconds of a step: a new pod needs two scrapes
 /// before `rate()` has a value.
-const LENIENT: &[&str] = &["--inconclusive-limit", "6"];
+pub const LENIENT: &[&str] = &["--inconclusive-limit", "6"];
 
 pub fn healthy() -> PodBehavior {
     PodBehavior {
@@ -47,7 +47,7 @@ pub fn healthy() -> PodBehavior {
     }
 }
 
-fn with_traffic(traffic: Traffic) -> PodBehavior {
+pub fn with_traffic(traffic: Traffic) -> PodBehavior {
     PodBehavior {
         traffic,
         ..healthy()
@@ -147,12 +147,7 @@ impl Env {
     }
 
     pub fn state(&self) -> Option<CanaryState> {
-        let value = self.deployment("web")?;
-        let deployment: k8s_openapi::api::apps::v1::Deployment =
-            serde_json::from_value(value).ok()?;
-        state::read_annotations(deployment.metadata.annotations.as_ref())
-            .ok()?
-            .0
+        crate::support::recorded_state(&self.sim, &self.ns, "web")
     }
 
     pub fn canary_pods(&self) -> usize {
@@ -215,14 +210,14 @@ pub fn json(stdout: &str) -> Value {
     crate::support::report_json(stdout)
 }
 
-fn spawn(cmd: &mut Command) -> Child {
+pub fn spawn(cmd: &mut Command) -> Child {
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts")
 }
 
-fn finish(child: Child) -> crate::support::Run {
+pub fn finish(child: Child) -> crate::support::Run {
     let out = child.wait_with_output().expect("the binary finishes");
     crate::support::Run {
         code: out.status.code().unwrap_or(-1),
@@ -1122,6 +1117,8 @@ fn test_settings() -> kubectl_posthog::canary::settings::Settings {
         naming: Naming::default(),
         max_restarts: 0,
         on_interrupt: OnInterrupt::Abort,
+        on_conflict: Default::default(),
+        on_error: Default::default(),
         ready_timeout: Duration::from_secs(30),
         timeout: Duration::from_secs(60),
     }

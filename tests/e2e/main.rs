@@ -3,6 +3,7 @@
 
 mod action;
 mod canary;
+mod canary_safety;
 mod cli;
 mod completion;
 mod demo;
