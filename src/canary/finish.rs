@@ -20,10 +20,12 @@ fn runs_images(
 }
 
 impl Driver<'_> {
-    /// Lets go of the canary for `--resume`: a zero heartbeat tells it at once that nobody
-    /// drives this canary (the Lease keeps its holder until someone takes it).
+    /// Lets go of the canary for `--resume`: `released` tells it at once that nobody drives
+    /// this canary (the heartbeat stays the real last one; the Lease keeps its holder until
+    /// someone takes it).
     async fn release(&mut self) -> Result<()> {
-        self.state.heartbeat = jiff::Timestamp::UNIX_EPOCH;
+        self.state.released = true;
+        self.state.heartbeat = self.clock.now();
         self.stored = self
             .apis
             .write_held(&self.name, &self.stored, &self.state)

@@ -336,6 +336,7 @@ async fn start(
             reason: None,
             options: serde_json::Value::Null,
             stable_generation: None,
+            released: false,
         };
         (state, settings)
     };
@@ -414,6 +415,7 @@ async fn start(
     state.options = serde_json::to_value(settings.saved(prometheus_url.as_deref()))
         .unwrap_or(serde_json::Value::Null);
     state.driver = state::driver_id();
+    state.released = false;
     state.interval_secs = settings.interval.as_secs().max(1);
     // From here on the cluster changes: first of all, record the plan where anyone can find it.
     let _interrupts_handled_by_the_driver = ctx.interrupt.take_over();

@@ -303,6 +303,7 @@ mod tests {
             reason: Some("errors-5xx 14/min > 10".into()),
             options: serde_json::Value::Null,
             stable_generation: None,
+            released: false,
         };
         let entries = timeline(&TimelineInputs {
             history: &[],

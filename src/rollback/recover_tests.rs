@@ -45,6 +45,7 @@ pub(crate) fn state(phase: Phase, heartbeat: &str) -> CanaryState {
         reason: None,
         options: serde_json::Value::Null,
         stable_generation: None,
+        released: false,
     }
 }
 

@@ -1273,7 +1273,25 @@ async fn on_interrupt_leave_keeps_the_canary_for_resume() {
     assert_eq!(ready(&env.sim, "web-canary"), 2);
     assert_eq!(env.deployment("web").unwrap()["spec"]["replicas"], 2);
     let left = env.state().unwrap();
-    assert_eq!(left.heartbeat, jiff::Timestamp::UNIX_EPOCH);
+    assert!(left.released, "{left:?}");
+    // Issue 15 (view 2): the real last heartbeat is kept, so `canary status` tells its age.
+    let age = jiff::Timestamp::now()
+        .duration_since(left.heartbeat)
+        .as_secs();
+    assert!(
+        (0..60).contains(&age),
+        "heartbeat {} ({age}s ago)",
+        left.heartbeat
+    );
+    let status = json(&run(&mut env.control(&["status", "deploy/web"])).stdout);
+    let evidence = status["findings"][0]["evidence"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        evidence.starts_with("no process drives it (last heartbeat"),
+        "{evidence}"
+    );
+    assert!(!status.to_string().contains("1970-01-01"), "{status}");
     let out = run(env
         .control(&["deploy/web", "--resume"])
         .args(["--prometheus-url", &prom.url]));

@@ -43,6 +43,7 @@ fn state(phase: Phase, heartbeat: jiff::Timestamp) -> CanaryState {
         reason: None,
         options: Value::Null,
         stable_generation: None,
+        released: false,
     }
 }
 
