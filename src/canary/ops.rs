@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
@@ -29,22 +29,7 @@ pub struct Apis {
     pub server: String,
 }
 
-/// Retries requests that failed for reasons that pass (overload, a dropped connection), three
-/// times with backoff; a refusal (404, 409, 422, 403) is answered at once.
-pub(super) fn transient(error: &kube::Error) -> bool {
-    match error {
-        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
-        _ => false,
-    }
-}
-
-pub(super) fn backoff() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(2))
-        .with_max_times(3)
-}
+pub(super) use crate::kube::retry::{backoff, transient};
 
 impl Apis {
     pub fn new(client: kube::Client, namespace: &str, server: &str) -> Self {

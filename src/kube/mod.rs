@@ -4,6 +4,7 @@
 mod client;
 mod contexts;
 mod names;
+pub mod retry;
 mod selector;
 
 pub use client::{Cluster, ConnectOptions, api_error, connect, is_not_found};

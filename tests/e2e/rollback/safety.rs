@@ -320,3 +320,22 @@ async fn a_rollback_killed_during_its_wait_is_finished_by_the_re_run() {
     assert!(measured(&report(&again), "rollback.undo").contains("only waits"));
     assert_eq!(template_of(&env).0, "ghcr.io/acme/app:2.0");
 }
+
+/// Issue 13 item 7: a 500 on the rollback's first GET (and on its ReplicaSet LIST) passes: it is
+/// retried, not the end of the rollback.
+#[tokio::test]
+async fn a_passing_500_on_the_first_reads_is_retried() {
+    let env = with_history(20.0).await;
+    for path in ["/deployments/web", "/replicasets"] {
+        env.sim.inject(Fault::Errors {
+            path_contains: Some(path.into()),
+            methods: vec!["GET".into()],
+            status: 500,
+            share: 1.0,
+            retry_after: None,
+            count: Some(1),
+        });
+    }
+    let run = env.rollback(&["deployment/web"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
