@@ -349,19 +349,25 @@ async fn start(
         None => {
             let prometheus = ctx
                 .prometheus(run.prometheus_url.as_deref(), saved_url.as_deref())
-                .await?
-                .ok_or_else(|| {
-                    Error::Usage(
+                .await?;
+            match prometheus {
+                Some(prometheus) => {
+                    let url = prometheus.url().to_string();
+                    (
+                        Box::new(crate::canary::prometheus_source::PrometheusSource { prometheus }),
+                        Some(url),
+                    )
+                }
+                // A dry run prints the plan and the queries anyway, saying they were not validated.
+                None if run.dry_run => (Box::new(crate::canary::source::Unconfigured), None),
+                None => {
+                    return Err(Error::Usage(
                         "the canary's analysis needs Prometheus: pass --prometheus-url URL \
                          (or set PROMETHEUS_URL, or prometheus.url in kubectl-posthog.yaml)"
                             .into(),
-                    )
-                })?;
-            let url = prometheus.url().to_string();
-            (
-                Box::new(crate::canary::prometheus_source::PrometheusSource { prometheus }),
-                Some(url),
-            )
+                    ));
+                }
+            }
         }
     };
     let bound = settings::bind_metrics(&settings, &apis.namespace, &name, &state.canary_name, &[])

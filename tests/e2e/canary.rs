@@ -1503,3 +1503,60 @@ async fn prometheus_credentials_come_from_a_secret_or_the_environment() {
         out.stderr
     );
 }
+
+/// Issue 17 item 8: `--dry-run` without any Prometheus URL exited 2; it prints the plan and the
+/// queries with their arguments, saying they were not validated, and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_without_a_prometheus_url_prints_the_plan_unvalidated() {
+    let env = Env::start("dry-run-no-prom", healthy(), false).await;
+    env.sim.clear_requests();
+    let out = run(bin()
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args([
+            "-n",
+            &env.ns,
+            "-o",
+            "json",
+            "canary",
+            "deploy/web",
+            "--image",
+            CANARY,
+            "--dry-run",
+        ])
+        .env_remove("PROMETHEUS_URL"));
+    assert_eq!(
+        out.code, 0,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    let report = json(&out.stdout);
+    assert_eq!(report["details"]["steps"].as_array().unwrap().len(), 3);
+    let notes = report["details"]["notes"].to_string();
+    assert!(
+        notes.contains("queries not validated: no Prometheus URL"),
+        "{notes}"
+    );
+    let errors = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "canary.metric.errors-5xx")
+        .unwrap();
+    assert!(
+        errors["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("namespace=\"dry-run-no-prom\""),
+        "{errors}"
+    );
+    assert!(env.sim.requests().iter().all(|r| r.method == "GET"));
+    // A real run still refuses, naming the flag.
+    let real = run(bin()
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["-n", &env.ns, "canary", "deploy/web", "--image", CANARY])
+        .env_remove("PROMETHEUS_URL"));
+    assert_eq!(real.code, 2, "{}", real.stderr);
+    assert!(real.stderr.contains("--prometheus-url"), "{}", real.stderr);
+}
