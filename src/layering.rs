@@ -11,7 +11,7 @@
 //! rollout/ checks/
 //! prometheus/        outside systems (prometheus reads its credentials through kube)
 //! kube/ posthog/ github/
-//! render/ ui/ config/ error/ report/ clock interrupt annotations     leaves
+//! render/ ui/ config/ error/ report/ clock interrupt annotations redact     leaves
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,7 +32,7 @@ pub(crate) fn level(module: &str) -> Option<u32> {
         "config" => 14,
         "error" => 13,
         "report" => 12,
-        "clock" | "interrupt" | "annotations" => 11,
+        "clock" | "interrupt" | "annotations" | "redact" => 11,
         _ => return None,
     })
 }

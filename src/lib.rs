@@ -18,6 +18,7 @@ pub mod kube;
 mod layering;
 pub mod posthog;
 pub mod prometheus;
+pub mod redact;
 pub mod render;
 pub mod report;
 pub mod rollback;
