@@ -27,7 +27,7 @@ pub(crate) fn level(module: &str) -> Option<u32> {
         "rollout" | "checks" => 71,
         "prometheus" => 52,
         "kube" | "posthog" | "github" => 51,
-        "render" => 16,
+        "render" | "http" => 16,
         "ui" => 15,
         "config" => 14,
         "error" => 13,

@@ -8,6 +8,7 @@ mod completion;
 mod demo;
 mod evidence;
 mod github;
+mod hostile;
 mod kubeconfig;
 mod preflight;
 mod prom;
