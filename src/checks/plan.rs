@@ -94,8 +94,12 @@ impl Plan {
             .unwrap_or_else(|| names.deployment.clone());
         let timeout = match (options.remote_timeout, &posthog.timeout) {
             (Some(t), _) => t,
-            (None, Some(text)) => humantime::parse_duration(text)
-                .map_err(|e| Error::Input(format!("posthog.timeout {text:?}: {e}")))?,
+            (None, Some(text)) => crate::config::duration::config_duration(
+                "posthog.timeout",
+                text,
+                Duration::ZERO,
+                crate::config::duration::MAX_DURATION,
+            )?,
             (None, None) => Duration::from_secs(10),
         };
         let status_explicit = options.status_url.is_some() || posthog.status_url.is_some();
