@@ -56,6 +56,8 @@ fn walk(value: &mut Value, redactor: &Redactor, depth: usize) -> usize {
                 .is_some_and(is_sensitive_name);
             if env_name {
                 count += blank(map.get_mut("value"));
+            } else if is_webhook_entry(map) {
+                count += mask_webhook(map.get_mut("value"));
             }
             for key in ["command", "args"] {
                 if let Some(Value::Array(words)) = map.get_mut(key) {
@@ -98,6 +100,28 @@ fn redact_string(text: &mut String, redactor: &Redactor, depth: usize) -> usize 
         *text = redacted.into_owned();
     }
     count
+}
+
+/// `{"name": "POSTHOG_WEBHOOK_URL", "value": "https://…"}`: a webhook URL is a credential (a
+/// Slack webhook's secret is its path).
+fn is_webhook_entry(map: &serde_json::Map<String, Value>) -> bool {
+    map.get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n.to_ascii_uppercase().contains("WEBHOOK"))
+}
+
+fn mask_webhook(value: Option<&mut Value>) -> usize {
+    match value {
+        Some(Value::String(v)) if v.contains("://") => {
+            let masked = super::mask_url(v);
+            if masked == *v {
+                return 0;
+            }
+            *v = masked;
+            1
+        }
+        _ => 0,
+    }
 }
 
 fn blank(value: Option<&mut Value>) -> usize {

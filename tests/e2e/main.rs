@@ -10,6 +10,7 @@ mod evidence;
 mod github;
 mod hostile;
 mod kubeconfig;
+mod leaks;
 mod preflight;
 mod prom;
 mod rollback;
