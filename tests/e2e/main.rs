@@ -2,6 +2,7 @@
 //! and act. One test binary, so the suite links once.
 
 mod action;
+mod bad_input;
 mod canary;
 mod cli;
 mod completion;
