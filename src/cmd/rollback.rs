@@ -65,7 +65,7 @@ pub struct RollbackArgs {
     pub to_revision: Option<i64>,
 
     /// How long to wait for the rollout to complete, e.g. 90s or 10m
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::config::duration::duration_arg)]
     pub timeout: Duration,
 
     /// Return right after the patch instead of waiting for the rollout

@@ -3,6 +3,7 @@
 
 mod client;
 mod contexts;
+pub mod exec_plugin;
 mod names;
 pub mod retry;
 mod selector;

@@ -2,6 +2,7 @@
 //! and act. One test binary, so the suite links once.
 
 mod action;
+mod bad_input;
 mod canary;
 mod canary_safety;
 mod cli;
@@ -9,7 +10,9 @@ mod completion;
 mod demo;
 mod evidence;
 mod github;
+mod hostile;
 mod kubeconfig;
+mod leaks;
 mod preflight;
 mod prom;
 mod rollback;
