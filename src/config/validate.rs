@@ -83,8 +83,17 @@ fn durations(config: &Config) -> Result<(), String> {
             Duration::from_secs(60),
         ),
     ];
+    // `manual` (and its synonyms) is a pause too, until `canary promote`: not a duration.
     let pauses: Vec<Option<String>> = c.pauses.iter().flatten().cloned().map(Some).collect();
     for (i, pause) in pauses.iter().enumerate() {
+        let word = pause
+            .as_deref()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if matches!(word.as_str(), "manual" | "indefinite" | "promote" | "inf") {
+            continue;
+        }
         keys.push((format!("canary.pauses[{i}]"), pause, Duration::ZERO));
     }
     for (key, raw, min) in keys {
