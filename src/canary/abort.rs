@@ -12,7 +12,7 @@ use super::state::{self, CanaryState, Phase};
 use super::store::{self, Write};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::rollout::status::wait_for_rollout;
+use crate::rollout::status::{WaitError, wait_for_rollout};
 
 /// In which order an abort restores capacity and removes the canary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,15 +166,7 @@ pub async fn abort(
             ));
         }
     }
-    let ready = wait_for_rollout(&apis.deployments, name, options.timeout, |_, _| {}).await;
-    let stable_after = match ready {
-        Ok(d) => d,
-        Err(e) => {
-            // Capacity did not come back in time: still remove a bad canary, and say so.
-            on_event(&format!("the stable is not fully ready: {e}"));
-            apis.get(name).await?
-        }
-    };
+    let stable_after = wait_ready(apis, name, options.timeout, on_event).await?;
     if canary_exists && zeroed_at.is_none() {
         apis.scale(&canary_name, 0).await?;
         zeroed_at = Some(clock.now());
@@ -200,4 +192,30 @@ pub async fn abort(
         canary_zeroed_at: zeroed_at,
         state,
     })
+}
+
+/// Waits until the stable is ready again; a failing watch (an API error) is waited through, not
+/// taken as "ready" — the canary is removed only once capacity is back or the time is up.
+async fn wait_ready(
+    apis: &Apis,
+    name: &str,
+    timeout: Duration,
+    on_event: &(dyn Fn(&str) + Send + Sync),
+) -> Result<k8s_openapi::api::apps::v1::Deployment> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        match wait_for_rollout(&apis.deployments, name, left, |_, _| {}).await {
+            Ok(d) => return Ok(d),
+            Err(WaitError::Api { context, source }) if !left.is_zero() => {
+                tracing::info!("{context}: {source}; waiting on");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                // Capacity did not come back in time: still remove the canary, and say so.
+                on_event(&format!("the stable is not fully ready: {e}"));
+                return apis.get(name).await;
+            }
+        }
+    }
 }

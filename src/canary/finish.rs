@@ -35,12 +35,14 @@ impl Driver<'_> {
 
     pub(super) async fn abort(&mut self, kind: AbortKind, reason: String) -> Result<Outcome> {
         self.view.event(&format!("ABORT: {reason}"));
-        // A canary known to be bad goes at once; an operator's abort keeps capacity first.
+        // Only a canary known to be bad (a breach, failing pods) goes first; readings without
+        // data, an operator, a conflict or an error bring the stable back first.
         let order = match kind {
-            AbortKind::Operator(_) | AbortKind::Conflict | AbortKind::Error => {
-                AbortOrder::StableFirst
-            }
-            _ => AbortOrder::CanaryFirst,
+            AbortKind::Analysis | AbortKind::Health => AbortOrder::CanaryFirst,
+            AbortKind::Inconclusive { .. }
+            | AbortKind::Operator(_)
+            | AbortKind::Conflict
+            | AbortKind::Error => AbortOrder::StableFirst,
         };
         self.state.phase = Phase::Aborting;
         self.state.reason = Some(reason.clone());
@@ -262,14 +264,11 @@ impl Driver<'_> {
     /// stable still runs the promoted images (nobody changed it since), so a human's later
     /// change is never undone. Returns what was done, for the report.
     async fn undo_promotion(&mut self) -> std::result::Result<String, String> {
-        let replica_sets: kube::Api<k8s_openapi::api::apps::v1::ReplicaSet> = kube::Api::namespaced(
-            self.apis.deployments.clone().into_client(),
-            &self.apis.namespace,
-        );
+        let replica_sets = &self.apis.replica_sets;
         let (namespace, name) = (&self.apis.namespace, &self.name);
         // One read serves both the check and the undo's decision (it re-reads only on 409).
         let fetched =
-            crate::rollout::apply::fetch(&self.apis.deployments, &replica_sets, namespace, name)
+            crate::rollout::apply::fetch(&self.apis.deployments, replica_sets, namespace, name)
                 .await
                 .map_err(|e| e.to_string())?;
         let current = objects::template_images(&fetched.deployment);
@@ -286,7 +285,7 @@ impl Driver<'_> {
         }
         let outcome = crate::rollout::apply::undo(
             &self.apis.deployments,
-            &replica_sets,
+            replica_sets,
             namespace,
             name,
             0,

@@ -7,83 +7,16 @@ use std::time::Duration;
 
 use backon::Retryable;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 
 use super::objects::{self, CanaryMatch};
 use super::state;
 use crate::error::{Error, Result};
 
-/// Field manager named on every write, as kubectl names its own.
-pub const FIELD_MANAGER: &str = "kubectl-posthog";
-
-/// The Deployments and Pods of one namespace, and the server for error messages.
-#[derive(Clone)]
-pub struct Apis {
-    pub deployments: Api<Deployment>,
-    pub pods: Api<Pod>,
-    /// The Leases that record canaries ([`super::store`]).
-    pub leases: Api<Lease>,
-    pub namespace: String,
-    pub server: String,
-}
-
 pub(super) use crate::kube::retry::{backoff, transient};
+pub use crate::kube::{Apps as Apis, FIELD_MANAGER};
 
 impl Apis {
-    pub fn new(client: kube::Client, namespace: &str, server: &str) -> Self {
-        Apis {
-            deployments: Api::namespaced(client.clone(), namespace),
-            pods: Api::namespaced(client.clone(), namespace),
-            leases: Api::namespaced(client, namespace),
-            namespace: namespace.to_string(),
-            server: server.to_string(),
-        }
-    }
-
-    fn err(&self, request: String) -> impl FnOnce(kube::Error) -> Error + '_ {
-        move |e| crate::kube::api_error(&request, &self.server, e)
-    }
-
-    pub async fn get(&self, name: &str) -> Result<Deployment> {
-        (|| self.deployments.get(name))
-            .retry(backoff())
-            .when(transient)
-            .await
-            .map_err(self.err(format!("get deployment {}/{name}", self.namespace)))
-    }
-
-    pub async fn get_opt(&self, name: &str) -> Result<Option<Deployment>> {
-        (|| self.deployments.get_opt(name))
-            .retry(backoff())
-            .when(transient)
-            .await
-            .map_err(self.err(format!("get deployment {}/{name}", self.namespace)))
-    }
-
-    async fn merge(&self, name: &str, patch: serde_json::Value, what: &str) -> Result<Deployment> {
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_string()),
-            ..PatchParams::default()
-        };
-        let patch = Patch::Merge(&patch);
-        (|| self.deployments.patch(name, &params, &patch))
-            .retry(backoff())
-            .when(transient)
-            .await
-            .map_err(self.err(format!("{what} deployment {}/{name}", self.namespace)))
-    }
-
-    pub async fn scale(&self, name: &str, replicas: u32) -> Result<Deployment> {
-        self.merge(
-            name,
-            objects::scale_patch(replicas),
-            &format!("scale to {replicas}"),
-        )
-        .await
-    }
-
     /// Creates the canary, or brings an existing one of ours to these images and replicas. A
     /// canary Deployment found (a create answered 409 included) is adopted only after checking
     /// what it is: one of another stable is refused; one running other images (left by an
@@ -152,18 +85,6 @@ impl Apis {
         )))
     }
 
-    /// The pods a Deployment's selector matches.
-    pub async fn pods_of(&self, deployment: &Deployment) -> Result<Vec<Pod>> {
-        let selector = match_labels_selector(deployment);
-        let params = ListParams::default().labels(&selector);
-        (|| self.pods.list(&params))
-            .retry(backoff())
-            .when(transient)
-            .await
-            .map(|list| list.items)
-            .map_err(self.err(format!("list pods {selector} in {}", self.namespace)))
-    }
-
     /// Scales the canary to zero, waits for its pods to go, and deletes it. Idempotent.
     pub async fn remove_canary(&self, name: &str, timeout: Duration) -> Result<bool> {
         let Some(canary) = self.get_opt(name).await? else {
@@ -211,36 +132,6 @@ impl Apis {
     }
 }
 
-/// `k=v,k2=v2` from a Deployment's `spec.selector.matchLabels`.
-pub fn match_labels_selector(deployment: &Deployment) -> String {
-    deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.as_ref())
-        .map(|labels| {
-            labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
-}
-
-pub fn current_replicas(deployment: &Deployment) -> u32 {
-    deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .and_then(|r| u32::try_from(r).ok())
-        .unwrap_or(1)
-}
-
-pub fn ready_replicas(deployment: &Deployment) -> u32 {
-    deployment
-        .status
-        .as_ref()
-        .and_then(|s| s.ready_replicas)
-        .and_then(|r| u32::try_from(r).ok())
-        .unwrap_or(0)
-}
+pub use crate::kube::apps::{
+    current_replicas, ready_replicas, selector_of as match_labels_selector,
+};

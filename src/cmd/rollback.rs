@@ -5,15 +5,14 @@
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::Api;
+use k8s_openapi::api::apps::v1::Deployment;
 use url::Url;
 
 use crate::annotations::ROLLBACK_ANNOTATION;
 use crate::canary::objects::ImageArg;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
+use crate::kube::Apps;
 use crate::report::{
     Finding, Preface, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
 };
@@ -120,40 +119,24 @@ pub struct HistoryArgs {
     pub target: TargetArg,
 }
 
-/// The Kubernetes APIs the rollback uses, in the target's namespace.
-struct Apis {
-    deployments: Api<Deployment>,
-    replica_sets: Api<ReplicaSet>,
-    pods: Api<Pod>,
-    namespace: String,
-    server: String,
-    /// The canary's operations (its abort is reused for the recovery).
-    canary: crate::canary::ops::Apis,
+/// The rollback's APIs, in the target's namespace: the one workload access layer.
+async fn connect(ctx: &Ctx) -> Result<Apps> {
+    let cluster = ctx.cluster().await?;
+    Ok(Apps::new(
+        cluster.client.clone(),
+        &cluster.namespace,
+        &cluster.server,
+    ))
 }
 
-impl Apis {
-    async fn connect(ctx: &Ctx) -> Result<Apis> {
-        let cluster = ctx.cluster().await?;
-        let (client, ns) = (cluster.client.clone(), cluster.namespace.as_str());
-        Ok(Apis {
-            deployments: Api::namespaced(client.clone(), ns),
-            replica_sets: Api::namespaced(client.clone(), ns),
-            pods: Api::namespaced(client.clone(), ns),
-            namespace: ns.to_string(),
-            server: cluster.server.clone(),
-            canary: crate::canary::ops::Apis::new(client, ns, &cluster.server),
-        })
-    }
+async fn fetch(apis: &Apps, name: &str) -> Result<Fetched> {
+    apply::fetch(&apis.deployments, &apis.replica_sets, &apis.namespace, name)
+        .await
+        .map_err(|e| e.into_error(&apis.server))
+}
 
-    async fn fetch(&self, name: &str) -> Result<Fetched> {
-        apply::fetch(&self.deployments, &self.replica_sets, &self.namespace, name)
-            .await
-            .map_err(|e| e.into_error(&self.server))
-    }
-
-    fn err(&self) -> impl Fn(RolloutError) -> Error + '_ {
-        |e| e.into_error(&self.server)
-    }
+fn rollout_error(apis: &Apps) -> impl Fn(RolloutError) -> Error + '_ {
+    |e| e.into_error(&apis.server)
 }
 
 pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
@@ -161,10 +144,10 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         return run_history(history, ctx).await;
     }
     let name = args.target.parse()?.name;
-    let apis = Apis::connect(ctx).await?;
-    let (fetched, stored) = tokio::try_join!(apis.fetch(&name), async {
+    let apis = connect(ctx).await?;
+    let (fetched, stored) = tokio::try_join!(fetch(&apis, &name), async {
         // An unreadable canary record is reported (and refuses the guard), not an outage.
-        match apis.canary.read_stored(&name).await {
+        match apis.read_stored(&name).await {
             Ok(stored) => Ok(Ok(stored)),
             Err(Error::Input(problem)) => Ok(Err(problem)),
             Err(e) => Err(e),
@@ -175,8 +158,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
     let has_canary_state = stored.as_ref().map_or(true, |s| s.state.is_some());
     let canary = match has_canary_state {
         true => {
-            apis.canary
-                .get_opt(&crate::canary::objects::canary_name(&name))
+            apis.get_opt(&crate::canary::objects::canary_name(&name))
                 .await?
         }
         false => None,
@@ -263,7 +245,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         let ui = ctx.ui.clone();
         let on_event = move |line: &str| ui.event(line);
         let done = recover::recover(
-            &apis.canary,
+            &apis,
             &name,
             recovery,
             args.timeout,
@@ -289,7 +271,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
     let (target_hash, patched) = if undo_needed {
         let fetched_now = match first.take() {
             Some(fetched) => fetched,
-            None => apis.fetch(&name).await?,
+            None => fetch(&apis, &name).await?,
         };
         // Recorded before the PATCH, so that a re-run after a lost answer finishes this rollback.
         if let Ok(plan) = undo::undo_patch(
@@ -309,14 +291,13 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
             };
             let known = stored.as_ref().ok().filter(|_| recovery.is_none()).cloned();
             lease = Some(
-                apis.canary
-                    .write_annotation(
-                        &fetched_now.deployment,
-                        known,
-                        ROLLBACK_ANNOTATION,
-                        Some(record.encode()),
-                    )
-                    .await?,
+                apis.write_annotation(
+                    &fetched_now.deployment,
+                    known,
+                    ROLLBACK_ANNOTATION,
+                    Some(record.encode()),
+                )
+                .await?,
             );
             intent_written = Some(record);
         }
@@ -356,7 +337,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
                 return Ok(report(ctx, &apis, &name, findings, serde_json::Value::Null));
             }
             Err(e) => {
-                let error = apis.err()(e);
+                let error = rollout_error(&apis)(e);
                 return Err(match (&intent_written, error) {
                     (Some(_), Error::Cluster(message)) => Error::Cluster(format!(
                         "{message}; the rollback may have been applied all the same: run \
@@ -399,14 +380,13 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         if let (WaitOutcome::Complete(_), Some(mut record)) = (&outcome, intent_written.take()) {
             record.done = true;
             let known = lease.take().or_else(|| stored.as_ref().ok().cloned());
-            apis.canary
-                .write_annotation(
-                    &fetched.deployment,
-                    known,
-                    ROLLBACK_ANNOTATION,
-                    Some(record.encode()),
-                )
-                .await?;
+            apis.write_annotation(
+                &fetched.deployment,
+                known,
+                ROLLBACK_ANNOTATION,
+                Some(record.encode()),
+            )
+            .await?;
         }
         if let WaitOutcome::PodsFailing { problems } = &outcome {
             details["failingPods"] = serde_json::json!(problems);
@@ -424,7 +404,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
 /// The wait, drawn as a progress bar; Ctrl-C says how to resume without undoing twice.
 async fn wait_with_progress(
     ctx: &Ctx,
-    apis: &Apis,
+    apis: &Apps,
     name: &str,
     patched: Option<&Deployment>,
     target_pods: Option<String>,
@@ -457,12 +437,12 @@ async fn wait_with_progress(
         }
     };
     progress.finish();
-    outcome.map_err(apis.err())
+    outcome.map_err(rollout_error(apis))
 }
 
 fn dry_run(
     ctx: &Ctx,
-    apis: &Apis,
+    apis: &Apps,
     name: &str,
     fetched: &Fetched,
     recovery: Option<&CanaryRecovery>,
@@ -490,7 +470,7 @@ fn dry_run(
 
 fn report(
     ctx: &Ctx,
-    apis: &Apis,
+    apis: &Apps,
     name: &str,
     findings: Vec<Finding>,
     details: serde_json::Value,
@@ -504,8 +484,8 @@ fn report(
 
 async fn run_history(args: HistoryArgs, ctx: &Ctx) -> Result<Report> {
     let name = args.target.parse()?.name;
-    let apis = Apis::connect(ctx).await?;
-    let fetched = apis.fetch(&name).await?;
+    let apis = connect(ctx).await?;
+    let fetched = fetch(&apis, &name).await?;
     let rows = history::revision_rows(&fetched.deployment, &fetched.replica_sets)
         .map_err(|e| Error::Cluster(e.to_string()))?;
     let now = ctx.now();

@@ -118,13 +118,17 @@ async fn two_canaries_started_at_the_same_moment_have_exactly_one_driver() {
         cmd
     };
     let mut drivers = [0usize; 2];
+    let mut max_gap = Duration::ZERO;
     for trial in 0..20 {
         let (mut a, mut b) = (args(CANARY), args(OTHER));
         let started = Instant::now();
         let first = spawn(&mut a);
         let second = spawn(&mut b);
+        // Back to back (well under a millisecond on an idle machine; a loaded CI runner can
+        // take longer to fork, and both still race for the claim long after).
         let spawn_gap = started.elapsed();
-        assert!(spawn_gap < Duration::from_millis(20), "{spawn_gap:?}");
+        max_gap = max_gap.max(spawn_gap);
+        assert!(spawn_gap < Duration::from_millis(500), "{spawn_gap:?}");
         let mut children = [Some(first), Some(second)];
         // The refused one exits on its own; the other drives until SIGTERM.
         let refused = loop {
