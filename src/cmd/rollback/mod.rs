@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use k8s_openapi::api::apps::v1::Deployment;
 use url::Url;
 
 use crate::annotations::ROLLBACK_ANNOTATION;
@@ -13,22 +12,24 @@ use crate::canary::objects::ImageArg;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
 use crate::kube::Apps;
-use crate::report::{
-    Finding, Preface, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
-};
+use crate::report::{Finding, Report, Severity, Status, Step};
 use crate::rollback::dry_run;
 use crate::rollback::findings::{
     canary_finding, earlier_rollback_finding, unreadable_canary_finding,
 };
 use crate::rollback::guard::{self, Guard};
 use crate::rollback::intent::{self, Resume, RollbackIntent};
-use crate::rollback::recover::{self, CanaryRecovery};
+use crate::rollback::recover::{self};
 use crate::rollout::apply::{self, Fetched, RolloutError};
 use crate::rollout::findings;
-use crate::rollout::history;
-use crate::rollout::progress::RolloutProgress;
 use crate::rollout::undo::{self, HASH_LABEL, UndoAction};
 use crate::rollout::wait::{self, WaitOutcome};
+
+mod output;
+mod revisions;
+
+use output::{dry_run, report, wait_with_progress};
+use revisions::run_history;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -120,7 +121,7 @@ pub struct HistoryArgs {
 }
 
 /// The rollback's APIs, in the target's namespace: the one workload access layer.
-async fn connect(ctx: &Ctx) -> Result<Apps> {
+pub(super) async fn connect(ctx: &Ctx) -> Result<Apps> {
     let cluster = ctx.cluster().await?;
     Ok(Apps::new(
         cluster.client.clone(),
@@ -129,13 +130,13 @@ async fn connect(ctx: &Ctx) -> Result<Apps> {
     ))
 }
 
-async fn fetch(apis: &Apps, name: &str) -> Result<Fetched> {
+pub(super) async fn fetch(apis: &Apps, name: &str) -> Result<Fetched> {
     apply::fetch(&apis.deployments, &apis.replica_sets, &apis.namespace, name)
         .await
         .map_err(|e| e.into_error(&apis.server))
 }
 
-fn rollout_error(apis: &Apps) -> impl Fn(RolloutError) -> Error + '_ {
+pub(super) fn rollout_error(apis: &Apps) -> impl Fn(RolloutError) -> Error + '_ {
     |e| e.into_error(&apis.server)
 }
 
@@ -399,112 +400,4 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         }
     }
     Ok(report(ctx, &apis, &name, findings, details))
-}
-
-/// The wait, drawn as a progress bar; Ctrl-C says how to resume without undoing twice.
-async fn wait_with_progress(
-    ctx: &Ctx,
-    apis: &Apps,
-    name: &str,
-    patched: Option<&Deployment>,
-    target_pods: Option<String>,
-    timeout: Duration,
-    resume_revision: Option<i64>,
-) -> Result<WaitOutcome> {
-    let mut progress = RolloutProgress::new(&ctx.ui, name);
-    let _interrupts_handled_here = ctx.interrupt.take_over();
-    let waited = wait::wait(
-        &apis.deployments,
-        &apis.pods,
-        name,
-        patched,
-        target_pods.as_deref(),
-        timeout,
-        |d, s| progress.update(d, s),
-    );
-    let outcome = tokio::select! {
-        outcome = waited => outcome,
-        () = ctx.interrupt.wait() => {
-            progress.finish();
-            // Re-running plain `rollback` would undo the rollback: point at the idempotent form.
-            if let Some(revision) = resume_revision {
-                ctx.ui.event(&format!(
-                    "the rollback (to revision {revision}) was applied; to keep waiting run: \
-                     kubectl posthog rollback deployment/{name} (it finishes this rollback, it does not undo it)"
-                ));
-            }
-            return Err(Error::Interrupted);
-        }
-    };
-    progress.finish();
-    outcome.map_err(rollout_error(apis))
-}
-
-fn dry_run(
-    ctx: &Ctx,
-    apis: &Apps,
-    name: &str,
-    fetched: &Fetched,
-    recovery: Option<&CanaryRecovery>,
-    to_revision: Option<i64>,
-    findings: Vec<Finding>,
-) -> Report {
-    let heartbeat_age = recovery.and_then(|r| recover::heartbeat_age(r, ctx.now()));
-    let planned = dry_run::plan(name, fetched, recovery, heartbeat_age, to_revision);
-    let preface = (!planned.diff.is_empty()).then(|| Preface {
-        table: format!("{}\n", planned.diff),
-        markdown: format!("```diff\n{}```\n\n", planned.diff),
-        only: false,
-    });
-    let details = serde_json::json!({
-        "dryRun": true, "diff": planned.diff, "canary": recovery, "undo": planned.undo,
-    });
-    let mut all = findings;
-    all.extend(planned.findings);
-    let report = report(ctx, apis, name, all, details);
-    match preface {
-        Some(preface) => report.with_preface(preface),
-        None => report,
-    }
-}
-
-fn report(
-    ctx: &Ctx,
-    apis: &Apps,
-    name: &str,
-    findings: Vec<Finding>,
-    details: serde_json::Value,
-) -> Report {
-    let (result, summary) = findings::verdict(&findings);
-    let verdict = Verdict::decided(result, summary, &findings);
-    let context = ctx.global.context.clone();
-    let target = ReportTarget::deployment(name, Some(&apis.namespace), context.as_deref());
-    Report::new("rollback", target, verdict, findings, ctx.now()).with_untyped_details(details)
-}
-
-async fn run_history(args: HistoryArgs, ctx: &Ctx) -> Result<Report> {
-    let name = args.target.parse()?.name;
-    let apis = connect(ctx).await?;
-    let fetched = fetch(&apis, &name).await?;
-    let rows = history::revision_rows(&fetched.deployment, &fetched.replica_sets)
-        .map_err(|e| Error::Cluster(e.to_string()))?;
-    let now = ctx.now();
-    let summary = format!(
-        "{} revision{}",
-        rows.len(),
-        if rows.len() == 1 { "" } else { "s" }
-    );
-    let verdict = Verdict::decided(VerdictResult::Pass, summary, &[]);
-    let target =
-        ReportTarget::deployment(&name, Some(&apis.namespace), ctx.global.context.as_deref());
-    let preface = Preface {
-        table: history::render_table(&name, &rows, now, &ctx.out_styles),
-        markdown: history::render_markdown(&name, &rows, now),
-        only: true,
-    };
-    Ok(
-        Report::new("rollback-history", target, verdict, Vec::new(), now)
-            .with_details(&history::HistoryDetails { revisions: rows })
-            .with_preface(preface),
-    )
 }
