@@ -93,6 +93,14 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
     });
+    // A Deployment the API server does not have, seen deep inside a command: worded once, with
+    // the namespace, the context and close names.
+    let result = match (result, ctx.connected_cluster()) {
+        (Err(error @ Error::DeploymentNotFound { .. }), Some(cluster)) => {
+            Err(runtime.block_on(kube::explain_not_found(cluster, error)))
+        }
+        (result, _) => result,
+    };
     // Do not wait for stray tasks (watches, servers) once the answer is known.
     runtime.shutdown_background();
     let result = result.and_then(|report| {

@@ -43,7 +43,7 @@ Examples:
 Exit codes:
   0    the severity found is below --fail-on (default p2)
   1    the severity found is at or above --fail-on
-  2    usage or configuration error
+  2    usage or configuration error, or the Deployment (or namespace) does not exist
   3    the cluster could not be read (the Deployment, its pods)
   130  interrupted";
 

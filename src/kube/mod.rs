@@ -3,10 +3,12 @@
 
 mod client;
 mod contexts;
+mod missing;
 mod names;
 mod selector;
 
 pub use client::{Cluster, ConnectOptions, api_error, connect, is_not_found};
 pub use contexts::context_names;
+pub use missing::{deployment_not_found, explain_not_found};
 pub use names::is_dns1123_subdomain;
 pub use selector::selector_string;
