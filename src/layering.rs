@@ -32,7 +32,7 @@ pub(crate) fn level(module: &str) -> Option<u32> {
         "config" => 14,
         "error" => 13,
         "report" => 12,
-        "clock" | "interrupt" | "annotations" => 11,
+        "clock" | "interrupt" | "annotations" | "http_log" => 11,
         _ => return None,
     })
 }

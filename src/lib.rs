@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod evidence;
 pub mod github;
+pub mod http_log;
 pub mod interrupt;
 pub mod kube;
 #[cfg(test)]
@@ -214,9 +215,11 @@ fn init_tracing(verbose: u8) {
     let default = match verbose {
         // Failures reach the user as the one-line error; library ERROR lines would repeat them.
         0 => "off,kubectl_posthog=warn",
-        1 => "kubectl_posthog=info,warn",
-        2 => "kubectl_posthog=debug,info",
-        _ => "trace",
+        // -v decisions and changes, -vv every HTTP request, -vvv headers and bodies. Libraries
+        // (tower, hyper, kube) stay quiet: KUBECTL_POSTHOG_LOG asks for them.
+        1 => "off,kubectl_posthog=info",
+        2 => "off,kubectl_posthog=debug",
+        _ => "off,kubectl_posthog=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("KUBECTL_POSTHOG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -40,7 +40,7 @@ impl Cluster {
             config.read_timeout = Some(timeout);
             config.connect_timeout = Some(timeout);
         }
-        kube::Client::try_from(config).map_err(|e| {
+        build_client(config).map_err(|e| {
             Error::Input(format!(
                 "cannot build a client for the cluster at {}: {e}",
                 self.server
@@ -122,7 +122,7 @@ pub async fn connect(global: &ConnectOptions) -> Result<Cluster> {
         )));
     }
     let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config.clone()).map_err(|e| {
+    let client = build_client(config.clone()).map_err(|e| {
         Error::Input(format!(
             "cannot build a client for the cluster at {server}: {e}"
         ))
@@ -134,6 +134,14 @@ pub async fn connect(global: &ConnectOptions) -> Result<Cluster> {
         server,
         config,
     })
+}
+
+/// kube's client with every request in the log (`-v` changes, `-vv` requests, `-vvv` details).
+fn build_client(config: kube::Config) -> std::result::Result<kube::Client, kube::Error> {
+    let layer = super::http_trace::HttpTraceLayer::new(config.cluster_url.to_string().as_str());
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&layer)
+        .build())
 }
 
 /// Returns the merged kubeconfig (or `None` when only in-cluster config could apply) and a

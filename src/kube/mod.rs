@@ -3,6 +3,7 @@
 
 mod client;
 mod contexts;
+mod http_trace;
 mod missing;
 mod names;
 mod selector;

@@ -293,20 +293,16 @@ impl PostHogClient {
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<(u16, String), RemoteError> {
         let attempt = || async {
-            let response = build()
-                .send()
+            let answer = crate::http_log::send("posthog", build())
                 .await
                 .map_err(|e| transport(url, &e, self.timeout))?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
+            let status = answer.status;
+            let retry_after = answer
+                .headers
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
-            let text = response
-                .text()
-                .await
-                .map_err(|e| transport(url, &e, self.timeout))?;
+            let text = answer.body;
             if status.is_success() {
                 Ok((status.as_u16(), text))
             } else {
