@@ -123,6 +123,20 @@ pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Report> {
     .await?;
     spinner.finish_and_clear();
     let outcome = decide(&facts, &settings.evidence.thresholds);
+    for step in &outcome.path {
+        tracing::info!(
+            "triage decision: {} {:?} because {}",
+            step.question,
+            step.answer,
+            step.because
+        );
+    }
+    tracing::info!(
+        "triage lands on {:?} ({:?}): {}",
+        outcome.branch,
+        outcome.severity,
+        outcome.conclusion
+    );
 
     let applied = match args.apply {
         true => {
