@@ -221,8 +221,10 @@ fn init_tracing(verbose: u8) {
         2 => "off,kubectl_posthog=debug",
         _ => "off,kubectl_posthog=trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KUBECTL_POSTHOG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let asked = tracing_subscriber::EnvFilter::try_from_env("KUBECTL_POSTHOG_LOG").ok();
+    // Library lines say whose they are.
+    let targets = verbose > 1 || asked.is_some();
+    let filter = asked.unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -230,6 +232,6 @@ fn init_tracing(verbose: u8) {
             std::io::stderr().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         )
-        .with_target(verbose > 1)
+        .with_target(targets)
         .try_init();
 }

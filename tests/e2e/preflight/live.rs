@@ -429,6 +429,11 @@ async fn verbosity_logs_each_request_and_never_a_credential() {
         );
     }
     assert!(!quiet.stderr.contains("http_log"), "{}", quiet.stderr);
+    // Asked for, the libraries speak (and still no credential is shown by ours).
+    let mut asked = live.preflight(&["-n", "prod", "--offline"]);
+    asked.env("KUBECTL_POSTHOG_LOG", "kube_client=debug");
+    let asked = run_async(asked).await;
+    assert!(asked.stderr.contains("kube_client"), "{}", asked.stderr);
     assert!(
         !one.stderr.contains(" GET "),
         "-v is decisions, not requests:\n{}",

@@ -217,9 +217,15 @@ async fn history_lists_revisions_to_choose_from() {
     assert_eq!(revisions[0]["changeCause"], "deploy 1.0");
 
     // A Deployment that happens to be called `history` is reached with the kind prefix.
+    // (None exists here: a wrong name is an input error, exit 2, issue 17 item 3.)
     let run = env.rollback(&["deploy/history", "--dry-run"]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(run.stderr.contains("deployments/history"), "{}", run.stderr);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("deployment \"history\" not found in namespace \"default\""),
+        "{}",
+        run.stderr
+    );
 }
 
 /// Issue 17 item 1: `-v` printed nothing. It logs each change to the cluster — exactly the writes
