@@ -4,7 +4,8 @@
 //! are TRACE (`-vvv`), through [`crate::http_log`] so credentials and Secret data never appear.
 //!
 //! The layer sits outside kube's own stack: the `Authorization` header kube adds is never seen
-//! here, and a request kube retried (429/503/504) is one line with the last answer.
+//! here, and a request kube retried (429/503/504) is one line with the last answer. Pod logs'
+//! bodies are never shown.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -73,9 +74,13 @@ where
             None => format!("{}{}", self.base, request.uri()),
         };
         let changes = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
-        // Watches and followed logs never end: their bodies are not read here.
-        let streaming =
-            uri.contains("watch=true") || uri.contains("watch=1") || uri.contains("follow=true");
+        // Watches and followed logs never end: their bodies are not read here. Pod logs are not
+        // shown either: what an application prints is redacted by `evidence`, not by this log.
+        let path = uri.split('?').next().unwrap_or_default();
+        let streaming = uri.contains("watch=true")
+            || uri.contains("watch=1")
+            || uri.contains("follow=true")
+            || path.ends_with("/log");
         let details = http_log::details_enabled();
         let sent = details.then(|| (request.headers().clone(), request.body().try_clone()));
         let started = Instant::now();
