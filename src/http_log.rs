@@ -5,10 +5,10 @@
 //! `<redacted>`, and bodies lose PostHog keys, credential-like JSON fields and Secret data.
 //!
 //! The Kubernetes client logs through a tower layer (`kube::http_trace`); the reqwest clients
-//! (Prometheus, PostHog) send through [`send`]; GitHub (octocrab) and the Prometheus query crate
-//! call [`exchange`] around their requests.
+//! (Prometheus, PostHog) send through `http::send`; GitHub (octocrab) and the Prometheus query
+//! crate call [`exchange`] around their requests.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::HeaderMap;
 
@@ -65,69 +65,6 @@ pub fn details(system: &str, side: &str, headers: Option<&HeaderMap>, body: Opti
     if let Some(body) = body.filter(|b| !b.is_empty()) {
         tracing::trace!("{system} {side} body: {}", body_excerpt(body));
     }
-}
-
-/// A reqwest answer read whole: what the callers use of it.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: http::StatusCode,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-/// Sends a reqwest request and reads its answer whole, logging the exchange (`system` names the
-/// service in the log: `prometheus`, `posthog`).
-pub async fn send(system: &str, builder: reqwest::RequestBuilder) -> reqwest::Result<Answer> {
-    let (client, request) = builder.build_split();
-    let request = request?;
-    let method = request.method().to_string();
-    let url = request.url().to_string();
-    details(
-        system,
-        "request",
-        Some(request.headers()),
-        request.body().and_then(reqwest::Body::as_bytes),
-    );
-    let started = Instant::now();
-    let response = match client.execute(request).await {
-        Ok(response) => response,
-        Err(error) => {
-            exchange(
-                system,
-                &method,
-                &url,
-                Outcome::Failed(&innermost(&error)),
-                started.elapsed(),
-            );
-            return Err(error);
-        }
-    };
-    let status = response.status();
-    let headers = response.headers().clone();
-    exchange(
-        system,
-        &method,
-        &url,
-        Outcome::Status(status.as_u16()),
-        started.elapsed(),
-    );
-    let body = response.text().await?;
-    details(system, "response", Some(&headers), Some(body.as_bytes()));
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn innermost(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text = e.to_string();
-        source = e.source();
-    }
-    text
 }
 
 /// Headers that carry credentials, whatever their value.

@@ -11,7 +11,7 @@
 //! rollout/ checks/
 //! prometheus/        outside systems (prometheus reads its credentials through kube)
 //! kube/ posthog/ github/
-//! render/ ui/ config/ error/ report/ clock interrupt annotations     leaves
+//! render/ ui/ config/ error/ report/ clock interrupt annotations redact     leaves
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,12 +27,12 @@ pub(crate) fn level(module: &str) -> Option<u32> {
         "rollout" | "checks" => 71,
         "prometheus" => 52,
         "kube" | "posthog" | "github" => 51,
-        "render" => 16,
+        "render" | "http" => 16,
         "ui" => 15,
         "config" => 14,
         "error" => 13,
         "report" => 12,
-        "clock" | "interrupt" | "annotations" | "http_log" => 11,
+        "clock" | "interrupt" | "annotations" | "redact" | "http_log" => 11,
         _ => return None,
     })
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod evidence;
 pub mod github;
+pub mod http;
 pub mod http_log;
 pub mod interrupt;
 pub mod kube;
@@ -19,6 +20,7 @@ pub mod kube;
 mod layering;
 pub mod posthog;
 pub mod prometheus;
+pub mod redact;
 pub mod render;
 pub mod report;
 pub mod rollback;
@@ -115,10 +117,11 @@ pub fn run(cli: Cli) -> ExitCode {
         // `| head` closed stdout: end quietly, as kubectl does; the exit code (3) says so.
         Err(error) if error.is_closed_stdout() => {}
         Err(error) => {
-            eprintln!("{} {error}", err_styles.error_prefix());
+            let line = error.one_line();
+            eprintln!("{} {line}", err_styles.error_prefix());
             // In a job the error is also an annotation, so it shows on the run's page.
             if ctx.global.github.enabled() {
-                eprintln!("{}", github::workflow::error(&error.to_string()));
+                eprintln!("{}", github::workflow::error(&line));
             }
         }
         Ok(_) => {}

@@ -40,7 +40,7 @@ impl Cluster {
             config.read_timeout = Some(timeout);
             config.connect_timeout = Some(timeout);
         }
-        build_client(config).map_err(|e| {
+        super::http_trace::logged_client(config).map_err(|e| {
             Error::Input(format!(
                 "cannot build a client for the cluster at {}: {e}",
                 self.server
@@ -122,11 +122,12 @@ pub async fn connect(global: &ConnectOptions) -> Result<Cluster> {
         )));
     }
     let server = config.cluster_url.to_string();
-    let client = build_client(config.clone()).map_err(|e| {
-        Error::Input(format!(
-            "cannot build a client for the cluster at {server}: {e}"
-        ))
-    })?;
+    let client = super::exec_plugin::build_client(
+        config.clone(),
+        &server,
+        global.request_timeout.filter(|t| !t.is_zero()),
+    )
+    .await?;
     Ok(Cluster {
         client,
         namespace,
@@ -134,14 +135,6 @@ pub async fn connect(global: &ConnectOptions) -> Result<Cluster> {
         server,
         config,
     })
-}
-
-/// kube's client with every request in the log (`-v` changes, `-vv` requests, `-vvv` details).
-fn build_client(config: kube::Config) -> std::result::Result<kube::Client, kube::Error> {
-    let layer = super::http_trace::HttpTraceLayer::new(config.cluster_url.to_string().as_str());
-    Ok(kube::client::ClientBuilder::try_from(config)?
-        .with_layer(&layer)
-        .build())
 }
 
 /// Returns the merged kubeconfig (or `None` when only in-cluster config could apply) and a

@@ -20,6 +20,14 @@ use crate::http_log::{self, Outcome};
 
 const SYSTEM: &str = "kubernetes";
 
+/// kube's client with every request in the log (`-v` changes, `-vv` requests, `-vvv` details).
+pub(super) fn logged_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
+    let layer = HttpTraceLayer::new(config.cluster_url.to_string().as_str());
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&layer)
+        .build())
+}
+
 /// Logs every request of a kube client; `base` is the API server URL (the requests carry only
 /// the path at this point of the stack).
 #[derive(Clone, Debug)]

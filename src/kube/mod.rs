@@ -3,9 +3,11 @@
 
 mod client;
 mod contexts;
+pub mod exec_plugin;
 mod http_trace;
 mod missing;
 mod names;
+pub mod retry;
 mod selector;
 
 pub use client::{Cluster, ConnectOptions, api_error, connect, is_not_found};

@@ -148,6 +148,7 @@ impl PostHogClient {
             .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(concat!("kubectl-posthog/", env!("CARGO_PKG_VERSION")))
+            .redirect(crate::http::same_origin_redirects())
             .build()
             .map_err(|e| RemoteError::Unreachable {
                 url: "(client)".to_string(),
@@ -219,8 +220,24 @@ impl PostHogClient {
             .await;
         match answer {
             Ok((status, text)) => {
-                let mut info: PersonalKeyInfo =
+                let value: serde_json::Value =
                     serde_json::from_str(&text).map_err(|e| malformed(&url, status, &e))?;
+                // Any JSON 200 used to pass (`{"status":"ok"}` → "accepted, scopes *"): only
+                // the documented shape proves PostHog knows the key.
+                let shaped = value.get("id").is_some_and(|v| !v.is_null())
+                    && value
+                        .get("mask_value")
+                        .is_some_and(serde_json::Value::is_string)
+                    && value.get("scopes").is_some_and(serde_json::Value::is_array);
+                if !shaped {
+                    return Err(RemoteError::Malformed {
+                        url: url.to_string(),
+                        status,
+                        detail: "not a personal API key (no id, mask_value and scopes)".to_string(),
+                    });
+                }
+                let mut info: PersonalKeyInfo =
+                    serde_json::from_value(value).map_err(|e| malformed(&url, status, &e))?;
                 if info.scopes.is_empty() {
                     info.scopes = vec!["*".to_string()];
                 }
@@ -293,9 +310,21 @@ impl PostHogClient {
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<(u16, String), RemoteError> {
         let attempt = || async {
-            let answer = crate::http_log::send("posthog", build())
+            let answer = crate::http::send("posthog", build())
                 .await
-                .map_err(|e| transport(url, &e, self.timeout))?;
+                .map_err(|e| match e {
+                    crate::http::SendError::Request(e) => transport(url, &e, self.timeout),
+                    crate::http::SendError::Body(crate::http::BodyError::Timeout) => {
+                        RemoteError::Timeout {
+                            url: url.to_string(),
+                            after: self.timeout,
+                        }
+                    }
+                    crate::http::SendError::Body(other) => RemoteError::Unreachable {
+                        url: url.to_string(),
+                        detail: other.to_string(),
+                    },
+                })?;
             let status = answer.status;
             let retry_after = answer
                 .headers

@@ -101,6 +101,7 @@ impl Prometheus {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("kubectl-posthog/", env!("CARGO_PKG_VERSION")))
+            .redirect(crate::http::same_origin_redirects())
             .build()
             .map_err(|e| Error::Input(format!("cannot build the Prometheus HTTP client: {e}")))?;
         let client = prometheus_http_query::Client::from(http.clone(), url)
@@ -123,9 +124,12 @@ impl Prometheus {
         path_and_query: &str,
     ) -> std::result::Result<String, String> {
         let url = format!("{}/api/v1/{path_and_query}", self.url);
-        let answer = crate::http_log::send("prometheus", self.http.get(&url))
+        let answer = crate::http::send("prometheus", self.http.get(&url))
             .await
-            .map_err(|e| innermost(&e))?;
+            .map_err(|e| match e {
+                crate::http::SendError::Request(e) => innermost(&e),
+                crate::http::SendError::Body(e) => e.to_string(),
+            })?;
         let (status, body) = (answer.status, answer.body);
         if status.as_u16() == 401 || status.as_u16() == 403 {
             return Err(format!(
