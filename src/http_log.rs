@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use http::HeaderMap;
 
+use crate::redact::Redactor;
+
 /// Bodies are shown up to this many bytes at `-vvv`.
 pub const BODY_LIMIT: usize = 4096;
 
 /// What is shown in place of a credential.
-pub const REDACTED: &str = "<redacted>";
+pub const REDACTED: &str = crate::redact::REDACTED;
 
 /// A request's answer as the log shows it: a status, or why there was none.
 pub enum Outcome<'a> {
@@ -57,7 +59,7 @@ pub fn details(system: &str, side: &str, headers: Option<&HeaderMap>, body: Opti
             let value = if is_credential_header(name.as_str()) || value.is_sensitive() {
                 REDACTED.to_string()
             } else {
-                String::from_utf8_lossy(value.as_bytes()).into_owned()
+                redact_text(&String::from_utf8_lossy(value.as_bytes()))
             };
             tracing::trace!("{system} {side} header {name}: {value}");
         }
@@ -120,7 +122,7 @@ pub fn redact_url(raw: &str) -> String {
             url.query_pairs_mut().clear().extend_pairs(pairs);
         }
     }
-    redact_text(url.as_str())
+    redact_text(&url.as_str().replace("%5BREDACTED%5D", REDACTED))
 }
 
 /// A body as the log shows it: credentials out, at most [`BODY_LIMIT`] bytes.
@@ -128,6 +130,8 @@ pub fn body_excerpt(body: &[u8]) -> String {
     let text = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(mut value) => {
             redact_json(&mut value, false);
+            // Credential-named env vars, flags and data keys of Kubernetes objects.
+            crate::redact::redact_document(&mut value, redactor());
             value.to_string()
         }
         Err(_) => String::from_utf8_lossy(body).into_owned(),
@@ -175,8 +179,20 @@ fn redact_json(value: &mut serde_json::Value, in_secret: bool) {
     }
 }
 
-/// PostHog keys (`phc_…`, `phx_…`, …) and bearer tokens in free text.
+/// The project's redaction ([`crate::redact`], as for evidence bundles), built once.
+fn redactor() -> &'static Redactor {
+    static REDACTOR: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+    REDACTOR.get_or_init(Redactor::patterns_only)
+}
+
+/// The project's patterns (PostHog keys, bearer and basic credentials, `password=`-style values,
+/// passwords in URLs), then PostHog keys and bearer tokens again by this module's own patterns.
 fn redact_text(text: &str) -> String {
+    let (text, _) = redactor().redact_str(text);
+    own_patterns(&text)
+}
+
+fn own_patterns(text: &str) -> String {
     static PATTERNS: std::sync::OnceLock<[regex::Regex; 2]> = std::sync::OnceLock::new();
     let [keys, bearer] = PATTERNS.get_or_init(|| {
         [
@@ -186,7 +202,7 @@ fn redact_text(text: &str) -> String {
         ]
     });
     let text = keys.replace_all(text, REDACTED);
-    bearer.replace_all(&text, "$1 <redacted>").into_owned()
+    bearer.replace_all(&text, "$1 [REDACTED]").into_owned()
 }
 
 #[cfg(test)]
@@ -199,7 +215,7 @@ mod tests {
             redact_url(
                 "https://user:pw@prom.example:9090/api/v1/query?query=up&access_token=abc&key=k"
             ),
-            "https://prom.example:9090/api/v1/query?query=up&access_token=%3Credacted%3E&key=%3Credacted%3E"
+            "https://prom.example:9090/api/v1/query?query=up&access_token=[REDACTED]&key=[REDACTED]"
         );
         assert_eq!(
             redact_url("https://us.i.posthog.com/flags?v=2"),
@@ -256,7 +272,7 @@ mod tests {
     fn bearer_tokens_in_text_are_redacted() {
         assert_eq!(
             redact_text("Authorization: Bearer abc.def-123"),
-            "Authorization: Bearer <redacted>"
+            "Authorization: Bearer [REDACTED]"
         );
     }
 }

@@ -31,8 +31,8 @@ pub(crate) fn level(module: &str) -> Option<u32> {
         "ui" => 15,
         "config" => 14,
         "error" => 13,
-        "report" => 12,
-        "clock" | "interrupt" | "annotations" | "redact" | "http_log" => 11,
+        "report" | "http_log" => 12,
+        "clock" | "interrupt" | "annotations" | "redact" => 11,
         _ => return None,
     })
 }

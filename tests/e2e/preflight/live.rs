@@ -476,7 +476,7 @@ async fn verbosity_logs_each_request_and_never_a_credential() {
         .find(|l| l.contains("posthog request body:"))
         .unwrap_or_else(|| panic!("no PostHog request body at -vvv:\n{}", three.stderr));
     assert!(
-        flags_body.contains("\"api_key\":\"<redacted>\""),
+        flags_body.contains("\"api_key\":\"[REDACTED]\""),
         "{flags_body}"
     );
     let secret_body = trace
@@ -484,7 +484,7 @@ async fn verbosity_logs_each_request_and_never_a_credential() {
         .find(|l| l.contains("kubernetes response body:") && l.contains("\"kind\":\"Secret\""))
         .unwrap_or_else(|| panic!("no Secret body at -vvv:\n{}", three.stderr));
     assert!(
-        secret_body.contains("\"data\":\"<redacted>\""),
+        secret_body.contains("\"data\":\"[REDACTED]\""),
         "{secret_body}"
     );
 }
