@@ -50,6 +50,11 @@ pub enum Error {
     /// A configuration file, kubeconfig or manifest the user supplied is wrong.
     #[error("{0}")]
     Input(String),
+    /// The Deployment a command targets (or its namespace) does not exist: the user named it
+    /// wrong (exit 2, not 3). `message` is the line to print; [`crate::kube::deployment_not_found`]
+    /// words it, and `lib::run` rewords one that was raised without the cluster at hand.
+    #[error("{message}")]
+    DeploymentNotFound { name: String, message: String },
     /// The Kubernetes API failed, refused or could not be reached.
     #[error("{0}")]
     Cluster(String),
@@ -111,7 +116,7 @@ impl Error {
 
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Usage(_) | Error::Input(_) => Exit::Usage,
+            Error::Usage(_) | Error::Input(_) | Error::DeploymentNotFound { .. } => Exit::Usage,
             Error::Cluster(_) | Error::Remote(_) => Exit::Unavailable,
             // A result we could not write is as good as a result we could not produce.
             Error::Io { .. } => Exit::Unavailable,
@@ -168,6 +173,11 @@ mod tests {
         assert_eq!(Exit::VerdictFailed.code(), 1);
         assert_eq!(Error::Usage("x".into()).exit().code(), 2);
         assert_eq!(Error::Input("x".into()).exit().code(), 2);
+        let missing = Error::DeploymentNotFound {
+            name: "nope".into(),
+            message: "x".into(),
+        };
+        assert_eq!(missing.exit().code(), 2, "a typo is not an outage");
         assert_eq!(Error::Cluster("x".into()).exit().code(), 3);
         assert_eq!(Error::Remote("x".into()).exit().code(), 3);
         assert_eq!(Error::Interrupted.exit().code(), 130);

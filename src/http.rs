@@ -58,3 +58,73 @@ pub async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Stri
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
+
+/// A reqwest answer read whole (within [`BODY_CAP`]): what the callers use of it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+/// Why [`send`] has no answer: the request failed, or its body could not be read.
+#[derive(Debug)]
+pub enum SendError {
+    Request(reqwest::Error),
+    Body(BodyError),
+}
+
+/// Sends a request and reads its answer whole (capped at [`BODY_CAP`]), with the exchange in the
+/// log (`-vv` the request line, `-vvv` headers and bodies; `system` names the service:
+/// `prometheus`, `posthog`).
+pub async fn send(system: &str, builder: reqwest::RequestBuilder) -> Result<Answer, SendError> {
+    use crate::http_log::{Outcome, details, exchange};
+    let (client, request) = builder.build_split();
+    let request = request.map_err(SendError::Request)?;
+    let method = request.method().to_string();
+    let url = request.url().to_string();
+    details(
+        system,
+        "request",
+        Some(request.headers()),
+        request.body().and_then(reqwest::Body::as_bytes),
+    );
+    let started = std::time::Instant::now();
+    let response = match client.execute(request).await {
+        Ok(response) => response,
+        Err(error) => {
+            let mut cause = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(e) = source {
+                cause = e.to_string();
+                source = e.source();
+            }
+            exchange(
+                system,
+                &method,
+                &url,
+                Outcome::Failed(&cause),
+                started.elapsed(),
+            );
+            return Err(SendError::Request(error));
+        }
+    };
+    let status = response.status();
+    let headers = response.headers().clone();
+    exchange(
+        system,
+        &method,
+        &url,
+        Outcome::Status(status.as_u16()),
+        started.elapsed(),
+    );
+    let body = read_capped(response, BODY_CAP)
+        .await
+        .map_err(SendError::Body)?;
+    details(system, "response", Some(&headers), Some(body.as_bytes()));
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}

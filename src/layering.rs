@@ -31,7 +31,7 @@ pub(crate) fn level(module: &str) -> Option<u32> {
         "ui" => 15,
         "config" => 14,
         "error" => 13,
-        "report" => 12,
+        "report" | "http_log" => 12,
         "clock" | "interrupt" | "annotations" | "redact" => 11,
         _ => return None,
     })

@@ -13,6 +13,7 @@ pub mod error;
 pub mod evidence;
 pub mod github;
 pub mod http;
+pub mod http_log;
 pub mod interrupt;
 pub mod kube;
 #[cfg(test)]
@@ -95,6 +96,14 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
     });
+    // A Deployment the API server does not have, seen deep inside a command: worded once, with
+    // the namespace, the context and close names.
+    let result = match (result, ctx.connected_cluster()) {
+        (Err(error @ Error::DeploymentNotFound { .. }), Some(cluster)) => {
+            Err(runtime.block_on(kube::explain_not_found(cluster, error)))
+        }
+        (result, _) => result,
+    };
     // Do not wait for stray tasks (watches, servers) once the answer is known.
     runtime.shutdown_background();
     let result = result.and_then(|report| {
@@ -209,12 +218,16 @@ fn init_tracing(verbose: u8) {
     let default = match verbose {
         // Failures reach the user as the one-line error; library ERROR lines would repeat them.
         0 => "off,kubectl_posthog=warn",
-        1 => "kubectl_posthog=info,warn",
-        2 => "kubectl_posthog=debug,info",
-        _ => "trace",
+        // -v decisions and changes, -vv every HTTP request, -vvv headers and bodies. Libraries
+        // (tower, hyper, kube) stay quiet: KUBECTL_POSTHOG_LOG asks for them.
+        1 => "off,kubectl_posthog=info",
+        2 => "off,kubectl_posthog=debug",
+        _ => "off,kubectl_posthog=trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KUBECTL_POSTHOG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let asked = tracing_subscriber::EnvFilter::try_from_env("KUBECTL_POSTHOG_LOG").ok();
+    // Library lines say whose they are.
+    let targets = verbose > 1 || asked.is_some();
+    let filter = asked.unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -222,6 +235,6 @@ fn init_tracing(verbose: u8) {
             std::io::stderr().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         )
-        .with_target(verbose > 1)
+        .with_target(targets)
         .try_init();
 }

@@ -57,14 +57,21 @@ spec:
     analysis and automatic rollback, \`rollback\` undoes and waits like kubectl rollout undo
     and status, \`triage\` and \`evidence\` walk the runbook and collect a redacted debug bundle.
     No controller, CRD or service mesh is installed.
+  caveats: |
+    kubectl (1.26+) completes \`kubectl posthog <TAB>\` through kubectl_complete-posthog, which
+    krew unpacks next to the plugin but does not put on PATH. Link it once:
+      ln -s "\${KREW_ROOT:-\$HOME/.krew}/store/posthog/$version/kubectl_complete-posthog" \\
+        "\${KREW_ROOT:-\$HOME/.krew}/bin/"
+    (on Windows, copy kubectl_complete-posthog.cmd from the same folder into a PATH folder).
+    Shell completion for the kubectl-posthog command: kubectl posthog completion --help
   platforms:
 HEADER
 
 # sha256 is quoted: an all-digit sum would otherwise read as a YAML number.
 for platform in "${platforms[@]}"; do
   os="${platform%/*}" arch="${platform#*/}"
-  bin=kubectl-posthog
-  if [ "$os" = windows ]; then bin=kubectl-posthog.exe; fi
+  bin=kubectl-posthog complete=kubectl_complete-posthog
+  if [ "$os" = windows ]; then bin=kubectl-posthog.exe complete=kubectl_complete-posthog.cmd; fi
   archive=$(archive_of "$platform")
   cat <<PLATFORM
   - selector:
@@ -75,6 +82,8 @@ for platform in "${platforms[@]}"; do
     sha256: "$(sha "$archive")"
     files:
     - from: $bin
+      to: .
+    - from: $complete
       to: .
     - from: LICENSE
       to: .

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Packs one release archive: the binary and LICENSE, named kubectl-posthog_OS_ARCH.tar.gz
-# (.zip for Windows), the names action.yml, krew-manifest.yaml and the README expect.
+# Packs one release archive: the binary, LICENSE and kubectl_complete-posthog (the executable
+# kubectl 1.26+ runs for `kubectl posthog <TAB>`; kubectl_complete-posthog.cmd on Windows), named
+# kubectl-posthog_OS_ARCH.tar.gz (.zip for Windows), the names action.yml, krew-manifest.yaml and
+# the README expect.
 # Usage: package.sh BINARY OS ARCH OUT_DIR
 #
 # Reproducible: the same binary gives the same bytes, whoever packs it and when. Every entry has
 # the time SOURCE_DATE_EPOCH (default: the last commit's time), owner and group 0, fixed modes
-# (0755 binary, 0644 LICENSE) and a fixed order; gzip stores no name or time; zip runs in UTC
+# (0755 binary and completer, 0644 LICENSE) and a fixed order; gzip stores no name or time; zip runs in UTC
 # without extra attributes. Needs GNU tar (gtar on macOS) and zip for Windows archives.
 set -euo pipefail
 
@@ -28,14 +30,22 @@ done
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 name=kubectl-posthog
-[ "$os" = windows ] && name=kubectl-posthog.exe
+complete=kubectl_complete-posthog
+if [ "$os" = windows ]; then
+  name=kubectl-posthog.exe
+  complete=kubectl_complete-posthog.cmd
+  # kubectl finds it through PATHEXT; cmd.exe wants CRLF line ends.
+  printf '@echo off\r\nkubectl-posthog.exe __complete %%*\r\n' > "$stage/$complete"
+else
+  cp "$root/src/cmd/completion/kubectl_complete-posthog" "$stage/$complete"
+fi
 cp "$binary" "$stage/$name"
 cp "$root/LICENSE" "$stage/LICENSE"
-chmod 0755 "$stage/$name"
+chmod 0755 "$stage/$name" "$stage/$complete"
 chmod 0644 "$stage/LICENSE"
 # The entries' times, for zip (tar sets them itself).
 stamp=$(date -u -d "@$epoch" +%Y%m%d%H%M.%S 2>/dev/null || date -u -r "$epoch" +%Y%m%d%H%M.%S)
-TZ=UTC touch -t "$stamp" "$stage/$name" "$stage/LICENSE"
+TZ=UTC touch -t "$stamp" "$stage/$name" "$stage/$complete" "$stage/LICENSE"
 
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
@@ -43,11 +53,11 @@ if [ "$os" = windows ]; then
   archive="$out/kubectl-posthog_${os}_${arch}.zip"
   rm -f "$archive"
   command -v zip >/dev/null 2>&1 || { echo "package.sh: zip is needed for Windows archives" >&2; exit 2; }
-  (cd "$stage" && TZ=UTC zip -q -X -D "$archive" "$name" LICENSE)
+  (cd "$stage" && TZ=UTC zip -q -X -D "$archive" "$name" "$complete" LICENSE)
 else
   [ -n "$gnu_tar" ] || { echo "package.sh: GNU tar is needed (on macOS: brew install gnu-tar)" >&2; exit 2; }
   archive="$out/kubectl-posthog_${os}_${arch}.tar.gz"
   "$gnu_tar" --format=ustar --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
-    -C "$stage" -cf - "$name" LICENSE | gzip -9 -n > "$archive"
+    -C "$stage" -cf - "$name" "$complete" LICENSE | gzip -9 -n > "$archive"
 fi
 echo "$archive"

@@ -193,13 +193,19 @@ where
 /// Facts for one Deployment.
 pub async fn gather_one(cluster: &Cluster, namespace: &str, name: &str) -> Result<ClusterFacts> {
     let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), namespace);
-    let deploy = deployments.get(name).await.map_err(|e| {
-        api_error(
-            &format!("get deployment/{name} in namespace {namespace}"),
-            &cluster.server,
-            e,
-        )
-    })?;
+    let deploy = match deployments.get(name).await {
+        Ok(deploy) => deploy,
+        Err(e) if is_not_found(&e) => {
+            return Err(crate::kube::deployment_not_found(cluster, namespace, name).await);
+        }
+        Err(e) => {
+            return Err(api_error(
+                &format!("get deployment/{name} in namespace {namespace}"),
+                &cluster.server,
+                e,
+            ));
+        }
+    };
     let selector = deploy
         .spec
         .as_ref()

@@ -79,6 +79,11 @@ impl Ctx {
             .await
     }
 
+    /// The cluster, if a command connected to it (for wording an error after the command).
+    pub fn connected_cluster(&self) -> Option<&crate::kube::Cluster> {
+        self.cluster.get()
+    }
+
     /// The configuration file, loaded once (`--config`, else `./kubectl-posthog.yaml` if present).
     pub fn config(&self) -> Result<&Config> {
         if let Some(config) = self.config.get() {

@@ -39,7 +39,8 @@ Examples:
 
 Exit codes:
   0    the bundle was written (sources that could not be collected are listed in it)
-  2    usage error (a bad --since, a non-empty --out-dir, an existing archive)
+  2    usage error (a bad --since, a non-empty --out-dir, an existing archive), or the
+       Deployment (or namespace) does not exist
   3    the cluster could not be read (the Deployment), or the bundle could not be written
   130  interrupted";
 

@@ -43,7 +43,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// Log what the tool does to stderr; repeat for more detail (-vv)
+    /// Log to stderr: -v each decision and change to the cluster, -vv each HTTP request (method,
+    /// URL, status, latency), -vvv also headers and bodies; credentials are always redacted
+    /// (library logs: KUBECTL_POSTHOG_LOG=debug)
     #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 

@@ -27,7 +27,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0    success: the checklist passed, the canary was promoted, the rollback completed
   1    the verdict failed: blocking findings at or above --fail-on, a canary aborted
-  2    usage, configuration or input error (flags, config file, manifests, kubeconfig)
+  2    usage, configuration or input error (flags, config file, manifests, kubeconfig,
+       a target Deployment or namespace that does not exist)
   3    the cluster or a remote service (PostHog, Prometheus, GitHub) failed or was unreachable,
        or the result could not be written (disk full, stdout closed)
   130  interrupted (after any safe abort)";

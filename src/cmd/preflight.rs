@@ -189,6 +189,16 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
         &config.names,
         &plan.describe_source(cluster_namespace),
     )?;
+    tracing::info!(
+        "preflight plan: {} Deployment(s) from {}: {}",
+        chosen.len(),
+        plan.describe_source(cluster_namespace),
+        chosen
+            .iter()
+            .map(|i| facts.deployments[*i].name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let sections = Sections {
         names: &config.names,
         thresholds: &config.thresholds,

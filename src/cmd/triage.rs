@@ -43,7 +43,7 @@ Examples:
 Exit codes:
   0    the severity found is below --fail-on (default p2)
   1    the severity found is at or above --fail-on
-  2    usage or configuration error
+  2    usage or configuration error, or the Deployment (or namespace) does not exist
   3    the cluster could not be read (the Deployment, its pods)
   130  interrupted";
 
@@ -123,6 +123,20 @@ pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Report> {
     .await?;
     spinner.finish_and_clear();
     let outcome = decide(&facts, &settings.evidence.thresholds);
+    for step in &outcome.path {
+        tracing::info!(
+            "triage decision: {} {:?} because {}",
+            step.question,
+            step.answer,
+            step.because
+        );
+    }
+    tracing::info!(
+        "triage lands on {:?} ({:?}): {}",
+        outcome.branch,
+        outcome.severity,
+        outcome.conclusion
+    );
 
     let applied = match args.apply {
         true => {

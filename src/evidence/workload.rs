@@ -11,7 +11,7 @@ use kube::api::{Api, ListParams};
 pub use crate::kube::selector_string;
 
 use super::facts::{ContainerEnv, PodHealth};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kube::{Cluster, api_error, is_not_found};
 
 /// The canary Deployment's name for a Deployment (the convention `canary` follows).
@@ -98,15 +98,19 @@ pub async fn fetch_workload(cluster: &Cluster, name: &str) -> Result<Workload> {
         .ok()
         .and_then(|lease| crate::canary::store::Stored::from_lease(lease).ok())
         .and_then(|stored| stored.state);
-    let deployment = deployment.map_err(|e| {
-        if is_not_found(&e) {
-            Error::Cluster(format!(
-                "deployment {name} not found in namespace {ns}: check the name and -n/--namespace"
-            ))
-        } else {
-            api_error(&format!("get deployment {ns}/{name}"), &cluster.server, e)
+    let deployment = match deployment {
+        Ok(deployment) => deployment,
+        Err(e) if is_not_found(&e) => {
+            return Err(crate::kube::deployment_not_found(cluster, ns, name).await);
         }
-    })?;
+        Err(e) => {
+            return Err(api_error(
+                &format!("get deployment {ns}/{name}"),
+                &cluster.server,
+                e,
+            ));
+        }
+    };
     let canary = canary.map_err(|e| {
         api_error(
             &format!("get deployment {ns}/{canary_name}"),

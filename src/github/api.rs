@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::rate::{self, RateHeaders};
+use crate::http_log::{self, Outcome};
 
 /// The permission error GitHub answers a token that may not write with: a fork's read-only
 /// token, or a workflow token without the permission in the job's `permissions`.
@@ -209,7 +210,6 @@ impl GithubClient {
             if let Ok(mut log) = self.log.lock() {
                 log.push(what.clone());
             }
-            tracing::debug!(request = %what, attempt, "github");
             let result = self.send_once(endpoint, method, path, body, &what).await;
             let (status, headers, message) = match result {
                 Ok(Ok(response)) => return Ok(response),
@@ -291,14 +291,47 @@ impl GithubClient {
             Endpoint::Rest => &self.rest,
             Endpoint::Graphql => &self.graphql,
         };
+        let base = match endpoint {
+            Endpoint::Rest => self.api_url.clone(),
+            Endpoint::Graphql => graphql_base(&self.api_url),
+        };
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        let sent = body.map(|b| b.to_string());
+        http_log::details(
+            "github",
+            "request",
+            None,
+            sent.as_deref().map(str::as_bytes),
+        );
+        let started = std::time::Instant::now();
         let response = match method {
             Method::Get => octo._get(path).await,
             Method::Post => octo._post(path, body).await,
             Method::Patch => octo._patch(path, body).await,
             Method::Delete => octo._delete(path, body).await,
-        }
-        .map_err(|e| unreachable(first_line(&e.to_string())))?;
+        };
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                let error = first_line(&e.to_string());
+                http_log::exchange(
+                    "github",
+                    method.label(),
+                    &url,
+                    Outcome::Failed(&error),
+                    started.elapsed(),
+                );
+                return Err(unreachable(error));
+            }
+        };
         let status = response.status().as_u16();
+        http_log::exchange(
+            "github",
+            method.label(),
+            &url,
+            Outcome::Status(status),
+            started.elapsed(),
+        );
         let header = |name: &str| {
             response
                 .headers()
@@ -312,10 +345,12 @@ impl GithubClient {
             reset: header("x-ratelimit-reset").and_then(|v| v.trim().parse().ok()),
         };
         let link = header("link");
+        let headers = response.headers().clone();
         let text = octo
             .body_to_string(response)
             .await
             .map_err(|e| unreachable(first_line(&e.to_string())))?;
+        http_log::details("github", "response", Some(&headers), Some(text.as_bytes()));
         if (200..300).contains(&status) {
             let body = if text.trim().is_empty() {
                 Value::Null

@@ -40,7 +40,7 @@ impl Cluster {
             config.read_timeout = Some(timeout);
             config.connect_timeout = Some(timeout);
         }
-        kube::Client::try_from(config).map_err(|e| {
+        super::http_trace::logged_client(config).map_err(|e| {
             Error::Input(format!(
                 "cannot build a client for the cluster at {}: {e}",
                 self.server
@@ -221,8 +221,29 @@ pub fn is_not_found(error: &kube::Error) -> bool {
 }
 
 /// One line for a failed API request: what we asked, what the server said, what to do.
+///
+/// A Deployment the server does not have is the user's input, not a failing cluster: it becomes
+/// [`Error::DeploymentNotFound`] (exit 2), which `lib::run` words with the namespace, the context
+/// and close names ([`super::deployment_not_found`]).
 pub fn api_error(request: &str, server: &str, error: kube::Error) -> Error {
     match &error {
+        kube::Error::Api(status)
+            if status.code == 404
+                && status
+                    .details
+                    .as_ref()
+                    .is_some_and(|d| d.kind == "deployments" && !d.name.is_empty()) =>
+        {
+            let name = status
+                .details
+                .as_ref()
+                .map(|d| d.name.clone())
+                .unwrap_or_default();
+            Error::DeploymentNotFound {
+                message: format!("deployment {name:?} not found ({request} answered 404)"),
+                name,
+            }
+        }
         kube::Error::Api(status) => {
             let hint = match status.code {
                 401 => "; your credentials were refused: re-authenticate (kubectl auth whoami)",

@@ -20,7 +20,7 @@ pub async fn build_client(
 ) -> Result<kube::Client> {
     let plugin = plugin_name(&config);
     let timeout = timeout.unwrap_or(EXEC_PLUGIN_TIMEOUT);
-    let build = tokio::task::spawn_blocking(move || kube::Client::try_from(config));
+    let build = tokio::task::spawn_blocking(move || super::http_trace::logged_client(config));
     match tokio::time::timeout(timeout, build).await {
         Ok(Ok(Ok(client))) => Ok(client),
         Ok(Ok(Err(e))) => Err(Error::Input(format!(

@@ -310,28 +310,28 @@ impl PostHogClient {
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<(u16, String), RemoteError> {
         let attempt = || async {
-            let response = build()
-                .send()
-                .await
-                .map_err(|e| transport(url, &e, self.timeout))?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            let text = crate::http::read_capped(response, crate::http::BODY_CAP)
+            let answer = crate::http::send("posthog", build())
                 .await
                 .map_err(|e| match e {
-                    crate::http::BodyError::Timeout => RemoteError::Timeout {
-                        url: url.to_string(),
-                        after: self.timeout,
-                    },
-                    other => RemoteError::Unreachable {
+                    crate::http::SendError::Request(e) => transport(url, &e, self.timeout),
+                    crate::http::SendError::Body(crate::http::BodyError::Timeout) => {
+                        RemoteError::Timeout {
+                            url: url.to_string(),
+                            after: self.timeout,
+                        }
+                    }
+                    crate::http::SendError::Body(other) => RemoteError::Unreachable {
                         url: url.to_string(),
                         detail: other.to_string(),
                     },
                 })?;
+            let status = answer.status;
+            let retry_after = answer
+                .headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let text = answer.body;
             if status.is_success() {
                 Ok((status.as_u16(), text))
             } else {

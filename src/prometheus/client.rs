@@ -124,16 +124,13 @@ impl Prometheus {
         path_and_query: &str,
     ) -> std::result::Result<String, String> {
         let url = format!("{}/api/v1/{path_and_query}", self.url);
-        let response = self
-            .http
-            .get(&url)
-            .send()
+        let answer = crate::http::send("prometheus", self.http.get(&url))
             .await
-            .map_err(|e| innermost(&e))?;
-        let status = response.status();
-        let body = crate::http::read_capped(response, crate::http::BODY_CAP)
-            .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                crate::http::SendError::Request(e) => innermost(&e),
+                crate::http::SendError::Body(e) => e.to_string(),
+            })?;
+        let (status, body) = (answer.status, answer.body);
         if status.as_u16() == 401 || status.as_u16() == 403 {
             return Err(format!(
                 "refused the credentials ({status}): check prometheus.bearerToken/basicAuth"
@@ -157,6 +154,7 @@ impl Prometheus {
         end: jiff::Timestamp,
         step: Duration,
     ) -> Result<Vec<RangeSeries>, QueryError> {
+        let started = std::time::Instant::now();
         let answer = self
             .client
             .query_range(
@@ -166,8 +164,17 @@ impl Prometheus {
                 step.as_secs_f64(),
             )
             .get()
-            .await
-            .map_err(|e| self.query_error(e))?;
+            .await;
+        let url = format!(
+            "{}/api/v1/query_range?query={}&start={}&end={}&step={}",
+            self.url,
+            encode(query),
+            start.as_second(),
+            end.as_second(),
+            step.as_secs_f64()
+        );
+        self.log_query(&url, answer.as_ref().err(), started);
+        let answer = answer.map_err(|e| self.query_error(e))?;
         match answer.data() {
             Data::Matrix(vectors) => Ok(vectors
                 .iter()
@@ -195,13 +202,12 @@ impl Prometheus {
     /// Runs an instant query and reduces it to one number: a scalar, or the largest element of
     /// an instant vector (the worst pod or series); an empty vector is `None`.
     pub async fn instant(&self, query: &str) -> Result<Option<f64>, QueryError> {
-        let result = self
-            .client
-            .query(query)
-            .get()
-            .await
-            .map_err(|e| self.query_error(e))?;
-        match result.data() {
+        let started = std::time::Instant::now();
+        let result = self.client.query(query).get().await;
+        let url = format!("{}/api/v1/query?query={}", self.url, encode(query));
+        self.log_query(&url, result.as_ref().err(), started);
+        let result = result.map_err(|e| self.query_error(e))?;
+        let value = match result.data() {
             Data::Scalar(sample) => Ok(Some(sample.value())),
             Data::Vector(vector) => Ok(vector
                 .iter()
@@ -212,7 +218,39 @@ impl Prometheus {
                  or max_over_time(…[5m]) so it yields one number"
                     .to_string(),
             )),
+        };
+        if let Ok(value) = &value {
+            let shown = value.map_or_else(|| "no series".to_string(), |v| v.to_string());
+            tracing::info!("prometheus reading: {query} = {shown}");
         }
+        value
+    }
+
+    /// The `-vv` line for a query the query crate sent (it sends it itself: GET, as `.get()` asks).
+    fn log_query(
+        &self,
+        url: &str,
+        error: Option<&prometheus_http_query::Error>,
+        started: std::time::Instant,
+    ) {
+        use crate::http_log::{Outcome, exchange};
+        let status = match error {
+            None => Some(200),
+            Some(prometheus_http_query::Error::Client(e)) => e
+                .inner()
+                .and_then(reqwest::Error::status)
+                .map(|s| s.as_u16()),
+            // Prometheus's own error JSON comes with 400 (bad data) or 422 (execution).
+            Some(prometheus_http_query::Error::Prometheus(e)) if e.is_bad_data() => Some(400),
+            Some(prometheus_http_query::Error::Prometheus(e)) if e.is_execution() => Some(422),
+            Some(_) => None,
+        };
+        let text = error.map(|e| innermost(e)).unwrap_or_default();
+        let outcome = match status {
+            Some(status) => Outcome::Status(status),
+            None => Outcome::Failed(&text),
+        };
+        exchange("prometheus", "GET", url, outcome, started.elapsed());
     }
 
     fn query_error(&self, error: prometheus_http_query::Error) -> QueryError {
@@ -245,6 +283,11 @@ impl Prometheus {
             other => QueryError::Unavailable(format!("Prometheus at {}: {other}", self.url)),
         }
     }
+}
+
+/// A query as a URL query value.
+fn encode(query: &str) -> String {
+    url::form_urlencoded::byte_serialize(query.as_bytes()).collect()
 }
 
 /// "connection refused" rather than "error sending request".

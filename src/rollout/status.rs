@@ -123,6 +123,11 @@ impl WaitError {
     pub fn into_error(self, server: &str) -> crate::error::Error {
         match self {
             WaitError::Api { context, source } => crate::kube::api_error(&context, server, source),
+            // The command words it with the namespace and context (lib::run).
+            WaitError::NotFound(name) => crate::error::Error::DeploymentNotFound {
+                message: format!("deployment {name:?} not found"),
+                name,
+            },
             other => crate::error::Error::Cluster(other.to_string()),
         }
     }

@@ -1560,3 +1560,77 @@ async fn dry_run_without_a_prometheus_url_prints_the_plan_unvalidated() {
     assert_eq!(real.code, 2, "{}", real.stderr);
     assert!(real.stderr.contains("--prometheus-url"), "{}", real.stderr);
 }
+
+/// Issue 17 item 1 on a real canary against the real Prometheus: `-v` logs each analysis reading
+/// with its filled-in query and each change to the cluster; `-vv` each request to the API server
+/// and Prometheus with method, URL, status and latency; neither shows the kubeconfig's bearer token.
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_canary_logs_readings_changes_and_requests_without_credentials() {
+    const TOKEN: &str = "canary-kubeconfig-token-4b2e";
+    let env = Env::start("verbose", healthy(), true).await;
+    let kubeconfig = std::fs::read_to_string(&env.kubeconfig).unwrap();
+    std::fs::write(
+        &env.kubeconfig,
+        kubeconfig.replace("token: simcluster", &format!("token: {TOKEN}")),
+    )
+    .unwrap();
+    let prom = &prom::shared().prometheus;
+    let args = [
+        "deploy/web",
+        "--image",
+        CANARY,
+        "--steps",
+        "50,100",
+        "--pause",
+        "2s",
+    ];
+    let out = run(env
+        .canary(&prom.url, &args)
+        .args(FAST)
+        .args(LENIENT)
+        .arg("-vv"));
+    // Promoted, or aborted when the scrapes lag the short pause: the log is what is judged here.
+    assert!(
+        matches!(out.code, 0 | 1),
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr,
+        out.stdout
+    );
+    assert!(!out.stderr.contains(TOKEN), "{}", out.stderr);
+    let has = |pattern: &str| {
+        let re = regex::Regex::new(pattern).unwrap();
+        out.stderr.lines().any(|l| re.is_match(l))
+    };
+    assert!(
+        has(
+            r"INFO kubectl_posthog::prometheus::client: prometheus reading: .*namespace=.verbose.* = "
+        ),
+        "a reading with its filled-in query:\n{}",
+        out.stderr
+    );
+    assert!(
+        has(
+            r"INFO kubectl_posthog::kube::http_trace: cluster change: POST http://127\.0\.0\.1:\d+/apis/apps/v1/namespaces/verbose/deployments(\?\S*)? 201$"
+        ),
+        "the canary Deployment's creation:\n{}",
+        out.stderr
+    );
+    assert!(
+        has(
+            r"DEBUG kubectl_posthog::http_log: prometheus GET http://127\.0\.0\.1:\d+/api/v1/query\?query=\S+ 200 OK in \d+ ms$"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        has(
+            r"DEBUG kubectl_posthog::http_log: kubernetes PATCH http://127\.0\.0\.1:\d+/apis/apps/v1/namespaces/verbose/deployments/web\S* 200 OK in \d+ ms$"
+        ),
+        "{}",
+        out.stderr
+    );
+    // KEEP_CANARY_VV=FILE keeps the log, to read what -vv shows.
+    if let Ok(path) = std::env::var("KEEP_CANARY_VV") {
+        std::fs::write(path, &out.stderr).unwrap();
+    }
+}

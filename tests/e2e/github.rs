@@ -1082,6 +1082,45 @@ mod binary {
                 .contains("[workflow run](https://github.com/acme/app/actions/runs/77)")
         );
     }
+
+    /// Issue 17 item 1: `-vv` logs each request to GitHub (method, URL, status, latency) and
+    /// `-vvv` the bodies, without the token and without the key the comment quotes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verbose_logs_each_github_request_without_the_token() {
+        let gh = GithubStandIn::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let (gh2, path) = (gh.clone(), dir.path().to_path_buf());
+        let out = tokio::task::spawn_blocking(move || step(&gh2, &path, WRITE_TOKEN, &["-vvv"]))
+            .await
+            .unwrap();
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        for secret in [WRITE_TOKEN, "phx_AAAAbbbbCCCCddddEEEEffffGGGGhhhh1234"] {
+            assert!(!out.stderr.contains(secret), "{secret}:\n{}", out.stderr);
+        }
+        let line = |pattern: &str| {
+            let re = regex::Regex::new(pattern).unwrap();
+            out.stderr.lines().any(|l| re.is_match(l))
+        };
+        assert!(
+            line(
+                r"DEBUG kubectl_posthog::http_log: github GET http://127\.0\.0\.1:\d+/repos/acme/app/issues/7/comments\S* 200 OK in \d+ ms$"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            line(
+                r"DEBUG kubectl_posthog::http_log: github POST http://127\.0\.0\.1:\d+/repos/acme/app/issues/7/comments 201 Created in \d+ ms$"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            line(r"TRACE kubectl_posthog::http_log: github request body: \{.*kubectl-posthog"),
+            "{}",
+            out.stderr
+        );
+    }
 }
 
 /// The real binary: a command that stops on bad input says so as an annotation too.

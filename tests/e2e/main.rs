@@ -13,6 +13,7 @@ mod github;
 mod hostile;
 mod kubeconfig;
 mod leaks;
+mod missing;
 mod preflight;
 mod prom;
 mod rollback;

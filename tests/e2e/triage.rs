@@ -574,6 +574,30 @@ async fn without_prometheus_rate_limits_are_read_from_the_logs_and_lines_are_red
     assert!(action_command(&report, "queue-requests").ends_with("RATE_LIMIT_MODE=queue"));
     // Health came from --health-url, not the proxy.
     assert!(out.stdout.contains(&posthog.health_url()));
+
+    // At -vvv the pod log requests are listed but their lines (keys and all) are not shown, nor
+    // the Secret's data the redaction reads.
+    let out = incident
+        .run(&[
+            "triage",
+            "--status-url",
+            &posthog.status_url(),
+            "--health-url",
+            &posthog.health_url(),
+            "-o",
+            "json",
+            "-vvv",
+        ])
+        .await;
+    assert!(out.stderr.contains("/log?"), "{}", out.stderr);
+    for key in [&PERSONAL_KEY[4..], &PROJECT_KEY[4..]] {
+        assert!(!out.stderr.contains(key), "{key}:\n{}", out.stderr);
+    }
+    assert!(
+        !out.stderr.contains("posthog capture failed"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -245,7 +245,25 @@ fn repository_manifest_passes_krews_rules() {
             "kubectl-posthog"
         };
         assert_eq!(platform["bin"], bin);
+        let completer = if os == "windows" {
+            "kubectl_complete-posthog.cmd"
+        } else {
+            "kubectl_complete-posthog"
+        };
+        assert!(
+            platform["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["from"] == completer),
+            "{os}/{arch} extracts {completer} for `kubectl posthog <TAB>`"
+        );
     }
+    let caveats = manifest["spec"]["caveats"].as_str().unwrap_or("");
+    assert!(
+        caveats.contains("kubectl_complete-posthog"),
+        "the caveats say how to put the completer on PATH: {caveats}"
+    );
 }
 
 #[test]

@@ -131,7 +131,42 @@ fn archive_holds_the_binary_and_the_license() {
     let listing = run(Command::new("tar").arg("-tzf").arg(&archive));
     let mut names: Vec<&str> = listing.stdout.lines().collect();
     names.sort();
-    assert_eq!(names, ["LICENSE", "kubectl-posthog"]);
+    assert_eq!(
+        names,
+        ["LICENSE", "kubectl-posthog", "kubectl_complete-posthog"]
+    );
+}
+
+/// kubectl (1.26+) runs `kubectl_complete-posthog` for `kubectl posthog <TAB>`: the archive ships
+/// it executable, and unpacked next to the binary on PATH it answers with the subcommands.
+#[test]
+fn archive_ships_a_working_kubectl_completer() {
+    let archive = dist().join("kubectl-posthog_linux_amd64.tar.gz");
+    let unpacked = tempfile::tempdir().unwrap();
+    let out = run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(unpacked.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let completer = unpacked.path().join("kubectl_complete-posthog");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&completer).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o755, "{mode:o}");
+    let path = format!(
+        "{}:{}",
+        unpacked.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = run(Command::new(&completer).arg("").env("PATH", path));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for sub in ["preflight", "canary", "rollback", "triage", "evidence"] {
+        assert!(
+            out.stdout.lines().any(|l| l.starts_with(sub)),
+            "{sub}:\n{}",
+            out.stdout
+        );
+    }
 }
 
 #[test]
@@ -154,6 +189,19 @@ fn krew_manifest_is_filled_from_the_release_sums() {
         let uri = platform["uri"].as_str().unwrap();
         let archive = uri.rsplit('/').next().unwrap();
         assert!(uri.starts_with(base), "{uri}");
+        // krew extracts only the files listed: the completer packed in the archive is one.
+        if archive == "kubectl-posthog_linux_amd64.tar.gz" {
+            let listing = run(Command::new("tar")
+                .arg("-tzf")
+                .arg(dist.path().join(archive)));
+            for file in platform["files"].as_array().unwrap() {
+                let from = file["from"].as_str().unwrap();
+                assert!(
+                    listing.stdout.lines().any(|l| l == from),
+                    "{from} is not in {archive}"
+                );
+            }
+        }
         assert_eq!(
             platform["sha256"],
             sha256_of(&dist.path().join(archive)),

@@ -114,13 +114,16 @@ fn archives_are_byte_for_byte_reproducible() {
         .lines()
         .map(|l| l.split_whitespace().collect())
         .collect();
-    assert_eq!(lines.len(), 2, "{}", listing.stdout);
+    assert_eq!(lines.len(), 3, "{}", listing.stdout);
     assert_eq!(lines[0][0], "-rwxr-xr-x");
     assert_eq!(lines[0][1], "0/0");
     assert_eq!(lines[0][5], "kubectl-posthog");
-    assert_eq!(lines[1][0], "-rw-r--r--");
+    assert_eq!(lines[1][0], "-rwxr-xr-x");
     assert_eq!(lines[1][1], "0/0");
-    assert_eq!(lines[1][5], "LICENSE");
+    assert_eq!(lines[1][5], "kubectl_complete-posthog");
+    assert_eq!(lines[2][0], "-rw-r--r--");
+    assert_eq!(lines[2][1], "0/0");
+    assert_eq!(lines[2][5], "LICENSE");
     assert_eq!(
         format!("{} {}", lines[0][3], lines[0][4]),
         "2023-11-14 22:13",

@@ -217,9 +217,59 @@ async fn history_lists_revisions_to_choose_from() {
     assert_eq!(revisions[0]["changeCause"], "deploy 1.0");
 
     // A Deployment that happens to be called `history` is reached with the kind prefix.
+    // (None exists here: a wrong name is an input error, exit 2, issue 17 item 3.)
     let run = env.rollback(&["deploy/history", "--dry-run"]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(run.stderr.contains("deployments/history"), "{}", run.stderr);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("deployment \"history\" not found in namespace \"default\""),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Issue 17 item 1: `-v` printed nothing. It logs each change to the cluster — exactly the writes
+/// the API server received, with their status — and no read; `-vv` adds every request.
+#[tokio::test]
+async fn verbose_logs_each_change_to_the_cluster_and_vv_each_request() {
+    let env = with_history(20.0).await;
+    env.sim.clear_requests();
+    let run = env.rollback(&["deployment/web", "-v"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let writes: Vec<String> = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
+        .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+        .collect();
+    assert!(!writes.is_empty());
+    let shape = regex::Regex::new(
+        r"^\S+Z  INFO cluster change: (\w+) http://127\.0\.0\.1:\d+(/\S+) (\d{3})$",
+    )
+    .unwrap();
+    let logged: Vec<String> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("cluster change"))
+        .map(|l| {
+            let c = shape
+                .captures(l)
+                .unwrap_or_else(|| panic!("not a change line: {l}\n{}", run.stderr));
+            let path = c[2].split('?').next().unwrap_or_default().to_string();
+            format!("{} {} {}", &c[1], path, &c[3])
+        })
+        .collect();
+    assert_eq!(logged, writes, "{}", run.stderr);
+    assert!(!run.stderr.contains(" GET "), "{}", run.stderr);
+
+    let run = env.rollback(&["history", "deployment/web", "-vv"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = regex::Regex::new(
+        r"(?m)^\S+Z DEBUG kubectl_posthog::http_log: kubernetes GET http://127\.0\.0\.1:\d+/apis/apps/v1/namespaces/default/deployments/web 200 OK in \d+ ms$",
+    )
+    .unwrap();
+    assert!(line.is_match(&run.stderr), "{}", run.stderr);
 }
 
 fn template_of(env: &super::Env) -> (String, String) {
