@@ -9,9 +9,10 @@
 //! rollback/            evidence reads what canaries and rollouts leave behind, rollback
 //! canary/              recovers a canary and undoes, canary promotes through rollout
 //! rollout/ checks/
-//! prometheus/        outside systems (prometheus reads its credentials through kube)
+//! notify/            outside systems (notify and prometheus read credentials through kube)
+//! prometheus/
 //! kube/ posthog/ github/
-//! render/ ui/ config/ error/ report/ clock interrupt annotations     leaves
+//! render/ ui/ config/ error/ event/ report/ clock interrupt annotations     leaves
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,12 +26,12 @@ pub(crate) fn level(module: &str) -> Option<u32> {
         "rollback" => 73,
         "canary" => 72,
         "rollout" | "checks" => 71,
-        "prometheus" => 52,
+        "prometheus" | "notify" => 52,
         "kube" | "posthog" | "github" => 51,
         "render" => 16,
         "ui" => 15,
         "config" => 14,
-        "error" => 13,
+        "error" | "event" => 13,
         "report" => 12,
         "clock" | "interrupt" | "annotations" => 11,
         _ => return None,

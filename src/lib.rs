@@ -10,12 +10,14 @@ pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod error;
+pub mod event;
 pub mod evidence;
 pub mod github;
 pub mod interrupt;
 pub mod kube;
 #[cfg(test)]
 mod layering;
+pub mod notify;
 pub mod posthog;
 pub mod prometheus;
 pub mod render;
@@ -143,6 +145,7 @@ async fn dispatch(command: Command, ctx: &Ctx) -> Result<Option<Report>> {
         Command::Rollback(args) => cmd::rollback::run(args, ctx).await?,
         Command::Triage(args) => cmd::triage::run(args, ctx).await?,
         Command::Evidence(args) => cmd::evidence::run(args, ctx).await?,
+        Command::Notify(args) => cmd::notify::run(args, ctx).await?,
         Command::Demo(args) => cmd::demo::run(args, ctx).await?,
         Command::Completion(args) => {
             cmd::completion::run(args, ctx)?;

@@ -10,6 +10,8 @@ pub mod demo;
 pub mod evidence;
 pub mod global;
 pub mod global_github;
+pub mod notify;
+pub mod notify_args;
 pub mod preflight;
 pub mod rollback;
 pub mod schema;
@@ -63,6 +65,8 @@ pub enum Command {
     Triage(triage::TriageArgs),
     /// Collect the incident evidence bundle: logs, events, history, metrics, postmortem
     Evidence(evidence::EvidenceArgs),
+    /// Post an incident update (or its resolution) to Slack, PagerDuty or a webhook
+    Notify(notify::NotifyCommandArgs),
     /// Run the whole flow against an embedded simulated cluster
     Demo(demo::DemoArgs),
     /// Print a shell completion script

@@ -3,10 +3,12 @@
 
 mod client;
 mod contexts;
+mod credential;
 mod names;
 mod selector;
 
 pub use client::{Cluster, ConnectOptions, api_error, connect, is_not_found};
 pub use contexts::context_names;
+pub use credential::resolve_credential;
 pub use names::is_dns1123_subdomain;
 pub use selector::selector_string;
