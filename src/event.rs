@@ -183,10 +183,10 @@ pub struct Event {
     /// Names an incident when several run on one Deployment at once (default: one per target).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<EventFinding>,
     /// Further facts (`step: 2/3`, `image: …`, `bundle: …`), shown as fields and custom_details.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facts: BTreeMap<String, String>,
     pub at: jiff::Timestamp,
 }

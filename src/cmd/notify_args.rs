@@ -37,42 +37,18 @@ impl NotifyArgs {
             return Ok(Notifier::none());
         }
         let config = &ctx.config()?.notify;
-        let needs_cluster = self
-            .notify
-            .iter()
-            .any(|name| config.destinations.get(name).is_some_and(reads_a_secret));
-        let cluster = match needs_cluster {
-            true => Some(ctx.cluster().await?),
-            false => None,
-        };
+        // Every command that notifies acts on a cluster: credentials may be Secrets there, and
+        // a Slack bot's threads are kept there between runs.
+        let cluster = ctx.cluster().await?;
         Notifier::connect(
             config,
             &self.notify,
-            cluster,
+            Some(cluster),
             &|k| std::env::var(k).ok(),
             dry_run,
         )
         .await
     }
-}
-
-fn reads_a_secret(destination: &crate::config::notify::DestinationConfig) -> bool {
-    let refs = [
-        destination
-            .slack
-            .as_ref()
-            .and_then(|s| s.webhook_url.as_ref()),
-        destination
-            .slack
-            .as_ref()
-            .and_then(|s| s.bot_token.as_ref()),
-        destination.pagerduty.as_ref().map(|p| &p.routing_key),
-        destination.webhook.as_ref().map(|w| &w.url),
-    ];
-    refs.into_iter()
-        .flatten()
-        .filter_map(|c| c.reference())
-        .any(|r| r.secret.is_some())
 }
 
 /// The event target for a report's target (a Deployment in a namespace, in a context).

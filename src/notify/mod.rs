@@ -19,6 +19,7 @@
 pub mod delivery;
 pub mod message;
 mod send;
+pub mod threads;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -93,6 +94,8 @@ pub struct Notifier {
     sent: Mutex<Vec<Notification>>,
     /// Pause before the first retry (shorter in tests).
     first_pause: Duration,
+    /// Threads kept in the cluster across runs (absent without a cluster).
+    store: Option<threads::ThreadStore>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -116,6 +119,7 @@ impl Notifier {
             threads: Mutex::new(HashMap::new()),
             sent: Mutex::new(Vec::new()),
             first_pause: Duration::from_millis(500),
+            store: None,
         }
     }
 
@@ -131,6 +135,7 @@ impl Notifier {
         let mut notifier = Notifier::none();
         notifier.dry_run = dry_run;
         notifier.commander = config.commander.clone();
+        notifier.store = cluster.map(|c| threads::ThreadStore::new(c.client.clone()));
         if let Some(ms) = env("KUBECTL_POSTHOG_NOTIFY_RETRY_MS").and_then(|v| v.parse().ok()) {
             // Tests shorten the backoff; the policy (what is retried) is unchanged.
             notifier.first_pause = Duration::from_millis(ms);

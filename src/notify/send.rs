@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::delivery::{Answer, Policy, deliver, retry_after, short};
 use super::message::{left_out, pagerduty_event, slack_message, webhook_body};
-use super::{Destination, Notifier, Target};
+use super::{Destination, Notifier, Target, threads};
 use crate::event::{Event, Phase};
 use crate::report::{Notification, NotificationOutcome};
 
@@ -33,7 +33,7 @@ impl Notifier {
             Target::SlackBot { channel, .. } => {
                 let mut body = slack_message(event, commander);
                 body["channel"] = json!(channel);
-                if let Some(ts) = self.thread(&thread_key) {
+                if let Some(ts) = self.thread(&thread_key, &event.target.namespace).await {
                     body["thread_ts"] = json!(ts);
                     // The resolution is also shown in the channel, under the first post.
                     if event.phase == Phase::Recovered {
@@ -115,7 +115,13 @@ impl Notifier {
             Ok(accepted) => {
                 notification.outcome = NotificationOutcome::Sent;
                 if let Target::SlackBot { .. } = destination.target {
-                    self.remember_thread(thread_key, &accepted, event.phase);
+                    self.remember_thread(
+                        thread_key,
+                        &accepted,
+                        event.phase,
+                        &event.target.namespace,
+                    )
+                    .await;
                 }
                 notification.detail = Some(accepted).filter(|a| !a.is_empty());
             }
@@ -127,25 +133,61 @@ impl Notifier {
         notification
     }
 
-    fn thread(&self, key: &(String, String)) -> Option<String> {
-        self.threads.lock().ok()?.get(key).cloned()
+    async fn thread(&self, key: &(String, String), namespace: &str) -> Option<String> {
+        if let Some(ts) = self.threads.lock().ok()?.get(key).cloned() {
+            return Some(ts);
+        }
+        let store = self.store.as_ref()?;
+        match store.get(namespace, &threads::key(&key.0, &key.1)).await {
+            Ok(Some(ts)) => {
+                // Known from here on, so a reply does not replace it.
+                if let Ok(mut threads) = self.threads.lock() {
+                    threads.insert(key.clone(), ts.clone());
+                }
+                Some(ts)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot read the Slack thread from configmap {namespace}/{}: {e}",
+                    threads::CONFIG_MAP
+                );
+                None
+            }
+        }
     }
 
     /// The first post of an incident starts its thread; a resolution ends it, so the next
     /// incident on the same target starts a new one.
-    fn remember_thread(&self, key: (String, String), accepted: &str, phase: Phase) {
+    async fn remember_thread(
+        &self,
+        key: (String, String),
+        accepted: &str,
+        phase: Phase,
+        namespace: &str,
+    ) {
         let Some(ts) = accepted.strip_prefix("ts ") else {
             return;
         };
-        if let Ok(mut threads) = self.threads.lock() {
-            match phase {
-                Phase::Recovered => {
-                    threads.remove(&key);
-                }
+        let stored = threads::key(&key.0, &key.1);
+        let change = match self.threads.lock() {
+            Ok(mut threads) => match phase {
+                Phase::Recovered => threads.remove(&key).map(|_| None).or(Some(None)),
+                _ if threads.contains_key(&key) => None,
                 _ => {
-                    threads.entry(key).or_insert_with(|| ts.to_string());
+                    threads.insert(key, ts.to_string());
+                    Some(Some(ts.to_string()))
                 }
-            }
+            },
+            Err(_) => None,
+        };
+        if let (Some(value), Some(store)) = (change, &self.store)
+            && let Err(e) = store.set(namespace, &stored, value.as_deref()).await
+        {
+            tracing::warn!(
+                "cannot keep the Slack thread in configmap {namespace}/{}: {e}",
+                threads::CONFIG_MAP
+            );
         }
     }
 }

@@ -9,6 +9,7 @@ mod demo;
 mod evidence;
 mod github;
 mod kubeconfig;
+mod notify;
 mod preflight;
 mod prom;
 mod rollback;
