@@ -7,7 +7,7 @@
 //! cmd/               Cli, Command, one file or folder per verb
 //! evidence/          features; each may use the ones listed below it, never one above:
 //! rollback/            evidence reads what canaries and rollouts leave behind, rollback
-//! canary/              recovers a canary and undoes, canary promotes through rollout
+//! canary/ rotate/      recovers a canary and undoes, canary promotes through rollout, rotate restarts through it
 //! rollout/ checks/
 //! notify/            outside systems (notify and prometheus read credentials through kube)
 //! prometheus/
@@ -24,7 +24,7 @@ pub(crate) fn level(module: &str) -> Option<u32> {
         "cmd" => 90,
         "evidence" => 74,
         "rollback" => 73,
-        "canary" => 72,
+        "canary" | "rotate" => 72,
         "rollout" | "checks" => 71,
         "prometheus" | "notify" => 52,
         "kube" | "posthog" | "github" => 51,

@@ -24,6 +24,7 @@ pub mod render;
 pub mod report;
 pub mod rollback;
 pub mod rollout;
+pub mod rotate;
 pub mod ui;
 
 use std::io::IsTerminal;
@@ -145,6 +146,7 @@ async fn dispatch(command: Command, ctx: &Ctx) -> Result<Option<Report>> {
         Command::Rollback(args) => cmd::rollback::run(args, ctx).await?,
         Command::Triage(args) => cmd::triage::run(args, ctx).await?,
         Command::Evidence(args) => cmd::evidence::run(args, ctx).await?,
+        Command::RotateKey(args) => cmd::rotate_key::run(args, ctx).await?,
         Command::Notify(args) => cmd::notify::run(args, ctx).await?,
         Command::Demo(args) => cmd::demo::run(args, ctx).await?,
         Command::Completion(args) => {

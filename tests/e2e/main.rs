@@ -13,6 +13,7 @@ mod notify;
 mod preflight;
 mod prom;
 mod rollback;
+mod rotate;
 mod standins;
 mod support;
 mod triage;
