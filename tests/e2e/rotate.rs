@@ -292,3 +292,77 @@ async fn conflicts_on_the_secret_are_re_read_and_the_rotation_completes() {
     assert_eq!(value(&secret, "api-key"), NEW_KEY);
     assert_eq!(value(&secret, "personal-key"), PERSONAL_KEY);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_rotation_a_re_run_resumes_at_the_restarts_and_finishes() {
+    let (incident, posthog) = setup().await;
+    // Slow the worker's restart so the process is killed between the Secret patch and the end.
+    let slow = incident.sim.inject(simcluster::Fault::Latency {
+        path_contains: Some("/deployments/worker".into()),
+        delay: std::time::Duration::from_secs(5),
+    });
+    let mut cmd = crate::support::bin();
+    cmd.current_dir(incident.dir.path())
+        .env("TEST_NEW_KEY", NEW_KEY)
+        .arg("--kubeconfig")
+        .arg(&incident.kubeconfig)
+        .args([
+            "-n",
+            &incident.ns,
+            "rotate-key",
+            "--from-env",
+            "TEST_NEW_KEY",
+            "--posthog-host",
+            posthog.url(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let ns = incident.ns.clone();
+    let under_way = incident
+        .sim
+        .wait_until(std::time::Duration::from_secs(20), move |sim| {
+            sim.get("v1", "Secret", Some(&ns), "posthog-secrets")
+                .and_then(|s| {
+                    s.pointer("/metadata/annotations/kubectl-posthog~1rotation")
+                        .cloned()
+                })
+                .is_some_and(|v| v == "restarting")
+        })
+        .await;
+    assert!(under_way, "the rotation never reached its restarts");
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    assert_eq!(
+        value(&secret_of(&incident, "posthog-secrets"), "api-key"),
+        NEW_KEY
+    );
+    assert!(
+        restarted_at(&incident, "worker").is_none(),
+        "the worker was restarted before the kill"
+    );
+    incident.sim.clear_fault(slow);
+
+    let out = rotate(&incident, &posthog, NEW_KEY, &[]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = crate::support::report_json(&out.stdout);
+    assert_eq!(report["details"]["result"], "rotated");
+    let ids = steps(&report);
+    assert!(ids.contains(&("rotate.resume".into(), true)), "{ids:?}");
+    assert!(
+        !ids.iter().any(|(id, _)| id == "rotate.secret"),
+        "patched again: {ids:?}"
+    );
+    assert_eq!(
+        report["details"]["oldKey"], "phc_…K1pJ",
+        "the old key is read back from -previous"
+    );
+    assert!(restarted_at(&incident, "worker").is_some());
+    let secret = secret_of(&incident, "posthog-secrets");
+    assert!(
+        secret
+            .pointer("/metadata/annotations/kubectl-posthog~1rotation")
+            .is_none_or(Value::is_null)
+    );
+}
