@@ -88,7 +88,8 @@ pub struct Notifier {
     commander: Option<String>,
     dry_run: bool,
     secrets: Secrets,
-    client: reqwest::Client,
+    /// Built only when a destination is chosen (so `Notifier::none()` needs no TLS set-up).
+    client: Option<reqwest::Client>,
     /// Slack threads by (destination, incident key): the first post's `ts`.
     threads: Mutex<HashMap<(String, String), String>>,
     sent: Mutex<Vec<Notification>>,
@@ -115,7 +116,7 @@ impl Notifier {
             commander: None,
             dry_run: false,
             secrets: Secrets::default(),
-            client: reqwest::Client::new(),
+            client: None,
             threads: Mutex::new(HashMap::new()),
             sent: Mutex::new(Vec::new()),
             first_pause: Duration::from_millis(500),
@@ -136,6 +137,14 @@ impl Notifier {
         notifier.dry_run = dry_run;
         notifier.commander = config.commander.clone();
         notifier.store = cluster.map(|c| threads::ThreadStore::new(c.client.clone()));
+        if !names.is_empty() {
+            // reqwest is built without a default crypto provider; a second install is harmless.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let client = reqwest::Client::builder()
+                .build()
+                .map_err(|e| Error::Remote(format!("start the HTTP client for --notify: {e}")))?;
+            notifier.client = Some(client);
+        }
         if let Some(ms) = env("KUBECTL_POSTHOG_NOTIFY_RETRY_MS").and_then(|v| v.parse().ok()) {
             // Tests shorten the backoff; the policy (what is retried) is unchanged.
             notifier.first_pause = Duration::from_millis(ms);
@@ -398,4 +407,63 @@ pub fn notify_report(
         });
     report.notifications = notifications;
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, EventTarget};
+
+    /// A command without `--notify` (and a unit test of canary or rollback) builds this: it must
+    /// need no TLS provider, send nothing, and leave the report as it was.
+    #[tokio::test]
+    async fn none_sends_nothing_and_leaves_the_report_alone() {
+        let notifier = Notifier::none();
+        assert!(!notifier.is_active());
+        let at: jiff::Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let target = EventTarget {
+            namespace: "prod".into(),
+            deployment: "d".into(),
+            context: None,
+        };
+        notifier
+            .send(Event::new(
+                EventKind::CanaryAborted,
+                Severity::P1,
+                target,
+                "x",
+                at,
+            ))
+            .await;
+        let report = crate::report::tests::sample_report();
+        assert_eq!(notifier.attach(report.clone()), report);
+    }
+
+    #[test]
+    fn a_failed_delivery_is_a_warning_not_a_verdict() {
+        let failed = Notification {
+            destination: "pager".into(),
+            kind: "pagerduty".into(),
+            event: "canary.aborted".into(),
+            outcome: NotificationOutcome::Failed,
+            attempts: 3,
+            detail: Some("PagerDuty answered HTTP 429".into()),
+            message: None,
+        };
+        let report = crate::report::tests::sample_report();
+        let result = report.verdict.result;
+        let mut notifier = Notifier::none();
+        notifier.sent = Mutex::new(vec![failed]);
+        let attached = notifier.attach(report);
+        assert_eq!(attached.verdict.result, result);
+        let finding = attached.findings.last().unwrap();
+        assert_eq!(
+            (finding.id.as_str(), finding.status),
+            ("notify.delivery", Status::Warn)
+        );
+        assert_eq!(
+            attached.verdict.counts,
+            crate::report::Counts::of(&attached.findings)
+        );
+    }
 }

@@ -59,6 +59,11 @@ impl Notifier {
             notification.message = Some(masked(body, &self.secrets));
             return notification;
         }
+        let Some(client) = &self.client else {
+            notification.outcome = NotificationOutcome::Failed;
+            notification.detail = Some("no HTTP client".to_string());
+            return notification;
+        };
         let policy = Policy {
             timeout: destination.timeout,
             first_pause: self.first_pause,
@@ -67,7 +72,7 @@ impl Notifier {
         let outcome = match &destination.target {
             Target::SlackWebhook { url } => {
                 deliver(
-                    || self.client.post(url).json(&body),
+                    || client.post(url).json(&body),
                     slack_webhook_answer,
                     policy,
                     &self.secrets,
@@ -78,7 +83,7 @@ impl Notifier {
                 let url = format!("{}/chat.postMessage", api.trim_end_matches('/'));
                 deliver(
                     || {
-                        self.client
+                        client
                             .post(&url)
                             .header(AUTHORIZATION, format!("Bearer {token}"))
                             .header(CONTENT_TYPE, "application/json; charset=utf-8")
@@ -93,7 +98,7 @@ impl Notifier {
             Target::PagerDuty { events, .. } => {
                 let url = format!("{}/v2/enqueue", events.trim_end_matches('/'));
                 deliver(
-                    || self.client.post(&url).json(&body),
+                    || client.post(&url).json(&body),
                     pagerduty_answer,
                     policy,
                     &self.secrets,
@@ -102,7 +107,7 @@ impl Notifier {
             }
             Target::Webhook { url } => {
                 deliver(
-                    || self.client.post(url).json(&body),
+                    || client.post(url).json(&body),
                     webhook_answer,
                     policy,
                     &self.secrets,

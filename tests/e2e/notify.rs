@@ -642,3 +642,131 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The API `canary` and `rollback` call (`kubectl_posthog::notify::Notifier`), driven as a
+/// canary does: started, a step passed, aborted (both destinations told, PagerDuty triggered),
+/// then a later run's promote resolves the same alert and the bot posts in the same thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_sink_api_canary_and_rollback_use_threads_and_resolves_across_runs() {
+    use kubectl_posthog::event::{Event, EventKind, EventTarget};
+    use kubectl_posthog::report::Severity;
+    let stand_in = NotifyStandIn::start().await;
+    let config = kubectl_posthog::config::Config::parse(&format!(
+        "notify:\n  destinations:\n    bot: {{slack: {{botToken: {{env: T}}, channel: {CHANNEL}, apiUrl: '{}'}}}}\n    pager: {{pagerduty: {{routingKey: {{env: R}}, eventsUrl: '{}'}}, events: ['canary.*']}}\n",
+        stand_in.slack_api(),
+        stand_in.url()
+    ))
+    .unwrap();
+    let env = |k: &str| match k {
+        "T" => Some(BOT_TOKEN.to_string()),
+        "R" => Some(ROUTING_KEY.to_string()),
+        _ => None,
+    };
+    let names = ["bot".to_string(), "pager".to_string()];
+    let target = EventTarget {
+        namespace: "prod".into(),
+        deployment: "posthog-integration".into(),
+        context: Some("kind-prod".into()),
+    };
+    let now = jiff::Timestamp::now();
+    let event =
+        |kind, severity, summary: &str| Event::new(kind, severity, target.clone(), summary, now);
+
+    let first =
+        kubectl_posthog::notify::Notifier::connect(&config.notify, &names, None, &env, false)
+            .await
+            .unwrap();
+    first
+        .send(event(
+            EventKind::CanaryStarted,
+            Severity::P4,
+            "canary 1.5.0 started: 10%",
+        ))
+        .await;
+    first
+        .send(
+            event(EventKind::CanaryStepPassed, Severity::P4, "step 1/3 passed").fact("step", "1/3"),
+        )
+        .await;
+    first
+        .send(event(
+            EventKind::CanaryAborted,
+            Severity::P1,
+            "aborted at step 2/3: 5xx 14/min > 10/min",
+        ))
+        .await;
+    let outcomes: Vec<_> = first
+        .notifications()
+        .iter()
+        .map(|n| {
+            (
+                n.destination.clone(),
+                n.event.clone(),
+                format!("{:?}", n.outcome),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| o.2 == "Sent").count(),
+        4,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o.0 == "pager" && o.2 == "Skipped")
+            .count(),
+        2,
+        "progress pages nobody: {outcomes:?}"
+    );
+    let report = kubectl_posthog::report::Report::new(
+        "canary",
+        kubectl_posthog::report::ReportTarget::deployment(
+            "posthog-integration",
+            Some("prod"),
+            None,
+        ),
+        kubectl_posthog::report::Verdict::decided(
+            kubectl_posthog::report::VerdictResult::Fail,
+            "aborted",
+            &[],
+        ),
+        Vec::new(),
+        now,
+    );
+    let report = first.attach(report);
+    assert_eq!(report.notifications.len(), 6);
+    assert_eq!(
+        report.verdict.result,
+        kubectl_posthog::report::VerdictResult::Fail
+    );
+
+    let posts: Vec<Value> = stand_in
+        .requests_to("/api/chat.postMessage")
+        .iter()
+        .map(|s| s.json())
+        .collect();
+    assert_eq!(posts.len(), 3);
+    assert!(posts[0].get("thread_ts").is_none());
+    assert_eq!(posts[1]["thread_ts"], "1764633600.000001");
+    assert_eq!(posts[2]["thread_ts"], "1764633600.000001");
+    let key = "kubectl-posthog/kind-prod/prod/posthog-integration";
+    assert_eq!(stand_in.alert(key).as_deref(), Some("triggered"));
+
+    // A later run (a new notifier) promotes: PagerDuty resolves the same dedup key.
+    let second =
+        kubectl_posthog::notify::Notifier::connect(&config.notify, &names, None, &env, false)
+            .await
+            .unwrap();
+    second
+        .send(event(
+            EventKind::CanaryPromoted,
+            Severity::P4,
+            "promoted 1.5.0",
+        ))
+        .await;
+    assert_eq!(stand_in.alert(key).as_deref(), Some("resolved"));
+    let resolve = stand_in.requests_to("/v2/enqueue").pop().unwrap().json();
+    assert_eq!(resolve["event_action"], "resolve");
+    assert_eq!(resolve["dedup_key"], key);
+}
