@@ -34,6 +34,9 @@ pub enum EventKind {
     /// `kubectl posthog notify`: a person's status update.
     #[serde(rename = "incident.update")]
     IncidentUpdate,
+    /// `kubectl posthog notify --acknowledge`: someone is on it (PagerDuty `acknowledge`).
+    #[serde(rename = "incident.acknowledged")]
+    IncidentAcknowledged,
     /// `kubectl posthog notify --resolved`.
     #[serde(rename = "incident.resolved")]
     IncidentResolved,
@@ -45,7 +48,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::CanaryStarted,
         EventKind::CanaryStepPassed,
         EventKind::CanaryAborted,
@@ -56,6 +59,7 @@ impl EventKind {
         EventKind::TriageResult,
         EventKind::EvidenceWritten,
         EventKind::IncidentUpdate,
+        EventKind::IncidentAcknowledged,
         EventKind::IncidentResolved,
         EventKind::KeyRotated,
         EventKind::KeyRotationFailed,
@@ -73,6 +77,7 @@ impl EventKind {
             EventKind::TriageResult => "triage.result",
             EventKind::EvidenceWritten => "evidence.written",
             EventKind::IncidentUpdate => "incident.update",
+            EventKind::IncidentAcknowledged => "incident.acknowledged",
             EventKind::IncidentResolved => "incident.resolved",
             EventKind::KeyRotated => "key.rotated",
             EventKind::KeyRotationFailed => "key.rotation-failed",
@@ -233,7 +238,8 @@ impl Event {
             EventKind::CanaryStarted
             | EventKind::CanaryStepPassed
             | EventKind::EvidenceWritten
-            | EventKind::IncidentUpdate => Phase::Progress,
+            | EventKind::IncidentUpdate
+            | EventKind::IncidentAcknowledged => Phase::Progress,
         }
     }
 

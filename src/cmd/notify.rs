@@ -27,6 +27,7 @@ Examples:
   kubectl posthog notify --notify incidents --notify pager -n prod --severity p1 \\
       --summary '401s from every pod since 10:42' --impact 'no events ingested' \\
       --action 'rotating the project key' --next-update '11:15 UTC'
+  kubectl posthog notify --notify pager --acknowledge --summary 'on it: @alice'
   kubectl posthog notify --notify pager --resolved --summary 'key rotated, events flowing'
   kubectl posthog notify --notify incidents --dry-run -o json
 
@@ -74,8 +75,12 @@ pub struct NotifyCommandArgs {
     pub incident: Option<String>,
 
     /// The incident is over: Slack RESOLVED, PagerDuty resolve
-    #[arg(long)]
+    #[arg(long, conflicts_with = "acknowledge")]
     pub resolved: bool,
+
+    /// Someone is on it: PagerDuty acknowledge (stops escalation), Slack MONITORING
+    #[arg(long)]
+    pub acknowledge: bool,
 
     /// Show each message that would be sent, send nothing
     #[arg(long)]
@@ -97,9 +102,10 @@ pub async fn run(args: NotifyCommandArgs, ctx: &Ctx) -> Result<Report> {
         Some(&cluster.namespace),
         cluster.context.as_deref(),
     );
-    let kind = match args.resolved {
-        true => EventKind::IncidentResolved,
-        false => EventKind::IncidentUpdate,
+    let kind = match (args.resolved, args.acknowledge) {
+        (true, _) => EventKind::IncidentResolved,
+        (_, true) => EventKind::IncidentAcknowledged,
+        _ => EventKind::IncidentUpdate,
     };
     let mut event = Event::new(
         kind,
@@ -108,7 +114,7 @@ pub async fn run(args: NotifyCommandArgs, ctx: &Ctx) -> Result<Report> {
         &args.summary,
         ctx.now(),
     );
-    if !args.resolved {
+    if kind == EventKind::IncidentUpdate {
         // A person posting an update is in an incident: it opens (or keeps open) the alert.
         event = event.phase(crate::event::Phase::Problem);
     }

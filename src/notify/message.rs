@@ -219,7 +219,10 @@ pub fn pagerduty_action(phase: Phase) -> Option<&'static str> {
 /// The Events API v2 body (`POST /v2/enqueue`). `dedup_key` is the incident's key, so a later
 /// recovery resolves the alert a problem opened, in any run.
 pub fn pagerduty_event(event: &Event, routing_key: &str) -> Option<Value> {
-    let action = pagerduty_action(event.phase)?;
+    let action = match event.kind {
+        crate::event::EventKind::IncidentAcknowledged => "acknowledge",
+        _ => pagerduty_action(event.phase)?,
+    };
     let mut body = json!({
         "routing_key": routing_key,
         "event_action": action,
@@ -362,6 +365,10 @@ Target: deployment/posthog-integration -n prod"
         assert_eq!(promote["dedup_key"], abort["dedup_key"]);
         assert!(promote.get("payload").is_none());
         assert!(pagerduty_event(&event(EventKind::CanaryStarted, Severity::P4), "R").is_none());
+        let ack =
+            pagerduty_event(&event(EventKind::IncidentAcknowledged, Severity::P1), "R").unwrap();
+        assert_eq!(ack["event_action"], "acknowledge");
+        assert_eq!(ack["dedup_key"], abort["dedup_key"]);
         for (severity, name) in [
             (Severity::P1, "critical"),
             (Severity::P2, "error"),

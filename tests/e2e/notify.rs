@@ -209,7 +209,24 @@ async fn an_incident_posts_the_runbook_template_to_slack_and_pagerduty_and_a_lat
     assert_eq!(hook["event"], "incident.update");
     assert_eq!(hook["incidentKey"], DEDUP_KEY);
 
-    // A later success, in another run, resolves the same alert.
+    // Someone acknowledges it, then a later success, in another run, resolves the same alert.
+    let ack = setup
+        .run(&[
+            "notify",
+            "--notify",
+            "pager",
+            "--acknowledge",
+            "--summary",
+            "on it",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(ack.code, 0, "{}", ack.stderr);
+    assert_eq!(
+        setup.stand_in.alert(DEDUP_KEY).as_deref(),
+        Some("acknowledged")
+    );
     let resolved = setup
         .run(&[
             "notify",
@@ -226,9 +243,10 @@ async fn an_incident_posts_the_runbook_template_to_slack_and_pagerduty_and_a_lat
         .await;
     assert_eq!(resolved.code, 0, "{}", resolved.stderr);
     let events = setup.stand_in.requests_to("/v2/enqueue");
-    assert_eq!(events.len(), 2);
-    assert_eq!(events[1].json()["event_action"], "resolve");
-    assert_eq!(events[1].json()["dedup_key"], DEDUP_KEY);
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[1].json()["event_action"], "acknowledge");
+    assert_eq!(events[2].json()["event_action"], "resolve");
+    assert_eq!(events[2].json()["dedup_key"], DEDUP_KEY);
     assert_eq!(setup.stand_in.alert(DEDUP_KEY).as_deref(), Some("resolved"));
     let last = setup
         .stand_in
