@@ -66,9 +66,49 @@ pub enum Error {
     /// The user pressed Ctrl-C or the job was cancelled.
     #[error("interrupted")]
     Interrupted,
+    /// Another process took over what this one was doing (a canary's Lease): it stopped, and
+    /// the message says who holds it now and in what state. Not success, not an outage: exit 1.
+    #[error("{0}")]
+    Superseded(String),
+}
+
+/// How much of a value the user gave is quoted back in a message.
+const SHOWN_INPUT_CHARS: usize = 80;
+/// The longest error line printed; anything longer is cut (a message quoting a 100 KB input or a
+/// remote's whole answer would otherwise be printed whole).
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// A value the user gave, quoted for a message: `"deployment/aaaa…" (100007 bytes)` when long,
+/// control characters escaped, so the message stays one readable line.
+pub fn shown_input(raw: &str) -> String {
+    if raw.chars().count() <= SHOWN_INPUT_CHARS {
+        return format!("{raw:?}");
+    }
+    let head: String = raw.chars().take(SHOWN_INPUT_CHARS).collect();
+    format!("{:?} ({} bytes)", format!("{head}…"), raw.len())
 }
 
 impl Error {
+    /// The message as it is printed: one line (newlines and control characters escaped), at most
+    /// [`MAX_MESSAGE_CHARS`] long, with credentials redacted as everywhere else.
+    pub fn one_line(&self) -> String {
+        let text = self.to_string();
+        let (text, _) = crate::redact::Redactor::patterns_only().redact_str(&text);
+        let mut out = String::new();
+        for (i, c) in text.chars().enumerate() {
+            if i == MAX_MESSAGE_CHARS {
+                out.push_str(&format!("… ({} bytes)", text.len()));
+                break;
+            }
+            match c {
+                '\n' | '\r' | '\t' => out.push(' '),
+                c if c.is_control() => out.extend(c.escape_default()),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
     pub fn exit(&self) -> Exit {
         match self {
             Error::Usage(_) | Error::Input(_) => Exit::Usage,
@@ -76,6 +116,7 @@ impl Error {
             // A result we could not write is as good as a result we could not produce.
             Error::Io { .. } => Exit::Unavailable,
             Error::Interrupted => Exit::Interrupted,
+            Error::Superseded(_) => Exit::VerdictFailed,
         }
     }
 

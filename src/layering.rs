@@ -12,7 +12,7 @@
 //! notify/            outside systems (notify and prometheus read credentials through kube)
 //! prometheus/
 //! kube/ posthog/ github/
-//! render/ ui/ config/ error/ event/ report/ clock interrupt annotations     leaves
+//! render/ ui/ config/ error/ event/ report/ clock interrupt annotations redact     leaves
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,12 +28,12 @@ pub(crate) fn level(module: &str) -> Option<u32> {
         "rollout" | "checks" => 71,
         "prometheus" | "notify" => 52,
         "kube" | "posthog" | "github" => 51,
-        "render" => 16,
+        "render" | "http" => 16,
         "ui" => 15,
         "config" => 14,
         "error" | "event" => 13,
         "report" => 12,
-        "clock" | "interrupt" | "annotations" => 11,
+        "clock" | "interrupt" | "annotations" | "redact" => 11,
         _ => return None,
     })
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod event;
 pub mod evidence;
 pub mod github;
+pub mod http;
 pub mod interrupt;
 pub mod kube;
 #[cfg(test)]
@@ -20,6 +21,7 @@ mod layering;
 pub mod notify;
 pub mod posthog;
 pub mod prometheus;
+pub mod redact;
 pub mod render;
 pub mod report;
 pub mod rollback;
@@ -109,10 +111,11 @@ pub fn run(cli: Cli) -> ExitCode {
         // `| head` closed stdout: end quietly, as kubectl does; the exit code (3) says so.
         Err(error) if error.is_closed_stdout() => {}
         Err(error) => {
-            eprintln!("{} {error}", err_styles.error_prefix());
+            let line = error.one_line();
+            eprintln!("{} {line}", err_styles.error_prefix());
             // In a job the error is also an annotation, so it shows on the run's page.
             if ctx.global.github.enabled() {
-                eprintln!("{}", github::workflow::error(&error.to_string()));
+                eprintln!("{}", github::workflow::error(&line));
             }
         }
         Ok(_) => {}

@@ -47,7 +47,8 @@ fn webhook_https(s: &Subject) -> Finding {
         match &var.value {
             EnvValue::Known(v) => {
                 let text = v.expose().trim();
-                let shown = posthog::redact(text);
+                // A webhook URL is a credential (a token in its query, a Slack secret path).
+                let shown = crate::redact::mask_url(text);
                 if text.starts_with("https://") {
                     parts.push(format!("{} = {shown}", var.name));
                 } else {

@@ -38,22 +38,21 @@ pub fn load(inputs: &[Input], recursive: bool, default_namespace: &str) -> Resul
     if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
         return Err(Error::Usage("-f - can be given only once".to_string()));
     }
+    let cap = manifest_cap();
     let mut texts = Vec::new();
+    let mut seen_dirs = std::collections::HashSet::new();
     for input in inputs {
         match input {
             Input::Stdin => {
-                let mut text = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .map_err(|e| Error::Input(format!("cannot read manifests from stdin: {e}")))?;
+                let text = read_capped(std::io::stdin().lock(), cap, STDIN)?;
                 texts.push((STDIN.to_string(), text));
             }
             Input::Path(path) => {
-                for file in files(path, recursive)? {
-                    let text = std::fs::read_to_string(&file).map_err(|e| {
-                        Error::Input(format!("cannot read manifest {}: {e}", file.display()))
-                    })?;
-                    texts.push((file.display().to_string(), text));
+                for file in files(path, recursive, &mut seen_dirs)? {
+                    let name = file.display().to_string();
+                    let opened = std::fs::File::open(&file)
+                        .map_err(|e| Error::Input(format!("cannot read manifest {name}: {e}")))?;
+                    texts.push((name.clone(), read_capped(opened, cap, &name)?));
                 }
             }
         }
@@ -66,15 +65,61 @@ pub fn load(inputs: &[Input], recursive: bool, default_namespace: &str) -> Resul
     Ok(facts)
 }
 
-fn files(path: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
+/// The environment variable that overrides [`DEFAULT_MANIFEST_CAP`] (bytes).
+pub const MANIFEST_CAP_ENV: &str = "KUBECTL_POSTHOG_MAX_MANIFEST_BYTES";
+/// The largest manifest file (or stdin) read: 64 MiB, far above any real `kustomize build`.
+pub const DEFAULT_MANIFEST_CAP: u64 = 64 << 20;
+
+fn manifest_cap() -> u64 {
+    std::env::var(MANIFEST_CAP_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_MANIFEST_CAP)
+}
+
+/// Reads at most `cap` bytes; more is an input error naming the file and the cap (`-f /dev/zero`
+/// read until out of memory).
+fn read_capped(reader: impl Read, cap: u64, name: &str) -> Result<String> {
+    let mut bytes = Vec::new();
+    reader
+        .take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::Input(format!("cannot read manifest {name}: {e}")))?;
+    if bytes.len() as u64 > cap {
+        return Err(Error::Input(format!(
+            "manifest {name} is larger than {cap} bytes (set {MANIFEST_CAP_ENV} to read more)"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| Error::Input(format!("manifest {name} is not UTF-8 text")))
+}
+
+/// The manifest files under `path`. Symlinks are followed, but a directory is walked at most once
+/// per real path (a link cycle walked forever); only regular files are read (a FIFO named
+/// `x.yaml` blocked forever, a link to `/dev/zero` read until out of memory).
+fn files(
+    path: &Path,
+    recursive: bool,
+    seen_dirs: &mut std::collections::HashSet<PathBuf>,
+) -> Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(path).map_err(|e| {
         Error::Input(format!(
             "cannot read {}: {e}; pass a manifest file, a directory or - for stdin",
             path.display()
         ))
     })?;
-    if !meta.is_dir() {
+    if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
+    }
+    if !meta.is_dir() {
+        return Err(Error::Input(format!(
+            "{} is not a regular file or a directory (a device, FIFO or socket is not read)",
+            path.display()
+        )));
+    }
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if !seen_dirs.insert(real) {
+        return Ok(Vec::new());
     }
     let mut found = Vec::new();
     let entries = std::fs::read_dir(path)
@@ -83,15 +128,25 @@ fn files(path: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
         let entry =
             entry.map_err(|e| Error::Input(format!("cannot list {}: {e}", path.display())))?;
         let child = entry.path();
-        if child.is_dir() {
+        // A dangling link or an unreadable entry is skipped, as it is not a manifest.
+        let Ok(meta) = std::fs::metadata(&child) else {
+            continue;
+        };
+        if meta.is_dir() {
             if recursive {
-                found.extend(files(&child, true)?);
+                found.extend(files(&child, true, seen_dirs)?);
             }
         } else if child
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
         {
+            if !meta.is_file() {
+                return Err(Error::Input(format!(
+                    "{} is not a regular file (a device, FIFO or socket is not read)",
+                    child.display()
+                )));
+            }
             found.push(child);
         }
     }

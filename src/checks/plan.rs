@@ -94,8 +94,12 @@ impl Plan {
             .unwrap_or_else(|| names.deployment.clone());
         let timeout = match (options.remote_timeout, &posthog.timeout) {
             (Some(t), _) => t,
-            (None, Some(text)) => humantime::parse_duration(text)
-                .map_err(|e| Error::Input(format!("posthog.timeout {text:?}: {e}")))?,
+            (None, Some(text)) => crate::config::duration::config_duration(
+                "posthog.timeout",
+                text,
+                Duration::ZERO,
+                crate::config::duration::MAX_DURATION,
+            )?,
             (None, None) => Duration::from_secs(10),
         };
         let status_explicit = options.status_url.is_some() || posthog.status_url.is_some();
@@ -121,7 +125,7 @@ impl Plan {
         let remote = RemoteInputs {
             offline: options.offline,
             live: source == Source::Cluster,
-            posthog_host: options.posthog_host.clone().or(posthog.host.clone()),
+            posthog_host: host_arg(options.posthog_host.as_deref(), posthog.host.as_deref())?,
             status_url: url_arg(Some(&status_url), "--status-url")?,
             status_url_explicit: status_explicit,
             status_fallback_url: url_arg(fallback.as_deref(), "posthog.statusFallbackUrl")?,
@@ -204,9 +208,36 @@ impl Plan {
     }
 }
 
+/// `--posthog-host` (or `posthog.host`) must name a host: an empty or malformed one used to fall
+/// back to PostHog Cloud silently, sending the keys to a host the user did not choose.
+fn host_arg(flag: Option<&str>, config: Option<&str>) -> Result<Option<String>> {
+    let (raw, what) = match (flag, config) {
+        (Some(raw), _) => (raw, "--posthog-host"),
+        (None, Some(raw)) => (raw, "posthog.host"),
+        (None, None) => return Ok(None),
+    };
+    let url = crate::posthog::parse_host_url(raw).filter(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+    });
+    match url {
+        Some(_) => Ok(Some(raw.to_string())),
+        None => Err(Error::Usage(format!(
+            "{what} {} is not an http(s) URL with a host",
+            crate::error::shown_input(raw)
+        ))),
+    }
+}
+
 fn url_arg(raw: Option<&str>, what: &str) -> Result<Option<Url>> {
-    raw.map(|r| Url::parse(r).map_err(|e| Error::Usage(format!("{what} {r:?} is not a URL: {e}"))))
-        .transpose()
+    raw.map(|r| {
+        Url::parse(r).map_err(|e| {
+            Error::Usage(format!(
+                "{what} {} is not a URL: {e}",
+                crate::error::shown_input(r)
+            ))
+        })
+    })
+    .transpose()
 }
 
 #[cfg(test)]
@@ -334,5 +365,32 @@ mod tests {
         .unwrap();
         assert_eq!(live.selection(), Some(("posthog-integration", None)));
         assert_eq!(live.describe_source(Some("prod")), "namespace prod");
+    }
+
+    /// Issue 14 item 5: an invalid `--posthog-host` was replaced by PostHog Cloud silently.
+    #[test]
+    fn an_invalid_posthog_host_is_a_usage_error_naming_the_source() {
+        for raw in ["", "not a url", "http://", "ftp://x.example"] {
+            let options = Options {
+                posthog_host: Some(raw.to_string()),
+                ..options()
+            };
+            match decide(&options, "") {
+                Err(Error::Usage(message)) => {
+                    assert!(message.starts_with("--posthog-host"), "{message}")
+                }
+                Err(other) => panic!("{raw:?}: {other}"),
+                Ok(_) => panic!("{raw:?} accepted"),
+            }
+        }
+        let err = decide(&options(), "posthog:\n  host: 'not a url'\n")
+            .err()
+            .unwrap();
+        assert!(err.to_string().starts_with("posthog.host"), "{err}");
+        let ok = Options {
+            posthog_host: Some("http://127.0.0.1:9000".into()),
+            ..options()
+        };
+        assert!(decide(&ok, "").is_ok());
     }
 }

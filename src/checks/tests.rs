@@ -757,3 +757,31 @@ fn disabled_checks_show_their_reason() {
         Some("disabled in the config: singleton worker by design")
     );
 }
+
+/// Issue 14 item 3: a webhook URL is a credential; the finding showed it whole (userinfo,
+/// `?token=`, a Slack secret path), and so did every output and the PR comment built from it.
+#[test]
+fn webhook_urls_show_scheme_and_host_only() {
+    for url in [
+        "https://hook-user:hook-pass-1@hooks.example.com/posthog?token=hook-token-1",
+        "http://hooks.slack.com/services/T000/B000/slack-secret-path-1",
+    ] {
+        let yaml = edit("https://hooks.example.com/posthog", url);
+        let findings = Case::new(&yaml).run();
+        let text = serde_json::to_string(&findings).unwrap();
+        for secret in [
+            "hook-pass-1",
+            "hook-token-1",
+            "slack-secret-path-1",
+            ".com/posthog",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        let f = find(&findings, "config.webhook-https");
+        assert!(
+            f.measured.as_deref().unwrap().contains("hooks."),
+            "{:?}",
+            f.measured
+        );
+    }
+}

@@ -14,7 +14,7 @@ use crate::canary::objects::{self, ImageArg};
 use crate::canary::ops::{self, Apis};
 use crate::canary::report::{self, ReportInput};
 use crate::canary::resolve;
-use crate::canary::settings::{self, OnInterrupt, SavedOptions};
+use crate::canary::settings::{self, OnConflict, OnError, OnInterrupt, SavedOptions};
 use crate::canary::source::{MetricSource, SourceError};
 use crate::canary::state::{self, CanaryState, Phase, STATE_VERSION};
 use crate::canary::{control, view::LiveView};
@@ -126,6 +126,17 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "ACTION")]
     pub on_interrupt: Option<OnInterrupt>,
 
+    /// What to do when someone else changes the stable mid-canary (`kubectl set image`,
+    /// `kubectl scale`): hold and say so, or abort [default: hold]
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub on_conflict: Option<OnConflict>,
+
+    /// What to do when the cluster keeps failing the run (an API error retries did not get
+    /// past): restore the stable and remove the canary, or leave it for `--resume`
+    /// [default: abort]
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub on_error: Option<OnError>,
+
     /// Judge the canary against the stable instead of absolute limits: breach above
     /// stable × FACTOR (and each metric's floor)
     #[arg(long, value_name = "FACTOR", num_args = 0..=1, default_missing_value = "1.5")]
@@ -174,6 +185,8 @@ impl RunArgs {
             inconclusive_limit: self.inconclusive_limit,
             on_inconclusive: self.on_inconclusive,
             on_interrupt: self.on_interrupt,
+            on_conflict: self.on_conflict,
+            on_error: self.on_error,
             compare_stable: self.compare_stable,
             max_restarts: self.max_restarts,
             progress_deadline: self.progress_deadline,
@@ -233,6 +246,18 @@ pub async fn run_with_source(
     }
 }
 
+fn already_running(s: &state::CanaryState, name: &str) -> Error {
+    Error::Usage(format!(
+        "a canary is already {} on deployment/{name} (step {}/{}, {}, driven by {}): \
+         use `canary --resume`, `canary status` or `canary abort`",
+        s.phase.label(),
+        s.step + 1,
+        s.steps.len(),
+        s.images.values().cloned().collect::<Vec<_>>().join(", "),
+        s.driver
+    ))
+}
+
 async fn connect(ctx: &Ctx, target: &TargetRef) -> Result<(Apis, ReportTarget)> {
     let cluster = ctx.cluster().await?;
     let apis = Apis::new(cluster.client.clone(), &cluster.namespace, &cluster.server);
@@ -264,9 +289,8 @@ async fn start(
         .collect::<Result<_>>()?;
     let (apis, report_target) = connect(ctx, target).await?;
     let name = target.name.clone();
-    let stable = apis.get(&name).await?;
-    let (existing, _) = state::read_annotations(stable.metadata.annotations.as_ref())
-        .map_err(|e| Error::Input(format!("deployment/{name}: {e}")))?;
+    let (stable, stored) = tokio::try_join!(apis.get(&name), apis.read_stored(&name))?;
+    let existing = stored.state.clone();
     let now = ctx.now();
 
     let (state, settings) = if run.resume {
@@ -281,14 +305,7 @@ async fn start(
         (state, settings)
     } else {
         if let Some(s) = existing.as_ref().filter(|s| !s.phase.is_terminal()) {
-            return Err(Error::Usage(format!(
-                "a canary is already {} on deployment/{name} (step {}/{}, {}): \
-                 use `canary --resume`, `canary status` or `canary abort`",
-                s.phase.label(),
-                s.step + 1,
-                s.steps.len(),
-                s.images.values().cloned().collect::<Vec<_>>().join(", ")
-            )));
+            return Err(already_running(s, &name));
         }
         let settings = resolve::resolve(&run.flags(), &config.canary, None, &stable)?;
         let images = objects::resolve_images(&stable, &images_args).map_err(Error::Usage)?;
@@ -318,6 +335,8 @@ async fn start(
             last_analysis: Vec::new(),
             reason: None,
             options: serde_json::Value::Null,
+            stable_generation: None,
+            released: false,
         };
         (state, settings)
     };
@@ -330,19 +349,25 @@ async fn start(
         None => {
             let prometheus = ctx
                 .prometheus(run.prometheus_url.as_deref(), saved_url.as_deref())
-                .await?
-                .ok_or_else(|| {
-                    Error::Usage(
+                .await?;
+            match prometheus {
+                Some(prometheus) => {
+                    let url = prometheus.url().to_string();
+                    (
+                        Box::new(crate::canary::prometheus_source::PrometheusSource { prometheus }),
+                        Some(url),
+                    )
+                }
+                // A dry run prints the plan and the queries anyway, saying they were not validated.
+                None if run.dry_run => (Box::new(crate::canary::source::Unconfigured), None),
+                None => {
+                    return Err(Error::Usage(
                         "the canary's analysis needs Prometheus: pass --prometheus-url URL \
                          (or set PROMETHEUS_URL, or prometheus.url in kubectl-posthog.yaml)"
                             .into(),
-                    )
-                })?;
-            let url = prometheus.url().to_string();
-            (
-                Box::new(crate::canary::prometheus_source::PrometheusSource { prometheus }),
-                Some(url),
-            )
+                    ));
+                }
+            }
         }
     };
     let bound = settings::bind_metrics(&settings, &apis.namespace, &name, &state.canary_name, &[])
@@ -396,10 +421,30 @@ async fn start(
     state.options = serde_json::to_value(settings.saved(prometheus_url.as_deref()))
         .unwrap_or(serde_json::Value::Null);
     state.driver = state::driver_id();
+    state.released = false;
     state.interval_secs = settings.interval.as_secs().max(1);
     // From here on the cluster changes: first of all, record the plan where anyone can find it.
     let _interrupts_handled_by_the_driver = ctx.interrupt.take_over();
-    let stable = apis.write_state(&name, &state).await?;
+    if !run.resume {
+        state.stable_generation = stable.metadata.generation;
+    }
+    // The claim is one conditional write: of two runs started at the same moment, the API
+    // server lets exactly one create (or take over) the Lease; the other is refused here.
+    let read_version = stored.version().map(str::to_string);
+    let resume = run.resume;
+    let stored = apis
+        .claim(&stable, &state, |found| match &found.state {
+            Some(s) if !resume && !s.phase.is_terminal() => Err(already_running(s, &name)),
+            _ if resume && found.version() != read_version.as_deref() => {
+                Err(Error::Usage(format!(
+                    "the canary of deployment/{name} changed while this --resume started ({}): \
+                     see `kubectl posthog canary status deployment/{name}`",
+                    found.describe()
+                )))
+            }
+            _ => Ok(()),
+        })
+        .await?;
     let mut driver = Driver {
         apis: apis.clone(),
         name: name.clone(),
@@ -414,6 +459,8 @@ async fn start(
         state,
         record: std::mem::take(&mut record),
         stable,
+        stored,
+        resumed_late: false,
     };
     if run.resume {
         driver.view.event(&format!(
@@ -442,10 +489,14 @@ async fn start(
             },
             ..
         } => report.incomplete(Incomplete::Unavailable),
-        Outcome::Promoted | Outcome::Aborted { .. } | Outcome::PromotionFailed(_) => report,
+        // Superseded: another process holds the canary now; exit 1, never success.
+        Outcome::Promoted
+        | Outcome::Aborted { .. }
+        | Outcome::PromotionFailed(_)
+        | Outcome::Superseded(_) => report,
         Outcome::Interrupted { .. } => report.incomplete(Incomplete::Interrupted),
-        Outcome::Failed(error) => {
-            ctx.ui.event(&format!("error: {error}"));
+        Outcome::Failed { error, .. } => {
+            ctx.ui.event(&format!("error: {}", report.verdict.summary));
             report.incomplete(match error.exit() {
                 crate::error::Exit::Usage => Incomplete::Input,
                 crate::error::Exit::Interrupted => Incomplete::Interrupted,

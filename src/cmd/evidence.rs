@@ -183,14 +183,12 @@ pub fn archive_name(deployment: &str, now: jiff::Timestamp) -> String {
 }
 
 fn parse_since(raw: &str) -> Result<Duration> {
-    humantime::parse_duration(raw.trim())
-        .ok()
-        .filter(|d| d.as_secs() >= 60)
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "--since {raw:?}: write a duration of at least 1m, e.g. 30m, 1h or 6h"
-            ))
-        })
+    crate::config::duration::parse_bounded(
+        raw,
+        Duration::from_secs(60),
+        crate::config::duration::MAX_DURATION,
+    )
+    .map_err(|e| Error::Usage(format!("--since {e}")))
 }
 
 #[cfg(test)]

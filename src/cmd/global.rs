@@ -69,8 +69,7 @@ fn parse_request_timeout(raw: &str) -> Result<Duration, String> {
     if let Ok(secs) = raw.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    humantime::parse_duration(raw)
-        .map_err(|e| format!("{e}; use a duration such as 30s, 1m or 0 for no timeout"))
+    crate::config::duration::duration_arg(raw).map_err(|e| format!("{e}, or 0 for no timeout"))
 }
 
 #[cfg(test)]

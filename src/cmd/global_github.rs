@@ -58,7 +58,7 @@ pub struct GithubArgs {
     pub report_json: Option<PathBuf>,
 
     /// Longest time to spend waiting out GitHub rate limits and retrying before giving up on the comment
-    #[arg(long, global = true, value_name = "DURATION", default_value = "2m", value_parser = humantime::parse_duration)]
+    #[arg(long, global = true, value_name = "DURATION", default_value = "2m", value_parser = crate::config::duration::duration_arg)]
     pub github_max_wait: Duration,
 }
 

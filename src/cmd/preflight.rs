@@ -104,7 +104,7 @@ pub struct PreflightArgs {
     pub fix: Option<PathBuf>,
 
     /// Timeout of each request to PostHog, the status page, health endpoints and Prometheus
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::duration_arg)]
     pub remote_timeout: Option<Duration>,
 }
 

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use url::Url;
 
+use crate::annotations::ROLLBACK_ANNOTATION;
 use crate::canary::objects::ImageArg;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
@@ -17,8 +18,11 @@ use crate::report::{
     Finding, Preface, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
 };
 use crate::rollback::dry_run;
-use crate::rollback::findings::{canary_finding, unreadable_canary_finding};
+use crate::rollback::findings::{
+    canary_finding, earlier_rollback_finding, unreadable_canary_finding,
+};
 use crate::rollback::guard::{self, Guard};
+use crate::rollback::intent::{self, Resume, RollbackIntent};
 use crate::rollback::recover::{self, CanaryRecovery};
 use crate::rollout::apply::{self, Fetched, RolloutError};
 use crate::rollout::findings;
@@ -61,7 +65,7 @@ pub struct RollbackArgs {
     pub to_revision: Option<i64>,
 
     /// How long to wait for the rollout to complete, e.g. 90s or 10m
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::config::duration::duration_arg)]
     pub timeout: Duration,
 
     /// Return right after the patch instead of waiting for the rollout
@@ -158,15 +162,17 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
     }
     let name = args.target.parse()?.name;
     let apis = Apis::connect(ctx).await?;
-    let fetched = apis.fetch(&name).await?;
-    // Every canary this tool starts records its state on the stable before creating the canary
-    // Deployment, so without that annotation there is no canary to look for.
-    let has_canary_state = fetched
-        .deployment
-        .metadata
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key(crate::canary::state::STATE_ANNOTATION));
+    let (fetched, stored) = tokio::try_join!(apis.fetch(&name), async {
+        // An unreadable canary record is reported (and refuses the guard), not an outage.
+        match apis.canary.read_stored(&name).await {
+            Ok(stored) => Ok(Ok(stored)),
+            Err(Error::Input(problem)) => Ok(Err(problem)),
+            Err(e) => Err(e),
+        }
+    })?;
+    // Every canary this tool starts records its state in the stable's Lease before creating the
+    // canary Deployment, so without one there is no canary to look for.
+    let has_canary_state = stored.as_ref().map_or(true, |s| s.state.is_some());
     let canary = match has_canary_state {
         true => {
             apis.canary
@@ -175,11 +181,20 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         }
         false => None,
     };
+    let recorded = stored
+        .as_ref()
+        .map(|s| s.state.as_ref())
+        .map_err(String::as_str);
+    let intent = stored
+        .as_ref()
+        .ok()
+        .and_then(|s| s.annotation(ROLLBACK_ANNOTATION))
+        .and_then(RollbackIntent::decode);
     if let Some(raw) = &args.only_canary_of {
         let wanted = ImageArg::parse(raw)
             .map_err(|e| Error::Usage(e.replace("--image", "--only-canary-of")))?;
         let (status, why) =
-            match guard::only_canary_of(&fetched.deployment, canary.as_ref(), &wanted) {
+            match guard::only_canary_of(&fetched.deployment, recorded, canary.as_ref(), &wanted) {
                 Guard::Proceed(why) => {
                     ctx.ui.event(&format!("rolling back: {why}"));
                     (None, why)
@@ -206,14 +221,31 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         }
     }
     let mut findings = Vec::new();
-    let recovery = match recover::plan_recovery(&fetched.deployment, canary.as_ref(), ctx.now()) {
-        Ok(recovery) => recovery,
+    let recovery = match recorded {
+        Ok(state) => recover::plan_recovery(&fetched.deployment, state, canary.as_ref(), ctx.now()),
         Err(problem) => {
-            findings.push(unreadable_canary_finding(&problem));
+            findings.push(unreadable_canary_finding(problem));
             None
         }
     };
-    let undo_needed = dry_run::undo_needed(recovery.as_ref(), args.to_revision);
+    // An earlier rollback that did not finish (a lost answer, a kill): finish that one.
+    let resume = match args.to_revision {
+        Some(_) => Resume::Fresh,
+        None => intent::decide(
+            intent.as_ref(),
+            undo::current_hash(&fetched.deployment, &fetched.replica_sets).as_deref(),
+        ),
+    };
+    let mut undo_needed = dry_run::undo_needed(recovery.as_ref(), args.to_revision);
+    let mut to_revision = args.to_revision.unwrap_or(0);
+    match &resume {
+        Resume::Applied(earlier) => {
+            undo_needed = false;
+            findings.push(earlier_rollback_finding(&name, earlier));
+        }
+        Resume::NotApplied(earlier) => to_revision = earlier.to_revision,
+        Resume::Fresh => {}
+    }
     if args.dry_run {
         return Ok(dry_run(
             ctx,
@@ -251,8 +283,44 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
     let mut resume_revision = undo::revision_of(fetched.deployment.metadata.annotations.as_ref());
     let mut undo_details = serde_json::Value::Null;
     // The target's pod-template-hash, and the Deployment the PATCH answered (the wait starts there).
+    let mut intent_written = None;
+    // The Lease as this run last wrote it: the next write starts from it.
+    let mut lease = None;
     let (target_hash, patched) = if undo_needed {
-        let to_revision = args.to_revision.unwrap_or(0);
+        let fetched_now = match first.take() {
+            Some(fetched) => fetched,
+            None => apis.fetch(&name).await?,
+        };
+        // Recorded before the PATCH, so that a re-run after a lost answer finishes this rollback.
+        if let Ok(plan) = undo::undo_patch(
+            &fetched_now.deployment,
+            &fetched_now.replica_sets,
+            to_revision,
+        ) && matches!(plan.action, UndoAction::Patch { .. })
+        {
+            let record = RollbackIntent {
+                from_revision: plan.current_revision,
+                from_hash: undo::current_hash(&fetched_now.deployment, &fetched_now.replica_sets),
+                to_revision: plan.target_revision,
+                to_hash: plan.target_hash.clone(),
+                at: ctx.now(),
+                by: crate::canary::state::driver_id(),
+                done: false,
+            };
+            let known = stored.as_ref().ok().filter(|_| recovery.is_none()).cloned();
+            lease = Some(
+                apis.canary
+                    .write_annotation(
+                        &fetched_now.deployment,
+                        known,
+                        ROLLBACK_ANNOTATION,
+                        Some(record.encode()),
+                    )
+                    .await?,
+            );
+            intent_written = Some(record);
+        }
+        let first = Some(fetched_now);
         match apply::undo(
             &apis.deployments,
             &apis.replica_sets,
@@ -287,8 +355,21 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
                 findings.push(findings::refusal_finding(&name, &refusal));
                 return Ok(report(ctx, &apis, &name, findings, serde_json::Value::Null));
             }
-            Err(e) => return Err(apis.err()(e)),
+            Err(e) => {
+                let error = apis.err()(e);
+                return Err(match (&intent_written, error) {
+                    (Some(_), Error::Cluster(message)) => Error::Cluster(format!(
+                        "{message}; the rollback may have been applied all the same: run \
+                         `kubectl posthog rollback deployment/{name}` again, it finds the \
+                         rollback recorded and finishes it instead of undoing twice"
+                    )),
+                    (_, error) => error,
+                });
+            }
         }
+    } else if let Resume::Applied(earlier) = &resume {
+        intent_written = Some(earlier.clone());
+        (earlier.to_hash.clone(), None)
     } else {
         findings.push(findings::stable_kept_finding(resume_revision));
         (
@@ -315,6 +396,18 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         )
         .await?;
         findings.push(findings::wait_finding(&name, &outcome));
+        if let (WaitOutcome::Complete(_), Some(mut record)) = (&outcome, intent_written.take()) {
+            record.done = true;
+            let known = lease.take().or_else(|| stored.as_ref().ok().cloned());
+            apis.canary
+                .write_annotation(
+                    &fetched.deployment,
+                    known,
+                    ROLLBACK_ANNOTATION,
+                    Some(record.encode()),
+                )
+                .await?;
+        }
         if let WaitOutcome::PodsFailing { problems } = &outcome {
             details["failingPods"] = serde_json::json!(problems);
         }
@@ -356,7 +449,8 @@ async fn wait_with_progress(
             // Re-running plain `rollback` would undo the rollback: point at the idempotent form.
             if let Some(revision) = resume_revision {
                 ctx.ui.event(&format!(
-                    "the rollback was applied; to keep waiting run: kubectl posthog rollback deployment/{name} --to-revision {revision}"
+                    "the rollback (to revision {revision}) was applied; to keep waiting run: \
+                     kubectl posthog rollback deployment/{name} (it finishes this rollback, it does not undo it)"
                 ));
             }
             return Err(Error::Interrupted);

@@ -16,9 +16,10 @@ impl TargetRef {
     /// Accepts `deployment/NAME`, `deploy/NAME`, `deployments/NAME`, `deployment.apps/NAME` or `NAME`,
     /// the forms kubectl accepts for a Deployment.
     pub fn parse(raw: &str) -> Result<Self, Error> {
+        let shown = crate::error::shown_input(raw);
         let usage = || {
             Error::Usage(format!(
-                "invalid target {raw:?}: write deployment/NAME, deploy/NAME or NAME \
+                "invalid target {shown}: write deployment/NAME, deploy/NAME or NAME \
                  (NAME is a lowercase DNS-1123 name, e.g. {DEFAULT_DEPLOYMENT})"
             ))
         };
@@ -34,7 +35,7 @@ impl TargetRef {
                         | "deployments.apps"
                 ) {
                     return Err(Error::Usage(format!(
-                        "invalid target {raw:?}: only Deployments are supported, \
+                        "invalid target {shown}: only Deployments are supported, \
                          write deployment/NAME or deploy/NAME"
                     )));
                 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub mod canary;
+pub mod duration;
 pub mod evidence;
 pub mod notify;
 pub mod posthog;

@@ -46,12 +46,59 @@ pub fn validate(config: &Config) -> Result<(), String> {
             "canary.compareFactor {factor}: write a positive number such as 1.5"
         ));
     }
+    durations(config)?;
     for (id, metric) in &c.metrics {
         if let Some(threshold) = metric.threshold {
             finite(&format!("canary.metrics.{id}.threshold"), threshold)?;
         }
         if let Some(floor) = metric.compare_floor {
             finite(&format!("canary.metrics.{id}.compareFloor"), floor)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every duration key, parsed with its bounds ([`super::duration`]) when the file is read, so
+/// `canary.interval: 0s` is reported as the key, not as the flag that could also set it.
+fn durations(config: &Config) -> Result<(), String> {
+    use super::duration::{MAX_DURATION, MIN_INTERVAL, parse_bounded};
+    use std::time::Duration;
+    let c = &config.canary;
+    let mut keys: Vec<(String, &Option<String>, Duration)> = vec![
+        ("canary.interval".into(), &c.interval, MIN_INTERVAL),
+        ("canary.window".into(), &c.window, MIN_INTERVAL),
+        (
+            "posthog.timeout".into(),
+            &config.posthog.timeout,
+            Duration::ZERO,
+        ),
+        (
+            "prometheus.timeout".into(),
+            &config.prometheus.timeout,
+            Duration::ZERO,
+        ),
+        (
+            "evidence.triageWindow".into(),
+            &config.evidence.triage_window,
+            Duration::from_secs(60),
+        ),
+    ];
+    // `manual` (and its synonyms) is a pause too, until `canary promote`: not a duration.
+    let pauses: Vec<Option<String>> = c.pauses.iter().flatten().cloned().map(Some).collect();
+    for (i, pause) in pauses.iter().enumerate() {
+        let word = pause
+            .as_deref()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if matches!(word.as_str(), "manual" | "indefinite" | "promote" | "inf") {
+            continue;
+        }
+        keys.push((format!("canary.pauses[{i}]"), pause, Duration::ZERO));
+    }
+    for (key, raw, min) in keys {
+        if let Some(raw) = raw {
+            parse_bounded(raw, min, MAX_DURATION).map_err(|e| format!("{key} {e}"))?;
         }
     }
     Ok(())
@@ -104,5 +151,32 @@ mod tests {
             assert!(err.starts_with(key), "{yaml}: {err}");
         }
         assert!(Config::parse("thresholds:\n  minReplicas: 0\n").is_ok());
+    }
+
+    /// Issue 14 item 13: `canary.interval: 0s` was reported as "--interval".
+    #[test]
+    fn durations_are_refused_naming_the_key() {
+        for (text, key) in [
+            (
+                "canary:\n  interval: 0s\n",
+                "canary.interval \"0s\" is too short",
+            ),
+            (
+                "canary:\n  interval: 1ns\n",
+                "canary.interval \"1ns\" is too short",
+            ),
+            (
+                "canary:\n  pauses: [1m, 99999999999h]\n",
+                "canary.pauses[1]",
+            ),
+            (
+                "posthog:\n  timeout: soon\n",
+                "posthog.timeout \"soon\" is not a duration",
+            ),
+            ("evidence:\n  triageWindow: 10s\n", "evidence.triageWindow"),
+        ] {
+            let err = Config::parse(text).unwrap_err().to_string();
+            assert!(err.contains(key) && !err.contains("--"), "{text}: {err}");
+        }
     }
 }

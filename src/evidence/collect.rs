@@ -185,7 +185,8 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
         files,
         missing,
     };
-    bundle.add("manifest.json", manifest.to_json().as_bytes(), 0)?;
+    // The manifest quotes reasons and queries that came from outside: redacted like the rest.
+    bundle.add_text("manifest.json", &manifest.to_json(), &redactor, 0)?;
     let bundle = Arc::try_unwrap(bundle)
         .map_err(|_| Error::Input("internal: a log stream still holds the bundle".to_string()))?;
     let location = bundle.finish()?;

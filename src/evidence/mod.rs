@@ -41,7 +41,7 @@ pub mod workload;
 pub use crate::config::evidence::EvidenceConfig;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub const DEFAULT_HEALTH_PATH: &str = "/health";
 pub const DEFAULT_LOG_CONCURRENCY: usize = 8;
@@ -60,14 +60,12 @@ impl EvidenceConfig {
     pub fn triage_window(&self) -> Result<Duration> {
         match &self.triage_window {
             None => Ok(Duration::from_secs(300)),
-            Some(raw) => humantime::parse_duration(raw)
-                .ok()
-                .filter(|d| d.as_secs() >= 60)
-                .ok_or_else(|| {
-                    Error::Input(format!(
-                        "evidence.triageWindow {raw:?}: write a duration of at least 1m, e.g. 5m"
-                    ))
-                }),
+            Some(raw) => crate::config::duration::config_duration(
+                "evidence.triageWindow",
+                raw,
+                Duration::from_secs(60),
+                crate::config::duration::MAX_DURATION,
+            ),
         }
     }
 }

@@ -1,52 +1,42 @@
 //! The Kubernetes objects of the bundle: the Deployment (and canary), ReplicaSets and pods as
-//! YAML with `managedFields` stripped and literal values of sensitive-looking env vars blanked,
+//! YAML with `managedFields` stripped and every credential in them blanked (embedded documents too),
 //! events, HPA/PDB, the rollout history, and the referenced Secrets by name and key name only.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Event, PodSpec};
+use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams};
-use regex::Regex;
 use serde::Serialize;
-use std::sync::LazyLock;
 
 use super::logs::short_error;
 use super::workload::{Workload, revision};
 use crate::kube::Cluster;
-
-/// Env var names whose literal values are credentials by convention.
-static SENSITIVE_ENV: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)password|passwd|secret|token|api_?key|private_?key|credential|dsn")
-        .unwrap_or_else(|e| unreachable!("{e}"))
-});
+use crate::redact::{Redactor, redacted_value};
 
 /// Drops what makes YAML long without telling anything about an incident.
 pub fn strip(meta: &mut ObjectMeta) {
     meta.managed_fields = None;
 }
 
-/// Blanks literal values of env vars named like credentials; returns how many.
-pub fn blank_sensitive_env(spec: &mut PodSpec) -> usize {
-    let mut count = 0;
-    for container in spec
-        .containers
-        .iter_mut()
-        .chain(spec.init_containers.iter_mut().flatten())
-    {
-        for env in container.env.iter_mut().flatten() {
-            if env.value.as_deref().is_some_and(|v| !v.is_empty())
-                && SENSITIVE_ENV.is_match(&env.name)
-            {
-                env.value = Some(super::redact::REDACTED.to_string());
-                count += 1;
-            }
-        }
-    }
-    count
+/// An object as YAML with every credential in it (and in the documents embedded in it, such as
+/// `last-applied-configuration`) blanked ([`redact_document`]); returns how many.
+pub fn redacted_yaml<T: Serialize>(object: &T, redactor: &Redactor) -> (String, usize) {
+    let (value, count) = redacted_value(object, redactor);
+    (yaml(&value), count)
+}
+
+/// As [`redacted_yaml`], for a `kind: List` of objects.
+pub fn redacted_yaml_list<T: Serialize>(items: &[T], redactor: &Redactor) -> (String, usize) {
+    let (value, count) = redacted_value(&items, redactor);
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        _ => Vec::new(),
+    };
+    (yaml_list(&items), count)
 }
 
 /// A list of objects as one YAML document (`kind: List`, as `kubectl get -o yaml` prints).
@@ -283,15 +273,15 @@ mod tests {
 
     #[test]
     fn sensitive_literal_env_values_are_blanked_and_references_kept() {
-        let mut spec: PodSpec = serde_json::from_value(json!({"containers": [{"name": "app", "env": [
+        let spec: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(json!({"containers": [{"name": "app", "env": [
             {"name": "DB_PASSWORD", "value": "hunter2"},
             {"name": "POSTHOG_API_KEY", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
             {"name": "LOG_LEVEL", "value": "info"},
             {"name": "SENTRY_DSN", "value": "https://k@sentry.io/1"}
         ]}]}))
         .unwrap();
-        assert_eq!(blank_sensitive_env(&mut spec), 2);
-        let text = yaml(&spec);
+        let (text, count) = redacted_yaml(&spec, &Redactor::patterns_only());
+        assert_eq!(count, 2);
         assert!(
             !text.contains("hunter2") && !text.contains("k@sentry"),
             "{text}"

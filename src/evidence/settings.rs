@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::EvidenceConfig;
 use crate::canary::metrics::Naming;
 use crate::config::posthog::PostHogConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Each request to PostHog or its status page, and each health probe through the API server's
 /// proxy, when nothing configures it.
@@ -38,9 +38,12 @@ impl Settings {
     ) -> Result<Settings> {
         let posthog_timeout = match &posthog.timeout {
             None => DEFAULT_TIMEOUT,
-            Some(raw) => humantime::parse_duration(raw).map_err(|e| {
-                Error::Input(format!("posthog.timeout {raw:?}: {e}; write e.g. 10s"))
-            })?,
+            Some(raw) => crate::config::duration::config_duration(
+                "posthog.timeout",
+                raw,
+                Duration::ZERO,
+                crate::config::duration::MAX_DURATION,
+            )?,
         };
         Ok(Settings {
             triage_window: evidence.triage_window()?,

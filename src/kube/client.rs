@@ -122,11 +122,12 @@ pub async fn connect(global: &ConnectOptions) -> Result<Cluster> {
         )));
     }
     let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config.clone()).map_err(|e| {
-        Error::Input(format!(
-            "cannot build a client for the cluster at {server}: {e}"
-        ))
-    })?;
+    let client = super::exec_plugin::build_client(
+        config.clone(),
+        &server,
+        global.request_timeout.filter(|t| !t.is_zero()),
+    )
+    .await?;
     Ok(Cluster {
         client,
         namespace,

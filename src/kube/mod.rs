@@ -4,7 +4,9 @@
 mod client;
 mod contexts;
 mod credential;
+pub mod exec_plugin;
 mod names;
+pub mod retry;
 mod selector;
 
 pub use client::{Cluster, ConnectOptions, api_error, connect, is_not_found};

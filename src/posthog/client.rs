@@ -148,6 +148,7 @@ impl PostHogClient {
             .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(concat!("kubectl-posthog/", env!("CARGO_PKG_VERSION")))
+            .redirect(crate::http::same_origin_redirects())
             .build()
             .map_err(|e| RemoteError::Unreachable {
                 url: "(client)".to_string(),
@@ -219,8 +220,24 @@ impl PostHogClient {
             .await;
         match answer {
             Ok((status, text)) => {
-                let mut info: PersonalKeyInfo =
+                let value: serde_json::Value =
                     serde_json::from_str(&text).map_err(|e| malformed(&url, status, &e))?;
+                // Any JSON 200 used to pass (`{"status":"ok"}` → "accepted, scopes *"): only
+                // the documented shape proves PostHog knows the key.
+                let shaped = value.get("id").is_some_and(|v| !v.is_null())
+                    && value
+                        .get("mask_value")
+                        .is_some_and(serde_json::Value::is_string)
+                    && value.get("scopes").is_some_and(serde_json::Value::is_array);
+                if !shaped {
+                    return Err(RemoteError::Malformed {
+                        url: url.to_string(),
+                        status,
+                        detail: "not a personal API key (no id, mask_value and scopes)".to_string(),
+                    });
+                }
+                let mut info: PersonalKeyInfo =
+                    serde_json::from_value(value).map_err(|e| malformed(&url, status, &e))?;
                 if info.scopes.is_empty() {
                     info.scopes = vec!["*".to_string()];
                 }
@@ -303,10 +320,18 @@ impl PostHogClient {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
-            let text = response
-                .text()
+            let text = crate::http::read_capped(response, crate::http::BODY_CAP)
                 .await
-                .map_err(|e| transport(url, &e, self.timeout))?;
+                .map_err(|e| match e {
+                    crate::http::BodyError::Timeout => RemoteError::Timeout {
+                        url: url.to_string(),
+                        after: self.timeout,
+                    },
+                    other => RemoteError::Unreachable {
+                        url: url.to_string(),
+                        detail: other.to_string(),
+                    },
+                })?;
             if status.is_success() {
                 Ok((status.as_u16(), text))
             } else {

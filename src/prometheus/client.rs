@@ -101,6 +101,7 @@ impl Prometheus {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("kubectl-posthog/", env!("CARGO_PKG_VERSION")))
+            .redirect(crate::http::same_origin_redirects())
             .build()
             .map_err(|e| Error::Input(format!("cannot build the Prometheus HTTP client: {e}")))?;
         let client = prometheus_http_query::Client::from(http.clone(), url)
@@ -130,7 +131,9 @@ impl Prometheus {
             .await
             .map_err(|e| innermost(&e))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| e.to_string())?;
+        let body = crate::http::read_capped(response, crate::http::BODY_CAP)
+            .await
+            .map_err(|e| e.to_string())?;
         if status.as_u16() == 401 || status.as_u16() == 403 {
             return Err(format!(
                 "refused the credentials ({status}): check prometheus.bearerToken/basicAuth"

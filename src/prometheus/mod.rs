@@ -12,7 +12,7 @@ pub mod alert_table;
 pub mod promql;
 pub mod rules;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Environment variables read when the config file names no credentials.
 pub const TOKEN_ENV: &str = "PROMETHEUS_BEARER_TOKEN";
@@ -23,9 +23,12 @@ impl PrometheusConfig {
     pub fn timeout(&self) -> Result<std::time::Duration> {
         match &self.timeout {
             None => Ok(std::time::Duration::from_secs(10)),
-            Some(raw) => humantime::parse_duration(raw).map_err(|e| {
-                Error::Input(format!("prometheus.timeout {raw:?}: {e}; write e.g. 10s"))
-            }),
+            Some(raw) => crate::config::duration::config_duration(
+                "prometheus.timeout",
+                raw,
+                std::time::Duration::ZERO,
+                crate::config::duration::MAX_DURATION,
+            ),
         }
     }
 }

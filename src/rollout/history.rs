@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::undo::{self, CHANGE_CAUSE_ANNOTATION, UndoError};
+use crate::redact::{Redactor, is_sensitive_name, redacted_value};
 use crate::report::CommandDetails;
 use crate::ui::Styles;
 
@@ -51,6 +52,7 @@ pub fn revision_rows(
         .as_ref()
         .map(|s| s.template.clone())
         .unwrap_or_default();
+    let redactor = Redactor::patterns_only();
     let mut rows: Vec<RevisionRow> = undo::history(deployment, replica_sets)?
         .into_iter()
         .map(|r| {
@@ -64,12 +66,14 @@ pub fn revision_rows(
                 revision: r.number,
                 replica_set: rs.metadata.name.clone().unwrap_or_default(),
                 images: images(&rs_template),
+                // `kubectl set env … DB_PASSWORD=…` is recorded verbatim: redacted, as the
+                // evidence bundle's rollout-history.txt is.
                 change_cause: rs
                     .metadata
                     .annotations
                     .as_ref()
                     .and_then(|a| a.get(CHANGE_CAUSE_ANNOTATION))
-                    .cloned(),
+                    .map(|cause| redactor.redact_str(cause).0.into_owned()),
                 created: rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
                 current: undo::equal_ignore_hash(&rs_template, &template),
                 replicas: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
@@ -198,20 +202,58 @@ pub fn render_markdown(name: &str, rows: &[RevisionRow], now: jiff::Timestamp) -
 }
 
 /// A unified diff of two pod templates rendered as YAML (hash labels removed).
+/// The unified diff of two templates, with every credential blanked on both sides
+/// ([`redact_document`]); a credential whose value differs is named below the diff, so a changed
+/// `DATABASE_PASSWORD` is seen without either value being printed.
 pub fn template_diff(
     current: &PodTemplateSpec,
     current_label: &str,
     target: &PodTemplateSpec,
     target_label: &str,
 ) -> String {
-    let yaml =
-        |t: &PodTemplateSpec| serde_saphyr::to_string(&undo::without_hash(t)).unwrap_or_default();
+    let redactor = Redactor::patterns_only();
+    let yaml = |t: &PodTemplateSpec| {
+        let (value, _) = redacted_value(&undo::without_hash(t), &redactor);
+        serde_saphyr::to_string(&value).unwrap_or_default()
+    };
     let (old, new) = (yaml(current), yaml(target));
-    similar::TextDiff::from_lines(&old, &new)
+    let mut diff = similar::TextDiff::from_lines(&old, &new)
         .unified_diff()
         .context_radius(3)
         .header(current_label, target_label)
-        .to_string()
+        .to_string();
+    for name in changed_credentials(current, target) {
+        let _ = writeln!(diff, "# {name}: the value differs (not shown)");
+    }
+    diff
+}
+
+/// `container/ENV` for every credential-named literal env var whose value differs between the
+/// templates (or exists on one side only).
+fn changed_credentials(a: &PodTemplateSpec, b: &PodTemplateSpec) -> Vec<String> {
+    let literals = |t: &PodTemplateSpec| -> std::collections::BTreeMap<String, String> {
+        t.spec
+            .iter()
+            .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers))
+            .flat_map(|c| {
+                c.env.iter().flatten().filter_map(move |e| {
+                    let value = e.value.as_ref()?;
+                    is_sensitive_name(&e.name)
+                        .then(|| (format!("{}/{}", c.name, e.name), value.clone()))
+                })
+            })
+            .collect()
+    };
+    let (a, b) = (literals(a), literals(b));
+    let mut names: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 #[cfg(test)]
@@ -298,5 +340,57 @@ mod tests {
         );
         assert!(diff.contains("-    - name: MODE\n"), "{diff}");
         assert!(!diff.contains(undo::HASH_LABEL), "{diff}");
+    }
+
+    fn with_env(image: &str, env: serde_json::Value) -> PodTemplateSpec {
+        serde_json::from_value(json!({
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "app", "image": image, "env": env}]}
+        }))
+        .unwrap()
+    }
+
+    /// Issue 14 item 2: `rollback --dry-run` printed a full `phs_` key and both sides of a
+    /// changed DATABASE_PASSWORD.
+    #[test]
+    fn the_template_diff_shows_no_credential_and_names_a_changed_one() {
+        let key = "phs_Qw3Er4Ty5Ui6Op7As8Df9Gh0Jk1Lz2Xc3Vb4Nm5Q";
+        let current = with_env(
+            "app:2",
+            json!([{"name": "DATABASE_PASSWORD", "value": "new-db-password-1"},
+                   {"name": "FLAGS_KEY", "value": key}]),
+        );
+        let target = with_env(
+            "app:1",
+            json!([{"name": "DATABASE_PASSWORD", "value": "old-db-password-0"},
+                   {"name": "FLAGS_KEY", "value": key}]),
+        );
+        let diff = template_diff(&current, "current", &target, "revision 1");
+        for secret in ["new-db-password-1", "old-db-password-0", &key[4..]] {
+            assert!(!diff.contains(secret), "{secret} in\n{diff}");
+        }
+        assert!(diff.contains("+    image: app:1"), "{diff}");
+        assert!(
+            diff.contains("# app/DATABASE_PASSWORD: the value differs (not shown)"),
+            "{diff}"
+        );
+        assert!(!diff.contains("FLAGS_KEY: the value differs"), "{diff}");
+    }
+
+    /// Issue 14 item 2: `rollback history` printed `kubectl set env … DB_PASSWORD=…` as recorded.
+    #[test]
+    fn change_causes_are_redacted() {
+        let d = deployment("app:3", "3", json!({}));
+        let mut rs = running_replica_set(&d, "web-c", "3");
+        rs.metadata.annotations.as_mut().unwrap().insert(
+            CHANGE_CAUSE_ANNOTATION.into(),
+            "kubectl set env deploy/web DB_PASSWORD=hunter2-cause DB_PASS=other-cause".into(),
+        );
+        let rows = revision_rows(&d, &[rs]).unwrap();
+        let cause = rows[0].change_cause.as_deref().unwrap();
+        assert_eq!(
+            cause,
+            "kubectl set env deploy/web DB_PASSWORD=[REDACTED] DB_PASS=[REDACTED]"
+        );
     }
 }

@@ -2,13 +2,17 @@
 //! and act. One test binary, so the suite links once.
 
 mod action;
+mod bad_input;
 mod canary;
+mod canary_safety;
 mod cli;
 mod completion;
 mod demo;
 mod evidence;
 mod github;
+mod hostile;
 mod kubeconfig;
+mod leaks;
 mod notify;
 mod preflight;
 mod prom;

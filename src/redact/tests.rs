@@ -287,3 +287,66 @@ fn the_trigger_search_finds_exactly_the_combined_regexs_matches() {
         assert_eq!(got, expected, "{text:?}");
     }
 }
+
+/// Issue 14 item 4: `Jx\"gR2R8…` in events.yaml and `sig=Uz%2FcRNB…%3D%3D` in postmortem.md
+/// got through because only the raw and base64 forms of a Secret value were known.
+#[test]
+fn secret_values_are_redacted_escaped_url_encoded_and_base64url() {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let quoted = "Jx\"gR2R8/q\\w";
+    let signed = "Uz/cRNB+k9 x==";
+    let (r, _) = Redactor::new(&[
+        secret("db", "password", quoted.as_bytes()),
+        secret("hooks", "sig", format!("{signed}\n").as_bytes()),
+    ]);
+    let json_escaped = serde_json::to_string(quoted).unwrap();
+    let json_escaped = &json_escaped[1..json_escaped.len() - 1];
+    let forms = [
+        quoted.to_string(),
+        json_escaped.to_string(),
+        json_escaped.replace('/', "\\/"),
+        "Jx%22gR2R8%2Fq%5Cw".to_string(),
+        "Jx%22gR2R8%2fq%5cw".to_string(),
+        "Uz%2FcRNB%2Bk9%20x%3D%3D".to_string(),
+        "Uz%2FcRNB%2Bk9+x%3D%3D".to_string(),
+        URL_SAFE.encode(quoted),
+        URL_SAFE_NO_PAD.encode(quoted),
+        STANDARD_NO_PAD.encode(format!("{signed}\n")),
+        URL_SAFE.encode(signed),
+    ];
+    for form in forms {
+        let text = format!("message: \"failed: {form} at 12:00\"");
+        let (out, n) = redact(&r, &text);
+        assert_eq!(n, 1, "{form}: {out}");
+        assert!(!out.contains(&form), "{form}: {out}");
+    }
+}
+
+/// Issue 14 item 4: a value after a separate `--db-password` argument, and names outside the
+/// password/secret/token pattern such as `DB_PASS`.
+#[test]
+fn separate_flag_values_and_pass_names_are_redacted() {
+    let r = Redactor::patterns_only();
+    for (input, expected) in [
+        (
+            "kubectl set env deploy/web DB_PASS=hunter2x",
+            "kubectl set env deploy/web DB_PASS=[REDACTED]",
+        ),
+        ("smtp-pass: hunter2x", "smtp-pass: [REDACTED]"),
+        (
+            "app --db-password hunter2x --port 80",
+            "app --db-password [REDACTED] --port 80",
+        ),
+        ("run --token abc.def --v", "run --token [REDACTED] --v"),
+        ("--client-secret=s3cr3t", "--client-secret=[REDACTED]"),
+    ] {
+        assert_eq!(redact(&r, input).0, expected, "{input}");
+    }
+    for prose in [
+        "bypass the cache; 12 checks passed: 3 failed",
+        "--password-file /etc/pw",
+        "use -- to end flags",
+    ] {
+        assert_eq!(redact(&r, prose).1, 0, "{prose}");
+    }
+}
