@@ -140,7 +140,10 @@ impl Notifier {
         if !names.is_empty() {
             // reqwest is built without a default crypto provider; a second install is harmless.
             let _ = rustls::crypto::ring::default_provider().install_default();
+            // No redirects: a receiver that redirects a POST would have the message (and its
+            // routing key) sent somewhere the config file never named; a 3xx is reported.
             let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::Remote(format!("start the HTTP client for --notify: {e}")))?;
             notifier.client = Some(client);
