@@ -7,11 +7,12 @@
 //! cmd/               Cli, Command, one file or folder per verb
 //! evidence/          features; each may use the ones listed below it, never one above:
 //! rollback/            evidence reads what canaries and rollouts leave behind, rollback
-//! canary/              recovers a canary and undoes, canary promotes through rollout
+//! canary/ rotate/      recovers a canary and undoes, canary promotes through rollout, rotate restarts through it
 //! rollout/ checks/
-//! prometheus/        outside systems (prometheus reads its credentials through kube)
+//! notify/            outside systems (notify and prometheus read credentials through kube)
+//! prometheus/
 //! kube/ posthog/ github/
-//! render/ ui/ config/ error/ report/ clock interrupt annotations redact     leaves
+//! render/ ui/ config/ error/ event/ report/ clock interrupt annotations redact     leaves
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,14 +24,14 @@ pub(crate) fn level(module: &str) -> Option<u32> {
         "cmd" => 90,
         "evidence" => 74,
         "rollback" => 73,
-        "canary" => 72,
+        "canary" | "rotate" => 72,
         "rollout" | "checks" => 71,
-        "prometheus" => 52,
+        "prometheus" | "notify" => 52,
         "kube" | "posthog" | "github" => 51,
         "render" | "http" => 16,
         "ui" => 15,
         "config" => 14,
-        "error" => 13,
+        "error" | "event" => 13,
         "report" | "http_log" => 12,
         "clock" | "interrupt" | "annotations" | "redact" => 11,
         _ => return None,

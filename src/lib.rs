@@ -10,6 +10,7 @@ pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod error;
+pub mod event;
 pub mod evidence;
 pub mod github;
 pub mod http;
@@ -18,6 +19,7 @@ pub mod interrupt;
 pub mod kube;
 #[cfg(test)]
 mod layering;
+pub mod notify;
 pub mod posthog;
 pub mod prometheus;
 pub mod redact;
@@ -25,6 +27,7 @@ pub mod render;
 pub mod report;
 pub mod rollback;
 pub mod rollout;
+pub mod rotate;
 pub mod ui;
 
 use std::io::IsTerminal;
@@ -155,6 +158,8 @@ async fn dispatch(command: Command, ctx: &Ctx) -> Result<Option<Report>> {
         Command::Rollback(args) => cmd::rollback::run(args, ctx).await?,
         Command::Triage(args) => cmd::triage::run(args, ctx).await?,
         Command::Evidence(args) => cmd::evidence::run(args, ctx).await?,
+        Command::RotateKey(args) => cmd::rotate_key::run(args, ctx).await?,
+        Command::Notify(args) => cmd::notify::run(args, ctx).await?,
         Command::Demo(args) => cmd::demo::run(args, ctx).await?,
         Command::Completion(args) => {
             cmd::completion::run(args, ctx)?;

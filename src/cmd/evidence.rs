@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::cmd::notify_args::{NotifyArgs, event_target};
 use crate::cmd::sources::SourceArgs;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
@@ -13,6 +14,8 @@ use crate::evidence::bundle::Bundle;
 use crate::evidence::bundle_report::evidence_report;
 use crate::evidence::collect::{CollectInputs, collect};
 use crate::evidence::gather;
+use crate::evidence::notify_events::bundle_event;
+use crate::evidence::redact::SecretValue;
 use crate::evidence::settings::Settings;
 use crate::evidence::workload::fetch_workload;
 use crate::report::{Report, ReportTarget};
@@ -68,6 +71,9 @@ pub struct EvidenceArgs {
 
     #[command(flatten)]
     pub sources: SourceArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 impl EvidenceArgs {
@@ -83,6 +89,7 @@ impl EvidenceArgs {
             archive_dir: Some(archive_dir),
             max_log_requests: None,
             sources,
+            notify: NotifyArgs::default(),
         }
     }
 }
@@ -100,6 +107,7 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
     let prometheus = ctx
         .prometheus(args.sources.prometheus_url.as_deref(), None)
         .await?;
+    let notifier = args.notify.notifier(ctx, false).await?;
     let cluster = ctx.cluster().await?;
     let now = ctx.now();
     let spinner = ctx.ui.spinner(&format!("collecting evidence for {target}"));
@@ -121,7 +129,15 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
         &args.sources.flags(),
         prometheus,
     )?;
-    let secrets = gather::secrets(cluster, &workload).await;
+    let mut secrets = gather::secrets(cluster, &workload).await;
+    // The notify credentials are never in a bundle either, wherever they might turn up.
+    for (i, value) in notifier.secrets().values().iter().enumerate() {
+        secrets.values.push(SecretValue {
+            secret: "notify".to_string(),
+            key: format!("credential-{}", i + 1),
+            value: value.as_bytes().to_vec(),
+        });
+    }
     let collected = collect(
         CollectInputs {
             cluster,
@@ -142,7 +158,7 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
     )
     .await?;
     spinner.finish_and_clear();
-    Ok(evidence_report(
+    let report = evidence_report(
         ReportTarget::deployment(
             &target.name,
             Some(&cluster.namespace),
@@ -150,7 +166,13 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
         ),
         &collected,
         now,
-    ))
+    );
+    if notifier.is_active() {
+        notifier
+            .send(bundle_event(event_target(&report.target), &report))
+            .await;
+    }
+    Ok(notifier.attach(report))
 }
 
 /// `incident-<name>-<UTC timestamp>.tar.gz`, the timestamp without colons so it is a safe name.

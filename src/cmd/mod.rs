@@ -10,8 +10,11 @@ pub mod demo;
 pub mod evidence;
 pub mod global;
 pub mod global_github;
+pub mod notify;
+pub mod notify_args;
 pub mod preflight;
 pub mod rollback;
+pub mod rotate_key;
 pub mod schema;
 pub mod sources;
 pub mod target;
@@ -64,6 +67,10 @@ pub enum Command {
     Triage(triage::TriageArgs),
     /// Collect the incident evidence bundle: logs, events, history, metrics, postmortem
     Evidence(evidence::EvidenceArgs),
+    /// Replace the PostHog key a Deployment reads from its Secret: validated, restarted, verified, reverted on failure
+    RotateKey(rotate_key::RotateKeyArgs),
+    /// Post an incident update (or its resolution) to Slack, PagerDuty or a webhook
+    Notify(notify::NotifyCommandArgs),
     /// Run the whole flow against an embedded simulated cluster
     Demo(demo::DemoArgs),
     /// Print a shell completion script

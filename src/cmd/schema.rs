@@ -22,6 +22,8 @@ fn details_types(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str
         of::<crate::checks::summary::PreflightDetails>(generator),
         of::<crate::evidence::triage_report::TriageDetails>(generator),
         of::<crate::evidence::bundle_report::EvidenceDetails>(generator),
+        of::<crate::notify::NotifyDetails>(generator),
+        of::<crate::rotate::Rotation>(generator),
     ]
 }
 

@@ -8,11 +8,13 @@ use std::io::IsTerminal;
 
 use clap::Args;
 
+use crate::cmd::notify_args::{NotifyArgs, event_target};
 use crate::cmd::sources::SourceArgs;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
 use crate::evidence::apply::{Applied, ApplyPlan, plan, send};
 use crate::evidence::gather;
+use crate::evidence::notify_events::triage_event;
 use crate::evidence::settings::Settings;
 use crate::evidence::triage::decide;
 use crate::evidence::triage_report::triage_report;
@@ -69,9 +71,12 @@ pub struct TriageArgs {
     #[arg(long, short = 'y', requires = "apply")]
     pub yes: bool,
 
-    /// With --apply: show the change without sending it
+    /// With --apply: show the change without sending it (and --notify's messages unsent)
     #[arg(long, requires = "apply")]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 impl TriageArgs {
@@ -86,6 +91,7 @@ impl TriageArgs {
             apply: false,
             yes: false,
             dry_run: false,
+            notify: NotifyArgs::default(),
         }
     }
 }
@@ -102,6 +108,7 @@ pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Report> {
     let prometheus = ctx
         .prometheus(args.sources.prometheus_url.as_deref(), None)
         .await?;
+    let notifier = args.notify.notifier(ctx, args.dry_run).await?;
     let cluster = ctx.cluster().await?;
     let spinner = ctx.ui.spinner(&format!("triage {target}"));
     let workload = fetch_workload(cluster, &target.name).await?;
@@ -149,7 +156,7 @@ pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Report> {
         }
         false => Vec::new(),
     };
-    Ok(triage_report(
+    let report = triage_report(
         ReportTarget::deployment(
             &target.name,
             Some(&cluster.namespace),
@@ -161,7 +168,12 @@ pub async fn run(args: TriageArgs, ctx: &Ctx) -> Result<Report> {
         args.fail_on,
         &applied,
         ctx.now(),
-    ))
+    );
+    if notifier.is_active() {
+        let event = triage_event(event_target(&report.target), &outcome, &report);
+        notifier.send(event).await;
+    }
+    Ok(notifier.attach(report))
 }
 
 /// `--apply`: the plan's one patch, after a confirmation (a prompt, or `--yes`).

@@ -1,6 +1,6 @@
 //! The configuration file (`kubectl-posthog.yaml`): names, thresholds, severity overrides,
-//! attestations and disabled checks, and one section per feature (`canary`, `evidence`, `posthog`,
-//! `preflight`, `prometheus`) as plain data: a feature receives its own section, never the whole
+//! attestations and disabled checks, and one section per feature (`canary`, `evidence`, `notify`,
+//! `posthog`, `preflight`, `prometheus`) as plain data: a feature receives its own section, never the whole
 //! file. Unknown keys are errors so a typo never silently turns a check off.
 
 use std::collections::BTreeMap;
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 pub mod canary;
 pub mod duration;
 pub mod evidence;
+pub mod notify;
 pub mod posthog;
 pub mod preflight;
 pub mod prometheus;
@@ -48,6 +49,7 @@ pub struct Config {
     pub prometheus: prometheus::PrometheusConfig,
     pub canary: canary::CanaryConfig,
     pub evidence: evidence::EvidenceConfig,
+    pub notify: notify::NotifyConfig,
 }
 
 /// Names of the Deployment, Secret, variables and paths; the defaults are the checklist's.
@@ -209,6 +211,7 @@ impl Config {
             message.lines().next().unwrap_or(&message).to_string()
         })?;
         validate::validate(&config)?;
+        notify::validate(&config.notify)?;
         Ok(config)
     }
 }

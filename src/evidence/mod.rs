@@ -21,6 +21,7 @@ pub mod logs;
 pub mod manifest;
 pub mod metrics;
 pub mod metrics_files;
+pub mod notify_events;
 pub mod objects;
 pub mod postmortem;
 pub mod redact;

@@ -75,7 +75,14 @@ pub fn key_rotation(name: &str, ns: &str, key: &KeySource) -> Vec<Action> {
             key.other_keys.join(", ")
         ))
     };
-    vec![verify, compare, update, restart(name, ns)]
+    let rotate = Action::run(
+        "rotate-key",
+        "Or all of it in one safe step: validate the new key with PostHog, patch only this key, restart every reader, verify, revert on failure",
+        format!(
+            "read -rsp 'new PostHog key: ' POSTHOG_NEW_KEY && printf '%s\\n' \"$POSTHOG_NEW_KEY\" | kubectl posthog rotate-key deployment/{name} -n {ns}"
+        ),
+    );
+    vec![verify, compare, update, restart(name, ns), rotate]
 }
 
 fn restart(name: &str, ns: &str) -> Action {

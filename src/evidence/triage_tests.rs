@@ -156,8 +156,30 @@ fn auth_errors_without_incident_are_our_integration_at_p1_with_key_rotation() {
     let ids: Vec<&str> = outcome.actions.iter().map(|a| a.id).collect();
     assert_eq!(
         ids,
-        ["verify-key", "check-rotation", "update-secret", "restart"]
+        [
+            "verify-key",
+            "check-rotation",
+            "update-secret",
+            "restart",
+            "rotate-key"
+        ]
     );
+    // The safe rotation is offered too; the key goes through stdin, never an argument.
+    let rotate = outcome
+        .actions
+        .iter()
+        .find(|a| a.id == "rotate-key")
+        .unwrap();
+    assert!(
+        rotate
+            .command
+            .as_deref()
+            .is_some_and(|c| c
+                .ends_with("| kubectl posthog rotate-key deployment/posthog-integration -n prod")),
+        "{:?}",
+        rotate.command
+    );
+    assert!(rotate.env.is_none(), "--apply never rotates");
     let cmds = commands(&outcome);
     assert_eq!(
         cmds[0],

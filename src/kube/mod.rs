@@ -4,6 +4,7 @@
 pub mod apps;
 mod client;
 mod contexts;
+mod credential;
 pub mod exec_plugin;
 mod http_trace;
 mod missing;
@@ -14,6 +15,7 @@ mod selector;
 pub use apps::{Apps, FIELD_MANAGER};
 pub use client::{Cluster, ConnectOptions, api_error, connect, is_not_found};
 pub use contexts::context_names;
+pub use credential::resolve_credential;
 pub use missing::{deployment_not_found, explain_not_found};
 pub use names::is_dns1123_subdomain;
 pub use selector::selector_string;

@@ -12,7 +12,7 @@ pub mod alert_table;
 pub mod promql;
 pub mod rules;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Environment variables read when the config file names no credentials.
 pub const TOKEN_ENV: &str = "PROMETHEUS_BEARER_TOKEN";
@@ -108,66 +108,7 @@ async fn resolve(
     cluster: Option<&crate::kube::Cluster>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String> {
-    match (&reference.env, &reference.secret) {
-        (Some(name), None) => env(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| Error::Input(format!("{what}: environment variable {name} is not set"))),
-        (None, Some(secret)) => {
-            let cluster = cluster.ok_or_else(|| {
-                Error::Input(format!(
-                    "{what}: reading Secret {} needs a cluster connection",
-                    secret.name
-                ))
-            })?;
-            read_secret_key(cluster, secret, what).await
-        }
-        _ => Err(Error::Input(format!(
-            "{what}: give exactly one of `env` or `secret`"
-        ))),
-    }
-}
-
-async fn read_secret_key(
-    cluster: &crate::kube::Cluster,
-    secret: &SecretKeyRef,
-    what: &str,
-) -> Result<String> {
-    use k8s_openapi::api::core::v1::Secret;
-    let namespace = secret.namespace.as_deref().unwrap_or(&cluster.namespace);
-    let api: kube::Api<Secret> = kube::Api::namespaced(cluster.client.clone(), namespace);
-    let object = api.get(&secret.name).await.map_err(|e| {
-        crate::kube::api_error(
-            &format!("get secret {namespace}/{} for {what}", secret.name),
-            &cluster.server,
-            e,
-        )
-    })?;
-    let bytes = object
-        .data
-        .as_ref()
-        .and_then(|data| data.get(&secret.key))
-        .map(|b| b.0.clone())
-        .or_else(|| {
-            object
-                .string_data
-                .as_ref()
-                .and_then(|d| d.get(&secret.key))
-                .map(|s| s.as_bytes().to_vec())
-        })
-        .ok_or_else(|| {
-            Error::Input(format!(
-                "{what}: Secret {namespace}/{} has no key {:?}",
-                secret.name, secret.key
-            ))
-        })?;
-    String::from_utf8(bytes)
-        .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-        .map_err(|_| {
-            Error::Input(format!(
-                "{what}: key {:?} of Secret {namespace}/{} is not UTF-8 text",
-                secret.key, secret.name
-            ))
-        })
+    crate::kube::resolve_credential(reference, what, cluster, env).await
 }
 
 #[cfg(test)]

@@ -33,6 +33,44 @@ pub struct Report {
     /// carry the same data in `details`.
     #[serde(skip)]
     pub preface: Option<Preface>,
+    /// What `--notify` sent, one entry per destination and event (never a URL or key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Notification>,
+}
+
+/// One event offered to one `--notify` destination and what became of it. Names the
+/// destination as the config file does; its URL, token or routing key never appears.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// The destination's name under `notify.destinations`.
+    pub destination: String,
+    /// `slack-webhook`, `slack-bot`, `pagerduty` or `webhook`.
+    pub kind: String,
+    /// The event's name (`canary.aborted`, `triage.result`, …).
+    pub event: String,
+    pub outcome: NotificationOutcome,
+    /// HTTP requests made (retries included); 0 when skipped or a dry run.
+    pub attempts: u32,
+    /// Why it failed or was skipped, or what the receiver answered (a Slack `ts`, a dedup key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// With `--dry-run`: the message that would be sent, credentials masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotificationOutcome {
+    /// The receiver accepted it.
+    Sent,
+    /// Not delivered within the destination's timeout, or refused; never changes the exit code.
+    Failed,
+    /// The destination's `events` or `minSeverity` leaves it out.
+    Skipped,
+    /// `--dry-run`: shown, not sent.
+    DryRun,
 }
 
 /// The typed `details` of one command's report. Each implementation is listed in
@@ -255,6 +293,7 @@ impl Report {
             generated_at,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             preface: None,
+            notifications: Vec::new(),
         }
     }
 

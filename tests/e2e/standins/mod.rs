@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 pub mod github;
 #[allow(dead_code)]
+pub mod notify;
+#[allow(dead_code)]
 pub mod posthog;
 
 /// A URL on which nothing listens (the port was bound, then released): "PostHog is down".
