@@ -2,7 +2,7 @@
 # Runs kubectl-posthog in GitHub mode with the action's inputs, mapped to env by action.yml
 # (composite actions get no INPUT_* variables on the real runner).
 # Inputs (env): KP_BINARY, KP_COMMAND, KP_ARGS, KP_COMMENT, KP_COMMENT_MODE, KP_COMMENT_KEY,
-# KP_COMMIT_COMMENT, KP_CHECK_RUN, KP_UPLOAD_SARIF, KP_FAIL_ON, KP_MAX_WAIT.
+# KP_COMMIT_COMMENT, KP_CHECK_RUN, KP_UPLOAD_SARIF, KP_FAIL_ON, KP_MAX_WAIT, KP_FIX_DIR.
 set -euo pipefail
 
 fail() { echo "::error title=kubectl-posthog::$*"; exit 2; }
@@ -78,6 +78,13 @@ if [ -n "$fail_on" ]; then
     # Severity thresholds mean something for checklists; a canary or rollback has its own verdict.
     preflight | triage) args+=(--fail-on "$fail_on") ;;
     *) echo "::warning title=kubectl-posthog::fail-on is ignored for $KP_COMMAND: its verdict is promoted/aborted or done/failed" ;;
+  esac
+fi
+if [ -n "${KP_FIX_DIR:-}" ]; then
+  case "$KP_COMMAND" in
+    # preflight --fix writes reviewable files there; the next step uploads them as an artifact.
+    preflight) args+=(--fix "$KP_FIX_DIR") ;;
+    *) fail "fix-dir is for preflight only (its --fix DIR), not for $KP_COMMAND" ;;
   esac
 fi
 args+=(--github --no-progress)

@@ -100,6 +100,10 @@ pub struct Driver<'a> {
     pub measured_in_step: std::collections::BTreeSet<String>,
     /// The current pause had ended before this run took the canary over (a late `--resume`).
     pub resumed_late: bool,
+    /// Where `--notify` sends the canary's events (each passed step here; start and end by the
+    /// command).
+    pub notifier: &'a crate::notify::Notifier,
+    pub event_target: crate::event::EventTarget,
     pub source: &'a dyn MetricSource,
     pub clock: Arc<dyn Clock>,
     pub view: LiveView,
@@ -159,6 +163,7 @@ impl Driver<'_> {
             }
             match self.run_step(&step).await? {
                 StepEnd::Next => {
+                    self.step_passed(&step).await;
                     self.state.step += 1;
                     self.state.phase = Phase::Progressing;
                     self.state.pause_started_at = None;
@@ -343,6 +348,28 @@ impl Driver<'_> {
     pub(super) fn elapsed_since(&self, started: jiff::Timestamp) -> Duration {
         let secs = self.clock.now().duration_since(started).as_secs_f64();
         Duration::from_secs_f64(secs.max(0.0))
+    }
+
+    async fn step_passed(&self, step: &CanaryStep) {
+        use crate::event::{Event, EventKind};
+        let event = Event::new(
+            EventKind::CanaryStepPassed,
+            crate::report::Severity::P4,
+            self.event_target.clone(),
+            format!(
+                "canary of deployment/{} passed step {}/{} ({}%)",
+                self.name,
+                step.number,
+                self.state.steps.len(),
+                step.weight
+            ),
+            self.clock.now(),
+        )
+        .fact(
+            "step",
+            format!("{}/{}", step.number, self.state.steps.len()),
+        );
+        self.notifier.send(event).await;
     }
 
     /// Records the state (and the heartbeat) in the Lease, conditional on the Lease as last

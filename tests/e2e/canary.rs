@@ -1634,3 +1634,63 @@ async fn verbose_canary_logs_readings_changes_and_requests_without_credentials()
         std::fs::write(path, &out.stderr).unwrap();
     }
 }
+
+/// Issue 19: `--notify` on canary and rollback: the canary's start, each passed step and its
+/// promotion reach the destination as they happen; a rollback afterwards reports it is done.
+#[tokio::test(flavor = "multi_thread")]
+async fn canary_and_rollback_notify_their_events() {
+    let hooks = crate::standins::notify::NotifyStandIn::start().await;
+    let env = Env::start("notified", healthy(), true).await;
+    let config = env.dir.path().join("kubectl-posthog.yaml");
+    std::fs::write(
+        &config,
+        "notify:\n  destinations:\n    hook:\n      webhook: { url: { env: TEST_WEBHOOK } }\n",
+    )
+    .unwrap();
+    let prom = &prom::shared().prometheus;
+    let out = run(env
+        .canary(
+            &prom.url,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "50,100",
+                "--pause",
+                "5s",
+                "--notify",
+                "hook",
+            ],
+        )
+        .args(FAST)
+        .args(LENIENT)
+        .arg("--config")
+        .arg(&config)
+        .env("TEST_WEBHOOK", hooks.webhook_url()));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let events: Vec<String> = hooks
+        .requests_to("/hook/")
+        .iter()
+        .map(|s| s.json()["event"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        events,
+        ["canary.started", "canary.step-passed", "canary.promoted"],
+        "{events:?}"
+    );
+    assert!(
+        !out.stdout.contains(&hooks.webhook_url()),
+        "the webhook URL is a credential"
+    );
+    let rollback = run(bin()
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["-n", &env.ns, "--config"])
+        .arg(&config)
+        .args(["rollback", "deploy/web", "--notify", "hook"])
+        .env("TEST_WEBHOOK", hooks.webhook_url()));
+    assert_eq!(rollback.code, 0, "{}", rollback.stderr);
+    let last = hooks.requests_to("/hook/").last().unwrap().json();
+    assert_eq!(last["event"], "rollback.done", "{last}");
+}

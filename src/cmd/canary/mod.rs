@@ -172,6 +172,9 @@ pub struct RunArgs {
     /// With --resume: take over even though another process's heartbeat is recent
     #[arg(long, requires = "resume")]
     pub force: bool,
+
+    #[command(flatten)]
+    pub notify: crate::cmd::notify_args::NotifyArgs,
 }
 
 impl RunArgs {

@@ -12,8 +12,11 @@ use crate::canary::settings::{self, SavedOptions};
 use crate::canary::source::{MetricSource, SourceError};
 use crate::canary::state::{self, CanaryState, Phase, STATE_VERSION};
 use crate::canary::view::LiveView;
+use crate::cmd::notify_args::event_target;
 use crate::cmd::{Ctx, TargetRef};
 use crate::error::{Error, Result};
+use crate::event::{Event, EventKind};
+use crate::report::Severity;
 use crate::report::{Incomplete, Report};
 
 pub(super) async fn start(
@@ -163,6 +166,9 @@ pub(super) async fn start(
     if !run.resume {
         resolve::preconditions(&stable, &name)?;
     }
+    // An unknown destination or an unset credential is refused before anything changes.
+    let notifier = run.notify.notifier(ctx, false).await?;
+    let event_target = event_target(&report_target);
 
     let mut state = state;
     state.options = serde_json::to_value(settings.saved(prometheus_url.as_deref()))
@@ -192,6 +198,24 @@ pub(super) async fn start(
             _ => Ok(()),
         })
         .await?;
+    if !run.resume {
+        notifier
+            .send(
+                Event::new(
+                    EventKind::CanaryStarted,
+                    Severity::P4,
+                    event_target.clone(),
+                    format!(
+                        "canary of {} started on deployment/{name}",
+                        objects::images_text(&state.images)
+                    ),
+                    ctx.now(),
+                )
+                .fact("image", objects::images_text(&state.images))
+                .fact("steps", state.steps.len().to_string()),
+            )
+            .await;
+    }
     let mut driver = Driver {
         apis: apis.clone(),
         name: name.clone(),
@@ -208,6 +232,8 @@ pub(super) async fn start(
         stable,
         stored,
         resumed_late: false,
+        notifier: &notifier,
+        event_target: event_target.clone(),
     };
     if run.resume {
         driver.view.event(&format!(
@@ -228,6 +254,21 @@ pub(super) async fn start(
         now: ctx.now(),
     };
     let report = report::outcome_report(&input, &outcome, &notes);
+    if let Some((kind, severity)) = outcome_event(&outcome) {
+        notifier
+            .send(
+                Event::new(
+                    kind,
+                    severity,
+                    event_target,
+                    report.verdict.summary.clone(),
+                    ctx.now(),
+                )
+                .findings(&report.findings),
+            )
+            .await;
+    }
+    let report = notifier.attach(report);
     Ok(match outcome {
         // Prometheus failing is not a verdict on the release: exit 3, as for any remote failure.
         Outcome::Aborted {
@@ -263,4 +304,22 @@ fn already_running(s: &state::CanaryState, name: &str) -> Error {
         s.images.values().cloned().collect::<Vec<_>>().join(", "),
         s.driver
     ))
+}
+
+/// The event a canary's end is to the people notified, and how severe: a release aborted by its
+/// analysis or pods, or a failed promotion, is a P1; the rest of the ends are worth a look.
+fn outcome_event(outcome: &Outcome) -> Option<(EventKind, Severity)> {
+    Some(match outcome {
+        Outcome::Promoted => (EventKind::CanaryPromoted, Severity::P4),
+        Outcome::PromotionFailed(_) => (EventKind::CanaryPromotionFailed, Severity::P1),
+        Outcome::Aborted {
+            kind: AbortKind::Analysis | AbortKind::Health,
+            ..
+        } => (EventKind::CanaryAborted, Severity::P1),
+        Outcome::Aborted { .. } | Outcome::Failed { .. } | Outcome::Superseded(_) => {
+            (EventKind::CanaryAborted, Severity::P3)
+        }
+        Outcome::Interrupted { abort: Some(_) } => (EventKind::CanaryAborted, Severity::P3),
+        Outcome::Interrupted { abort: None } => return None,
+    })
 }

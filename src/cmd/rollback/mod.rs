@@ -9,10 +9,12 @@ use url::Url;
 
 use crate::annotations::ROLLBACK_ANNOTATION;
 use crate::canary::objects::ImageArg;
+use crate::cmd::notify_args::event_target;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
+use crate::event::{Event, EventKind};
 use crate::kube::Apps;
-use crate::report::{Finding, Report, Severity, Status, Step};
+use crate::report::{Finding, Report, Severity, Status, Step, VerdictResult};
 use crate::rollback::dry_run;
 use crate::rollback::findings::{
     canary_finding, earlier_rollback_finding, unreadable_canary_finding,
@@ -85,6 +87,9 @@ pub struct RollbackArgs {
     /// For a workflow's cleanup step, so an error before the canary started rolls nothing back
     #[arg(long, value_name = "[CONTAINER=]IMAGE")]
     pub only_canary_of: Option<String>,
+
+    #[command(flatten)]
+    pub notify: crate::cmd::notify_args::NotifyArgs,
 }
 
 impl RollbackArgs {
@@ -101,6 +106,7 @@ impl RollbackArgs {
             health_url: None,
             dry_run: false,
             only_canary_of: None,
+            notify: Default::default(),
         }
     }
 }
@@ -241,6 +247,8 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         ));
     }
 
+    // An unknown destination or an unset credential is refused before anything changes.
+    let notifier = args.notify.notifier(ctx, false).await?;
     let mut first = Some(fetched.clone());
     if let Some(recovery) = &recovery {
         let ui = ctx.ui.clone();
@@ -399,5 +407,22 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
             ));
         }
     }
-    Ok(report(ctx, &apis, &name, findings, details))
+    let report = report(ctx, &apis, &name, findings, details);
+    let (kind, severity) = match report.verdict.result {
+        VerdictResult::Fail => (EventKind::RollbackFailed, Severity::P1),
+        _ => (EventKind::RollbackDone, Severity::P4),
+    };
+    notifier
+        .send(
+            Event::new(
+                kind,
+                severity,
+                event_target(&report.target),
+                report.verdict.summary.clone(),
+                ctx.now(),
+            )
+            .findings(&report.findings),
+        )
+        .await;
+    Ok(notifier.attach(report))
 }

@@ -554,6 +554,40 @@ fn argv(out: &crate::support::Run) -> Vec<String> {
         .collect()
 }
 
+/// Issue 20: in GitHub mode the action can write preflight's fixes and upload them (the
+/// `fix-dir` input becomes `--fix DIR`; the upload step is the action's last).
+#[test]
+fn fix_dir_becomes_preflights_fix_flag_and_is_refused_elsewhere() {
+    let out = run_sh(&[
+        ("KP_COMMAND", "preflight"),
+        ("KP_ARGS", "-f k8s"),
+        ("KP_FIX_DIR", "fixes dir"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let args = argv(&out);
+    assert_eq!(
+        &args[..5],
+        ["preflight", "-f", "k8s", "--fix", "fixes dir"],
+        "{args:?}"
+    );
+    let out = run_sh(&[("KP_COMMAND", "canary"), ("KP_FIX_DIR", "fixes")]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stdout.contains("fix-dir is for preflight only"),
+        "{}",
+        out.stdout
+    );
+    let action = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"),
+    )
+    .unwrap();
+    assert!(
+        action.contains("name: kubectl-posthog-fixes")
+            && action.contains("inputs.fix-dir != '' && inputs.command == 'preflight'"),
+        "the action uploads the fix directory"
+    );
+}
+
 #[test]
 fn run_script_turns_inputs_into_flags() {
     let step = |command: &str, comment: &str, fail_on: &str| {
