@@ -5,6 +5,7 @@ mod client;
 mod contexts;
 pub mod exec_plugin;
 mod names;
+pub mod retry;
 mod selector;
 
 pub use client::{Cluster, ConnectOptions, api_error, connect, is_not_found};
