@@ -83,7 +83,19 @@ fn durations(config: &Config) -> Result<(), String> {
             Duration::from_secs(60),
         ),
     ];
-    let pauses: Vec<Option<String>> = c.pauses.iter().flatten().cloned().map(Some).collect();
+    // A pause may also be a word (`manual` waits for `canary promote`) or a bare 0.
+    let is_word = |p: &String| {
+        matches!(
+            p.trim().to_ascii_lowercase().as_str(),
+            "manual" | "indefinite" | "promote" | "inf" | "0"
+        )
+    };
+    let pauses: Vec<Option<String>> = c
+        .pauses
+        .iter()
+        .flatten()
+        .map(|p| (!is_word(p)).then(|| p.clone()))
+        .collect();
     for (i, pause) in pauses.iter().enumerate() {
         keys.push((format!("canary.pauses[{i}]"), pause, Duration::ZERO));
     }
