@@ -66,6 +66,10 @@ pub enum Error {
     /// The user pressed Ctrl-C or the job was cancelled.
     #[error("interrupted")]
     Interrupted,
+    /// Another process took over what this one was doing (a canary's Lease): it stopped, and
+    /// the message says who holds it now and in what state. Not success, not an outage: exit 1.
+    #[error("{0}")]
+    Superseded(String),
 }
 
 /// How much of a value the user gave is quoted back in a message.
@@ -112,6 +116,7 @@ impl Error {
             // A result we could not write is as good as a result we could not produce.
             Error::Io { .. } => Exit::Unavailable,
             Error::Interrupted => Exit::Interrupted,
+            Error::Superseded(_) => Exit::VerdictFailed,
         }
     }
 

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use super::abort::{self, AbortOptions, AbortOrder, AbortSummary};
 use super::analysis::ReadingStatus;
 use super::objects;
-use super::ops::{self, AbortOptions, AbortOrder, AbortSummary, Apis};
+use super::ops::{self, Apis};
 use super::state::{self, Action, CanaryState, Command, Phase};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -13,15 +14,13 @@ use crate::report::{
     Finding, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
 };
 
-/// Reads the stable and its canary state.
+/// Reads the stable and its canary state (from the stable's Lease).
 pub async fn read(
     apis: &Apis,
     name: &str,
 ) -> Result<(k8s_openapi::api::apps::v1::Deployment, Option<CanaryState>)> {
-    let stable = apis.get(name).await?;
-    let (state, _) = state::read_annotations(stable.metadata.annotations.as_ref())
-        .map_err(|e| Error::Input(format!("deployment {}/{name}: {e}", apis.namespace)))?;
-    Ok((stable, state))
+    let (stable, stored) = tokio::try_join!(apis.get(name), apis.read_stored(name))?;
+    Ok((stable, stored.state))
 }
 
 /// Where a canary stands. Exit 0 while it progresses or once promoted, 1 once aborted.
@@ -233,13 +232,14 @@ pub async fn abort(
     }
     let options = AbortOptions {
         order: AbortOrder::StableFirst,
+        holder: None,
         timeout,
         reason: format!(
             "aborted by `kubectl posthog canary abort` ({})",
             state::driver_id()
         ),
     };
-    ops::abort(apis, name, &options, clock, on_event).await
+    abort::abort(apis, name, &options, clock, on_event).await
 }
 
 fn active(state: Option<CanaryState>, name: &str) -> Result<CanaryState> {

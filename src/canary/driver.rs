@@ -9,14 +9,16 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 
+use super::abort::AbortSummary;
 use super::analysis::Reading;
 use super::health::{self, PodHealth};
 use super::objects;
-use super::ops::{self, AbortSummary, Apis};
+use super::ops::{self, Apis};
 use super::plan::CanaryStep;
 use super::settings::{BoundMetric, Settings};
 use super::source::MetricSource;
 use super::state::{self, Action, CanaryState, Phase};
+use super::store::{self, Stored};
 use super::view::LiveView;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -34,6 +36,10 @@ pub enum AbortKind {
     Health,
     /// `kubectl posthog canary abort`.
     Operator(String),
+    /// Someone else changed the stable mid-canary, with `--on-conflict abort`.
+    Conflict,
+    /// The cluster kept failing the run, with `--on-error abort`: a best-effort safe abort.
+    Error,
 }
 
 /// How a canary run ended.
@@ -51,8 +57,15 @@ pub enum Outcome {
     Interrupted {
         abort: Option<AbortSummary>,
     },
-    /// The cluster failed mid-canary; the canary is left where it was, for `--resume`/`abort`.
-    Failed(Error),
+    /// The cluster failed mid-canary: the canary was aborted as well as could be (`abort`), or
+    /// left where it was for `--resume`/`abort`.
+    Failed {
+        error: Error,
+        abort: Option<AbortSummary>,
+    },
+    /// Another process took the canary over (its Lease): this run stopped without changing
+    /// anything more. Never a success.
+    Superseded(String),
 }
 
 /// What the report needs besides the final state.
@@ -85,6 +98,8 @@ pub struct Driver<'a> {
     pub canary_pods: Vec<String>,
     /// Metrics with at least one conclusive reading in the current step's pause.
     pub measured_in_step: std::collections::BTreeSet<String>,
+    /// The current pause had ended before this run took the canary over (a late `--resume`).
+    pub resumed_late: bool,
     pub source: &'a dyn MetricSource,
     pub clock: Arc<dyn Clock>,
     pub view: LiveView,
@@ -93,18 +108,25 @@ pub struct Driver<'a> {
     pub record: Record,
     /// The stable as last read; its template is the canary's base until promotion.
     pub stable: Deployment,
+    /// The canary's Lease as this driver last wrote or read it: every write is conditional on it.
+    pub stored: Stored,
 }
 
 impl Driver<'_> {
     /// Runs the canary from wherever its state says it is until it ends.
     pub async fn run(&mut self) -> Outcome {
         let result = self.run_inner().await;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(Error::Superseded(message)) => {
+                self.view.event(&format!("STOPPED: {message}"));
+                Outcome::Superseded(message)
+            }
+            Err(error) => self.failed(error).await,
+        };
         self.record.finished_at = Some(self.clock.now());
         self.view.finish();
-        match result {
-            Ok(outcome) => outcome,
-            Err(error) => Outcome::Failed(error),
-        }
+        outcome
     }
 
     async fn run_inner(&mut self) -> Result<Outcome> {
@@ -126,6 +148,13 @@ impl Driver<'_> {
             let step = self.state.steps[self.state.step].clone();
             if step.is_promotion() {
                 self.view.step(&step, self.state.steps.len());
+                if let Some(end) = self.hold_before_promotion().await? {
+                    return match end {
+                        StepEnd::Abort(kind, reason) => self.abort(kind, reason).await,
+                        StepEnd::Interrupted => self.interrupted().await,
+                        StepEnd::Next => self.promote().await,
+                    };
+                }
                 return self.promote().await;
             }
             match self.run_step(&step).await? {
@@ -165,8 +194,9 @@ impl Driver<'_> {
             return Ok(end);
         }
         let current = ops::current_replicas(&self.stable);
-        if current != step.stable_replicas {
+        if current != step.stable_replicas && self.state.phase != Phase::Held {
             self.stable = self.apis.scale(&self.name, step.stable_replicas).await?;
+            self.state.stable_generation = self.stable.metadata.generation;
             self.view.event(&format!(
                 "stable {} scaled from {current} to {}",
                 self.name, step.stable_replicas
@@ -235,11 +265,15 @@ impl Driver<'_> {
     ) -> Result<Option<StepEnd>> {
         let heartbeat_due = self.clock.now().duration_since(self.state.heartbeat)
             >= jiff::SignedDuration::try_from(self.settings.interval).unwrap_or_default();
-        self.stable = if heartbeat_due {
-            self.write_state().await?
+        if heartbeat_due {
+            self.write_state().await?;
         } else {
-            self.apis.get(&self.name).await?
-        };
+            self.refresh().await?;
+        }
+        self.stable = self.apis.get(&self.name).await?;
+        if let Some(end) = self.stable_changed().await? {
+            return Ok(Some(end));
+        }
         let pods = self.apis.pods_of(canary).await?;
         self.rescope(&pods)?;
         let health = health::assess(&pods, self.settings.max_restarts);
@@ -256,9 +290,7 @@ impl Driver<'_> {
                 format!("canary pod health: {}", health.problems.join("; ")),
             )));
         }
-        let (_, command) = state::read_annotations(self.stable.metadata.annotations.as_ref())
-            .map_err(Error::Input)?;
-        if let Some(command) = command
+        if let Some(command) = self.stored.command.clone()
             && command.action == Action::Abort
         {
             return Ok(Some(StepEnd::Abort(
@@ -293,11 +325,15 @@ impl Driver<'_> {
 
     /// A promote command for the current step, consumed (the annotation is cleared).
     pub(super) async fn take_promote(&mut self) -> Result<bool> {
-        let (_, command) = state::read_annotations(self.stable.metadata.annotations.as_ref())
-            .map_err(Error::Input)?;
-        match command {
+        match self.stored.command.clone() {
             Some(c) if c.action == Action::Promote => {
-                self.stable = self.apis.write_command(&self.name, None).await?;
+                self.state.heartbeat = self.clock.now();
+                self.stored = self
+                    .apis
+                    .write_held_with(&self.name, &self.stored, &self.state, |lease| {
+                        store::with_annotation(&lease, state::COMMAND_ANNOTATION, None)
+                    })
+                    .await?;
                 Ok(c.step == self.state.step)
             }
             _ => Ok(false),
@@ -309,10 +345,14 @@ impl Driver<'_> {
         Duration::from_secs_f64(secs.max(0.0))
     }
 
-    pub(super) async fn write_state(&mut self) -> Result<Deployment> {
+    /// Records the state (and the heartbeat) in the Lease, conditional on the Lease as last
+    /// seen: [`Error::Superseded`] when another process holds it now.
+    pub(super) async fn write_state(&mut self) -> Result<()> {
         self.state.heartbeat = self.clock.now();
-        let stable = self.apis.write_state(&self.name, &self.state).await?;
-        self.stable = stable.clone();
-        Ok(stable)
+        self.stored = self
+            .apis
+            .write_held(&self.name, &self.stored, &self.state)
+            .await?;
+        Ok(())
     }
 }

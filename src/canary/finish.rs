@@ -1,21 +1,48 @@
 //! How a canary ends: promotion (the stable takes the new template, then the canary goes),
 //! abort (the stable back at full size, the canary removed), or an interrupt.
 
+use super::abort::{self, AbortOptions, AbortOrder};
 use super::driver::{AbortKind, Driver, Outcome};
 use super::objects;
-use super::ops::{self, AbortOptions, AbortOrder};
+use super::ops;
 use super::settings::OnInterrupt;
-use super::state::Phase;
+use super::state::{self, Phase};
+use super::store;
 use crate::error::{Error, Result};
 use crate::rollout::status::{WaitError, wait_for_rollout};
 
+fn runs_images(
+    deployment: &k8s_openapi::api::apps::v1::Deployment,
+    images: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let current = objects::template_images(deployment);
+    images.iter().all(|(c, i)| current.get(c) == Some(i))
+}
+
 impl Driver<'_> {
+    /// Lets go of the canary for `--resume`: `released` tells it at once that nobody drives
+    /// this canary (the heartbeat stays the real last one; the Lease keeps its holder until
+    /// someone takes it).
+    async fn release(&mut self) -> Result<()> {
+        self.state.released = true;
+        self.state.heartbeat = self.clock.now();
+        self.stored = self
+            .apis
+            .write_held(&self.name, &self.stored, &self.state)
+            .await?;
+        Ok(())
+    }
+
     pub(super) async fn abort(&mut self, kind: AbortKind, reason: String) -> Result<Outcome> {
         self.view.event(&format!("ABORT: {reason}"));
-        // A canary known to be bad goes at once; an operator's abort keeps capacity first.
+        // Only a canary known to be bad (a breach, failing pods) goes first; readings without
+        // data, an operator, a conflict or an error bring the stable back first.
         let order = match kind {
-            AbortKind::Operator(_) => AbortOrder::StableFirst,
-            _ => AbortOrder::CanaryFirst,
+            AbortKind::Analysis | AbortKind::Health => AbortOrder::CanaryFirst,
+            AbortKind::Inconclusive { .. }
+            | AbortKind::Operator(_)
+            | AbortKind::Conflict
+            | AbortKind::Error => AbortOrder::StableFirst,
         };
         self.state.phase = Phase::Aborting;
         self.state.reason = Some(reason.clone());
@@ -23,10 +50,11 @@ impl Driver<'_> {
         let view = self.view.clone();
         let options = AbortOptions {
             order,
+            holder: Some(self.state.driver.clone()),
             timeout: self.settings.timeout,
             reason: reason.clone(),
         };
-        let summary = ops::abort(
+        let summary = abort::abort(
             &self.apis,
             &self.name,
             &options,
@@ -65,9 +93,7 @@ impl Driver<'_> {
             OnInterrupt::Leave => {
                 self.state.reason =
                     Some("left by an interrupt: resume with `canary --resume`".into());
-                // A zero heartbeat tells `--resume` at once that nobody drives this canary.
-                self.state.heartbeat = jiff::Timestamp::UNIX_EPOCH;
-                self.apis.write_state(&self.name, &self.state).await?;
+                self.release().await?;
                 Ok(Outcome::Interrupted { abort: None })
             }
         }
@@ -78,6 +104,10 @@ impl Driver<'_> {
         self.state.pause_started_at = None;
         self.write_state().await?;
         let stable = self.apis.get(&self.name).await?;
+        // Still ours after that read? An abort or rollback that took the canary over meanwhile
+        // changed the stable after taking the Lease, so either this read sees the Lease taken or
+        // the patch below (conditional on this read) fails.
+        self.refresh().await?;
         let current = objects::template_images(&stable);
         let done = self
             .state
@@ -101,7 +131,8 @@ impl Driver<'_> {
                 &cause,
             )
             .map_err(Error::Input)?;
-            self.apis
+            let patched = self
+                .apis
                 .deployments
                 .patch(
                     &self.name,
@@ -111,14 +142,26 @@ impl Driver<'_> {
                     },
                     &kube::api::Patch::Json::<()>(patch),
                 )
-                .await
-                .map_err(|e| {
-                    crate::kube::api_error(
+                .await;
+            match patched {
+                Ok(_) => {}
+                // The test on the resourceVersion failed: someone changed the stable since.
+                Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 => {
+                    self.refresh().await?;
+                    return Err(Error::Superseded(format!(
+                        "deployment/{} changed just before the promotion was written: nothing \
+                         was promoted; see `kubectl posthog canary status deployment/{}`",
+                        self.name, self.name
+                    )));
+                }
+                Err(e) => {
+                    return Err(crate::kube::api_error(
                         &format!("promote deployment {}/{}", self.apis.namespace, self.name),
                         &self.apis.server,
                         e,
-                    )
-                })?;
+                    ));
+                }
+            }
             self.view.event(&format!(
                 "stable {} now runs {}; waiting for its rollout",
                 self.name,
@@ -153,13 +196,24 @@ impl Driver<'_> {
                 // The stable already has the new template: nothing to abort to. Leave the
                 // controller to finish; `--resume` waits for it and removes the canary.
                 self.view.event("interrupted during promotion: the rollout continues; `canary --resume` finishes it");
-                self.state.heartbeat = jiff::Timestamp::UNIX_EPOCH;
-                self.apis.write_state(&self.name, &self.state).await?;
+                self.release().await?;
                 return Ok(Outcome::Interrupted { abort: None });
             }
         };
         let canary_name = objects::canary_name(&self.name);
         match result {
+            Ok(rolled) if !runs_images(&rolled, &self.state.images) => {
+                // The rollout that completed is not ours: someone changed the stable meanwhile
+                // (a rollback, `kubectl set image`). Never report that as a promotion.
+                self.refresh().await?;
+                Err(Error::Superseded(format!(
+                    "deployment/{} was changed during the promotion: it runs {}, not the \
+                     promoted {}; nothing more was changed",
+                    self.name,
+                    objects::images_text(&objects::template_images(&rolled)),
+                    objects::images_text(&self.state.images)
+                )))
+            }
             Ok(_) => {
                 self.apis
                     .remove_canary(&canary_name, self.settings.timeout)
@@ -167,8 +221,13 @@ impl Driver<'_> {
                 self.view.event(&format!("canary {canary_name} removed"));
                 self.state.phase = Phase::Promoted;
                 self.state.reason = None;
-                self.write_state().await?;
-                self.apis.write_command(&self.name, None).await?;
+                self.state.heartbeat = self.clock.now();
+                self.stored = self
+                    .apis
+                    .write_held_with(&self.name, &self.stored, &self.state, |lease| {
+                        store::with_annotation(&lease, state::COMMAND_ANNOTATION, None)
+                    })
+                    .await?;
                 Ok(Outcome::Promoted)
             }
             Err(WaitError::Api { context, source }) => {
@@ -205,14 +264,11 @@ impl Driver<'_> {
     /// stable still runs the promoted images (nobody changed it since), so a human's later
     /// change is never undone. Returns what was done, for the report.
     async fn undo_promotion(&mut self) -> std::result::Result<String, String> {
-        let replica_sets: kube::Api<k8s_openapi::api::apps::v1::ReplicaSet> = kube::Api::namespaced(
-            self.apis.deployments.clone().into_client(),
-            &self.apis.namespace,
-        );
+        let replica_sets = &self.apis.replica_sets;
         let (namespace, name) = (&self.apis.namespace, &self.name);
         // One read serves both the check and the undo's decision (it re-reads only on 409).
         let fetched =
-            crate::rollout::apply::fetch(&self.apis.deployments, &replica_sets, namespace, name)
+            crate::rollout::apply::fetch(&self.apis.deployments, replica_sets, namespace, name)
                 .await
                 .map_err(|e| e.to_string())?;
         let current = objects::template_images(&fetched.deployment);
@@ -229,7 +285,7 @@ impl Driver<'_> {
         }
         let outcome = crate::rollout::apply::undo(
             &self.apis.deployments,
-            &replica_sets,
+            replica_sets,
             namespace,
             name,
             0,

@@ -1,7 +1,9 @@
 //! Canary rollouts on a plain Deployment: plan (replica counts per step), metrics and analysis
 //! (verdicts), the metric sources, state (the annotation on the stable), and the driver loop.
 
+pub mod abort;
 pub mod analysis;
+pub mod conflict;
 pub mod control;
 pub mod driver;
 mod finish;
@@ -9,15 +11,18 @@ pub mod health;
 pub mod metrics;
 pub mod objects;
 pub mod ops;
+pub mod ownership;
 mod pause;
 pub mod plan;
 pub mod prometheus_source;
+pub mod record;
 pub mod report;
 pub mod resolve;
 pub mod settings;
 pub mod sim_source;
 pub mod source;
 pub mod state;
+pub mod store;
 pub mod view;
 
 pub use crate::config::canary::{CanaryConfig, LabelNames, MetricNames};

@@ -232,6 +232,10 @@ pub fn promotion_patch(
     change_cause: &str,
 ) -> Result<json_patch::Patch, String> {
     let mut ops = Vec::new();
+    // Conditional on the stable as read: a change by anyone since fails the patch.
+    if let Some(version) = &stable.metadata.resource_version {
+        ops.push(serde_json::json!({"op": "test", "path": "/metadata/resourceVersion", "value": version}));
+    }
     for (index, container) in containers(stable).iter().enumerate() {
         let Some(image) = images.get(&container.name) else {
             continue;
@@ -242,7 +246,8 @@ pub fn promotion_patch(
             serde_json::json!({"op": "replace", "path": format!("{path}/image"), "value": image}),
         );
     }
-    if ops.len() != images.len() * 2 {
+    let conditions = usize::from(stable.metadata.resource_version.is_some());
+    if ops.len() != images.len() * 2 + conditions {
         return Err("a container of the canary is missing from the stable's template".to_string());
     }
     ops.push(serde_json::json!({"op": "replace", "path": "/spec/replicas", "value": replicas}));
@@ -398,6 +403,8 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!([
+                // Conditional on the stable as read: anyone's change since fails it.
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
                 {"op": "test", "path": "/spec/template/spec/containers/1/name", "value": "proxy"},
                 {"op": "replace", "path": "/spec/template/spec/containers/1/image", "value": "envoy:1.31"},
                 {"op": "replace", "path": "/spec/replicas", "value": 10},

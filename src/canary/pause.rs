@@ -31,10 +31,23 @@ impl Driver<'_> {
             Pause::For(d) => Some(d),
             Pause::UntilPromoted => None,
         };
+        // Readings this pause already had (a resumed canary's, kept in its state) count.
+        for reading in &self.state.last_analysis {
+            if reading.at >= started && reading.status != analysis::ReadingStatus::Inconclusive {
+                self.measured_in_step.insert(reading.metric.clone());
+            }
+        }
         let now = tokio::time::Instant::now();
         let elapsed = self.elapsed_since(started);
         let pause_end = length.map(|l| now + l.saturating_sub(elapsed));
-        let mut next_reading = now + self.settings.interval;
+        // Resumed after the pause's end (nobody drove it meanwhile): analyse once more, now,
+        // before deciding on what the state holds.
+        self.resumed_late = length.is_some_and(|l| !l.is_zero() && elapsed >= l);
+        let mut next_reading = if self.resumed_late {
+            now
+        } else {
+            now + self.settings.interval
+        };
         let mut next_tick = now + self.settings.tick();
         let interrupt = self.interrupt.clone();
         loop {
@@ -142,6 +155,21 @@ impl Driver<'_> {
             .iter()
             .find_map(|b| last(b).and_then(|r| r.reason.clone()))
             .unwrap_or_else(|| "no reading was due before the pause ended".into());
+        if self.resumed_late {
+            return Some(StepEnd::Abort(
+                AbortKind::Inconclusive { infrastructure },
+                format!(
+                    "no conclusive reading of {} at {}%: the canary was resumed after its pause \
+                     had ended and the one reading taken on resuming had no data ({why})",
+                    missing
+                        .iter()
+                        .map(|b| b.spec.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    step.weight
+                ),
+            ));
+        }
         Some(StepEnd::Abort(
             AbortKind::Inconclusive { infrastructure },
             format!(

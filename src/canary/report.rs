@@ -87,8 +87,13 @@ pub fn step_findings(
                     (Some(Outcome::Interrupted { abort: Some(_) }), _) => {
                         (Status::Fail, "interrupted here; aborted safely".to_string())
                     }
+                    (Some(Outcome::Superseded(m)), _) => (Status::Fail, m.clone()),
+                    (Some(Outcome::Failed { abort: Some(_), .. }), _) => (
+                        Status::Fail,
+                        "stopped here by an error; aborted safely".to_string(),
+                    ),
                     (Some(Outcome::Interrupted { abort: None }), phase)
-                    | (Some(Outcome::Failed(_)), phase) => (
+                    | (Some(Outcome::Failed { abort: None, .. }), phase) => (
                         Status::Warn,
                         format!(
                             "left here ({}): resume with `canary --resume`",
@@ -262,6 +267,8 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
             ),
             match kind {
                 AbortKind::Operator(_) => "aborted-by-operator",
+                AbortKind::Conflict => "aborted-by-conflict",
+                AbortKind::Error => "aborted-by-error",
                 AbortKind::Health => "aborted-by-health",
                 AbortKind::Inconclusive { .. } => "aborted-inconclusive",
                 AbortKind::Analysis => "aborted-by-analysis",
@@ -297,15 +304,37 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
             "interrupted-left",
             None,
         ),
-        Outcome::Failed(error) => (
+        Outcome::Failed { error, abort: None } => (
             VerdictResult::Fail,
             format!(
                 "stopped at {step}% by an error: {error}; the canary was left in place: \
-                 `canary --resume` continues it, `canary abort` restores the stable"
+                 `kubectl posthog canary --resume deployment/{name}` continues it, \
+                 `kubectl posthog canary abort deployment/{name}` restores the stable",
+                name = input.target.name,
             ),
             "failed",
             None,
         ),
+        Outcome::Failed {
+            error,
+            abort: Some(summary),
+        } => (
+            VerdictResult::Fail,
+            format!(
+                "stopped at {step}% by an error: {error}; aborted safely (--on-error abort): \
+                 stable restored to {} replicas ({} ready), canary {}",
+                summary.stable_replicas,
+                summary.stable_ready,
+                if summary.canary_removed {
+                    "removed"
+                } else {
+                    "not found"
+                }
+            ),
+            "failed-aborted",
+            Some(summary),
+        ),
+        Outcome::Superseded(message) => (VerdictResult::Fail, message.clone(), "superseded", None),
     };
     let verdict = Verdict::decided(result, summary, &findings);
     let mut details = details(input, label, abort, notes);
@@ -320,6 +349,8 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
             } => "inconclusive-no-data".into(),
             AbortKind::Health => "health".into(),
             AbortKind::Operator(by) => format!("operator: {by}"),
+            AbortKind::Conflict => "conflict".into(),
+            AbortKind::Error => "error".into(),
         });
     }
     Report::new("canary", input.target.clone(), verdict, findings, input.now)
@@ -329,7 +360,7 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
 fn details(
     input: &ReportInput<'_>,
     outcome: &str,
-    abort: Option<&super::ops::AbortSummary>,
+    abort: Option<&super::abort::AbortSummary>,
     notes: &[String],
 ) -> serde_json::Value {
     let state = input.state;
@@ -381,8 +412,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::canary::abort::AbortSummary;
     use crate::canary::analysis::{Sample, judge};
-    use crate::canary::ops::AbortSummary;
     use crate::canary::settings::bind_metrics;
     use crate::render::render_markdown;
     use crate::ui::Styles;

@@ -8,7 +8,7 @@ use super::analysis::OnInconclusive;
 use super::analysis::{Comparison, Policy};
 use super::ops;
 use super::plan::{self, Pause};
-use super::settings::{OnInterrupt, SavedOptions, Settings};
+use super::settings::{OnConflict, OnError, OnInterrupt, SavedOptions, Settings};
 use super::state::{self, CanaryState};
 use super::{CanaryConfig, config_duration};
 use crate::error::{Error, Result};
@@ -77,6 +77,8 @@ pub struct RunFlags {
     pub inconclusive_limit: Option<u32>,
     pub on_inconclusive: Option<OnInconclusive>,
     pub on_interrupt: Option<OnInterrupt>,
+    pub on_conflict: Option<OnConflict>,
+    pub on_error: Option<OnError>,
     pub compare_stable: Option<f64>,
     pub max_restarts: Option<u32>,
     pub progress_deadline: Option<Duration>,
@@ -188,6 +190,14 @@ pub fn resolve(
             .on_interrupt
             .or(saved.map(|s| s.on_interrupt))
             .unwrap_or_default(),
+        on_conflict: run
+            .on_conflict
+            .or(saved.map(|s| s.on_conflict))
+            .unwrap_or_default(),
+        on_error: run
+            .on_error
+            .or(saved.map(|s| s.on_error))
+            .unwrap_or_default(),
         ready_timeout: run
             .progress_deadline
             .or(saved.map(|s| Duration::from_secs(s.ready_timeout_secs)))
@@ -270,6 +280,8 @@ mod tests {
             comparison: None,
             max_restarts: 1,
             on_interrupt: OnInterrupt::Leave,
+            on_conflict: OnConflict::Abort,
+            on_error: OnError::Leave,
             ready_timeout_secs: 30,
             timeout_secs: 40,
             prometheus_url: None,

@@ -24,6 +24,31 @@ pub enum OnInterrupt {
     Leave,
 }
 
+/// What the driver does when someone else changes the stable mid-canary (`kubectl set image`,
+/// `kubectl scale`, an edit): a spec it did not write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflict {
+    /// Stop progressing and say so; `canary promote` goes on, `canary abort` restores.
+    #[default]
+    Hold,
+    /// Abort: the stable back at full capacity (never below what it was scaled to), canary removed.
+    Abort,
+}
+
+/// What the driver does when the cluster fails it for good (an API error that retries did not
+/// get past) mid-canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Best effort: restore the stable and remove the canary, as Ctrl-C does, so a canary is
+    /// never left serving with nobody watching it.
+    #[default]
+    Abort,
+    /// Leave the canary where it is, for `canary --resume` or `canary abort`.
+    Leave,
+}
+
 /// A resolved canary run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -36,6 +61,8 @@ pub struct Settings {
     pub naming: Naming,
     pub max_restarts: u32,
     pub on_interrupt: OnInterrupt,
+    pub on_conflict: OnConflict,
+    pub on_error: OnError,
     /// How long the canary's pods may take to become ready at each step.
     pub ready_timeout: Duration,
     /// How long to wait for the stable's rollout (promotion) or its restoration (abort).
@@ -53,6 +80,10 @@ pub struct SavedOptions {
     pub comparison: Option<Comparison>,
     pub max_restarts: u32,
     pub on_interrupt: OnInterrupt,
+    #[serde(default)]
+    pub on_conflict: OnConflict,
+    #[serde(default)]
+    pub on_error: OnError,
     pub ready_timeout_secs: u64,
     pub timeout_secs: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +99,8 @@ impl Settings {
             comparison: self.comparison,
             max_restarts: self.max_restarts,
             on_interrupt: self.on_interrupt,
+            on_conflict: self.on_conflict,
+            on_error: self.on_error,
             ready_timeout_secs: self.ready_timeout.as_secs(),
             timeout_secs: self.timeout.as_secs(),
             prometheus_url: prometheus_url.map(str::to_string),
@@ -197,6 +230,8 @@ pub(crate) mod tests {
             naming: Naming::default(),
             max_restarts: 0,
             on_interrupt: OnInterrupt::Abort,
+            on_conflict: OnConflict::Hold,
+            on_error: OnError::Abort,
             ready_timeout: Duration::from_secs(600),
             timeout: Duration::from_secs(600),
         }

@@ -55,3 +55,29 @@ pub trait MetricSource: Send + Sync {
     /// Takes one sample; failures become [`Sample::Failed`] (inconclusive), never an error.
     fn sample<'a>(&'a self, query: &'a SourceQuery) -> BoxFuture<'a, Sample>;
 }
+
+/// No metric source configured: what a `--dry-run` plans with, so the plan and the filled-in
+/// queries are printed anyway, marked as not validated. A real run refuses before this is used.
+pub struct Unconfigured;
+
+impl MetricSource for Unconfigured {
+    fn describe(&self) -> String {
+        "no Prometheus configured".to_string()
+    }
+
+    fn validate<'a>(
+        &'a self,
+        _query: &'a SourceQuery,
+    ) -> BoxFuture<'a, Result<Validated, SourceError>> {
+        Box::pin(async {
+            Err(SourceError::Unavailable(
+                "no Prometheus URL (pass --prometheus-url, set PROMETHEUS_URL or prometheus.url)"
+                    .to_string(),
+            ))
+        })
+    }
+
+    fn sample<'a>(&'a self, _query: &'a SourceQuery) -> BoxFuture<'a, Sample> {
+        Box::pin(async { Sample::Failed("no Prometheus configured".to_string()) })
+    }
+}

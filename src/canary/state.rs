@@ -1,9 +1,9 @@
-//! Where a canary stands, kept on the cluster as an annotation on the stable Deployment, so a
+//! Where a canary stands, kept on the cluster in the stable's Lease ([`super::store`]), so a
 //! canary interrupted anywhere can be resumed, inspected or aborted from anywhere.
 //!
-//! Two annotations, each written by one party only, so they never race:
-//! - [`STATE_ANNOTATION`]: written by the process driving the canary (phase, step, images, the
-//!   stable's original replica count, the last analysis, a heartbeat);
+//! Two annotations of that Lease:
+//! - [`STATE_ANNOTATION`]: written by the Lease's holder, the process driving the canary (phase,
+//!   step, images, the stable's original replica count, the last analysis, a heartbeat);
 //! - [`COMMAND_ANNOTATION`]: written by `canary promote` / `canary abort`, read by the driver.
 
 use std::collections::BTreeMap;
@@ -94,6 +94,14 @@ pub struct CanaryState {
     /// The command options a `--resume` needs to continue identically (source, limits, …).
     #[serde(default)]
     pub options: serde_json::Value,
+    /// The stable's `metadata.generation` after the driver's last write to it (or when it was
+    /// last accepted): a later one means someone else changed the stable's spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_generation: Option<i64>,
+    /// Its driver let go of it (`--on-interrupt leave`, Ctrl-C during a promotion): nobody
+    /// drives it, whatever the heartbeat (which stays the real last one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub released: bool,
 }
 
 impl CanaryState {
@@ -103,7 +111,7 @@ impl CanaryState {
 
     /// A driver that has not written for three intervals (at least 30 s) is presumed gone.
     pub fn driver_alive(&self, now: jiff::Timestamp) -> bool {
-        if self.phase.is_terminal() {
+        if self.phase.is_terminal() || self.released {
             return false;
         }
         let limit = (self.interval_secs.saturating_mul(3)).max(30);
@@ -113,6 +121,10 @@ impl CanaryState {
 
     /// Time left in the current pause (`None` for an indefinite pause or when not pausing).
     pub fn pause_remaining(&self, now: jiff::Timestamp) -> Option<std::time::Duration> {
+        // An ended canary has no pause left, whatever it was doing when it ended.
+        if self.phase.is_terminal() {
+            return None;
+        }
         let started = self.pause_started_at?;
         match self.current()?.pause? {
             Pause::For(d) => {
@@ -256,6 +268,8 @@ pub(crate) mod tests {
             last_analysis: Vec::new(),
             reason: None,
             options: serde_json::Value::Null,
+            stable_generation: None,
+            released: false,
         }
     }
 
@@ -316,6 +330,19 @@ pub(crate) mod tests {
         assert!(!is_driven(&state, state.heartbeat));
         state.driver = me;
         assert!(is_driven(&state, state.heartbeat));
+    }
+
+    /// Issue 15 (view 2, 3): a canary left for `--resume` keeps its real last heartbeat, and an
+    /// ended one shows no countdown.
+    #[test]
+    fn a_released_canary_is_not_driven_and_an_ended_one_has_no_pause_left() {
+        let mut state = sample_state();
+        state.released = true;
+        assert!(!state.driver_alive(state.heartbeat));
+        assert_eq!(state.heartbeat, sample_state().heartbeat);
+        let mut ended = sample_state();
+        ended.phase = Phase::Aborted;
+        assert_eq!(ended.pause_remaining(ended.pause_started_at.unwrap()), None);
     }
 
     #[test]

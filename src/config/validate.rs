@@ -83,20 +83,17 @@ fn durations(config: &Config) -> Result<(), String> {
             Duration::from_secs(60),
         ),
     ];
-    // A pause may also be a word (`manual` waits for `canary promote`) or a bare 0.
-    let is_word = |p: &String| {
-        matches!(
-            p.trim().to_ascii_lowercase().as_str(),
-            "manual" | "indefinite" | "promote" | "inf" | "0"
-        )
-    };
-    let pauses: Vec<Option<String>> = c
-        .pauses
-        .iter()
-        .flatten()
-        .map(|p| (!is_word(p)).then(|| p.clone()))
-        .collect();
+    // `manual` (and its synonyms) is a pause too, until `canary promote`: not a duration.
+    let pauses: Vec<Option<String>> = c.pauses.iter().flatten().cloned().map(Some).collect();
     for (i, pause) in pauses.iter().enumerate() {
+        let word = pause
+            .as_deref()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if matches!(word.as_str(), "manual" | "indefinite" | "promote" | "inf") {
+            continue;
+        }
         keys.push((format!("canary.pauses[{i}]"), pause, Duration::ZERO));
     }
     for (key, raw, min) in keys {

@@ -57,6 +57,7 @@ pub fn write_documents(
     let entries = timeline(&TimelineInputs {
         history: inputs.history,
         deployments,
+        canary: workload.canary_state.as_ref(),
         events: inputs.events,
         pods: workload.pods.iter().map(|(p, _)| p).collect(),
         start: inputs.start,

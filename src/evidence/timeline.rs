@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use serde::Serialize;
 
 use super::objects::{RevisionRow, event_time};
-use crate::canary::state::read_annotations;
+use crate::canary::state::CanaryState;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,6 +23,8 @@ pub struct TimelineEntry {
 pub struct TimelineInputs<'a> {
     pub history: &'a [RevisionRow],
     pub deployments: Vec<&'a Deployment>,
+    /// The canary state recorded in the stable's Lease.
+    pub canary: Option<&'a CanaryState>,
     pub events: &'a [Event],
     pub pods: Vec<&'a Pod>,
     pub start: jiff::Timestamp,
@@ -51,9 +53,11 @@ pub fn timeline(inputs: &TimelineInputs) -> Vec<TimelineEntry> {
             });
         }
     }
+    if let Some(state) = inputs.canary {
+        canary_entries(state, &mut entries);
+    }
     for deployment in &inputs.deployments {
         let name = deployment.metadata.name.clone().unwrap_or_default();
-        canary_entries(deployment, &mut entries);
         for condition in deployment
             .status
             .iter()
@@ -156,11 +160,8 @@ pub fn timeline(inputs: &TimelineInputs) -> Vec<TimelineEntry> {
     entries
 }
 
-/// The canary's state annotation, written by `kubectl posthog canary` on the stable Deployment.
-fn canary_entries(deployment: &Deployment, entries: &mut Vec<TimelineEntry>) {
-    let Ok((Some(state), _)) = read_annotations(deployment.metadata.annotations.as_ref()) else {
-        return;
-    };
+/// The canary's state, recorded by `kubectl posthog canary` in the stable's Lease.
+fn canary_entries(state: &CanaryState, entries: &mut Vec<TimelineEntry>) {
     let images: Vec<String> = state.images.values().cloned().collect();
     entries.push(TimelineEntry {
         at: state.started_at,
@@ -253,6 +254,7 @@ mod tests {
         let entries = timeline(&TimelineInputs {
             history: &history,
             deployments: vec![],
+            canary: None,
             events: &events,
             pods: vec![&pod],
             start: ts("2026-11-22T09:00:00Z"),
@@ -273,7 +275,7 @@ mod tests {
     #[test]
     fn the_canary_state_annotation_becomes_timeline_entries() {
         use crate::canary::plan::CanaryStep;
-        use crate::canary::state::{CanaryState, Phase, STATE_ANNOTATION, STATE_VERSION};
+        use crate::canary::state::{CanaryState, Phase, STATE_VERSION};
         let step = |number, weight| CanaryStep {
             number,
             weight,
@@ -300,14 +302,13 @@ mod tests {
             last_analysis: vec![],
             reason: Some("errors-5xx 14/min > 10".into()),
             options: serde_json::Value::Null,
+            stable_generation: None,
+            released: false,
         };
-        let deployment: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": "web", "annotations": {STATE_ANNOTATION: state.encode()}}
-        }))
-        .unwrap();
         let entries = timeline(&TimelineInputs {
             history: &[],
-            deployments: vec![&deployment],
+            deployments: vec![],
+            canary: Some(&state),
             events: &[],
             pods: vec![],
             start: ts("2026-11-22T09:00:00Z"),

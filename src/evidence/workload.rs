@@ -24,6 +24,8 @@ pub struct Workload {
     pub namespace: String,
     pub deployment: Deployment,
     pub canary: Option<Deployment>,
+    /// The canary state this tool recorded in the Deployment's Lease, if any (unreadable: none).
+    pub canary_state: Option<crate::canary::state::CanaryState>,
     /// ReplicaSets owned by the Deployment or its canary, oldest revision first.
     pub replica_sets: Vec<ReplicaSet>,
     /// Pods of the Deployment and the canary, with their track.
@@ -83,8 +85,19 @@ pub async fn fetch_workload(cluster: &Cluster, name: &str) -> Result<Workload> {
     let ns = &cluster.namespace;
     let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), ns);
     let canary_name = canary_name(name);
-    let (deployment, canary) =
-        tokio::join!(deployments.get(name), deployments.get_opt(&canary_name));
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(cluster.client.clone(), ns);
+    let lease_name = crate::canary::store::lease_name(name);
+    let (deployment, canary, lease) = tokio::join!(
+        deployments.get(name),
+        deployments.get_opt(&canary_name),
+        leases.get_opt(&lease_name)
+    );
+    // Evidence is best effort about the canary's record: without it the timeline has less.
+    let canary_state = lease
+        .ok()
+        .and_then(|lease| crate::canary::store::Stored::from_lease(lease).ok())
+        .and_then(|stored| stored.state);
     let deployment = deployment.map_err(|e| {
         if is_not_found(&e) {
             Error::Cluster(format!(
@@ -162,6 +175,7 @@ pub async fn fetch_workload(cluster: &Cluster, name: &str) -> Result<Workload> {
         namespace: ns.clone(),
         deployment,
         canary,
+        canary_state,
         replica_sets,
         pods,
     })

@@ -1,6 +1,7 @@
 //! The Kubernetes side: connecting like kubectl does (kubeconfig, context, namespace, timeout)
 //! and turning API errors into one line that names the object and what to do.
 
+pub mod apps;
 mod client;
 mod contexts;
 pub mod exec_plugin;
@@ -8,6 +9,7 @@ mod names;
 pub mod retry;
 mod selector;
 
+pub use apps::{Apps, FIELD_MANAGER};
 pub use client::{Cluster, ConnectOptions, api_error, connect, is_not_found};
 pub use contexts::context_names;
 pub use names::is_dns1123_subdomain;

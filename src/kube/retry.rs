@@ -1,13 +1,32 @@
-//! The one retry policy for the Kubernetes API: 429, 503 and 504 are retried with exponential
-//! backoff (or after the server's `Retry-After`) only while the whole request stays within its
-//! budget — `--request-timeout` when given, else [`DEFAULT_RETRY_BUDGET`]. kube's own policy
-//! retried 15 times over minutes (`--request-timeout 5s` did not bound it) and waited out any
-//! `Retry-After`; here a `Retry-After` beyond the budget fails at once, naming the wait.
+//! The one retry policy for requests to the API server that may be repeated: reads, and writes
+//! that are conditional (a resourceVersion) or idempotent by design. A failure that passes
+//! (429, 500, 502, 503, 504, a dropped connection) is retried three times with backoff (100 ms
+//! doubling, at most 2 s); a refusal (404, 409, 422, 403) is answered at once, so the caller
+//! re-reads and decides again.
 //!
-//! [`RetryPolicy::decide`] is a plain function over what happened so far, usable by any caller
-//! that retries API calls itself; [`BudgetedRetry`] applies it as a tower layer of the client.
+//! For whole requests through the client ([`BudgetedRetry`], a tower layer): 429, 503 and 504
+//! are retried only while the request stays within its budget — `--request-timeout` when given,
+//! else [`DEFAULT_RETRY_BUDGET`] — and a `Retry-After` beyond it fails at once, naming the wait
+//! (kube's own policy retried 15 times over minutes and waited out any `Retry-After`).
 
 use std::time::{Duration, Instant};
+
+use backon::ExponentialBuilder;
+
+pub fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+pub fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(3)
+}
 
 /// The overall time a request may spend in retries when `--request-timeout` is not given.
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(30);

@@ -3,8 +3,30 @@
 
 use std::time::Duration;
 
+use super::intent::RollbackIntent;
 use super::recover::{CanaryRecovery, RecoveryDone};
 use crate::report::{Finding, Severity, Status, Step};
+
+/// An earlier rollback's undo was applied but its run did not finish (a lost answer, a kill):
+/// this run only waits for it, instead of undoing the undo.
+pub fn earlier_rollback_finding(name: &str, earlier: &RollbackIntent) -> Finding {
+    finding(
+        "rollback.undo",
+        Severity::P1,
+        Status::Pass,
+        "The Deployment runs the revision to roll back to",
+    )
+    .measured(format!(
+        "deployment/{name} already runs revision {}'s template: the rollback recorded by {} at {} \
+         was applied, so this run only waits for it (no second undo)",
+        earlier.to_revision,
+        earlier.by,
+        earlier.at.strftime("%H:%M:%S UTC")
+    ))
+    .remediation(
+        "to go further back, pass --to-revision N (see `kubectl posthog rollback history`)",
+    )
+}
 
 fn finding(id: &str, severity: Severity, status: Status, title: &str) -> Finding {
     Finding::new(id, Step::Rollout, severity, status, title)

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::canary::objects::{self, CanaryMatch, ImageArg};
-use crate::canary::state::{self, Phase};
+use crate::canary::state::{CanaryState, Phase};
 
 /// Whether the rollback goes ahead, and why (a sentence for the report).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,13 +36,14 @@ fn runs(images: &BTreeMap<String, String>, wanted: &ImageArg) -> bool {
 /// Decides from the stable Deployment and the canary Deployment (when one exists).
 pub fn only_canary_of(
     stable: &Deployment,
+    state: std::result::Result<Option<&CanaryState>, &str>,
     canary: Option<&Deployment>,
     wanted: &ImageArg,
 ) -> Guard {
     let name = stable.metadata.name.clone().unwrap_or_default();
     let image = &wanted.image;
-    let state = match state::read_annotations(stable.metadata.annotations.as_ref()) {
-        Ok((state, _)) => state,
+    let state = match state {
+        Ok(state) => state,
         Err(problem) => {
             return Guard::Unknown(format!(
                 "{problem}: cannot tell whether a canary of {image} is live on deployment {name}, so nothing is rolled back"
@@ -85,6 +86,7 @@ pub fn only_canary_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canary::state;
     use crate::canary::state::tests::sample_state;
     use serde_json::json;
 
@@ -118,6 +120,17 @@ mod tests {
         )
     }
 
+    /// The decision, with the state the test keeps in the stable's annotations (where the
+    /// stable's Lease keeps it on a cluster).
+    fn guard(stable: &Deployment, canary: Option<&Deployment>, wanted: &ImageArg) -> Guard {
+        let read = state::read_annotations(stable.metadata.annotations.as_ref());
+        let state = match &read {
+            Ok((state, _)) => Ok(state.as_ref()),
+            Err(e) => Err(e.as_str()),
+        };
+        only_canary_of(stable, state, canary, wanted)
+    }
+
     fn wanted(raw: &str) -> ImageArg {
         ImageArg::parse(raw).unwrap()
     }
@@ -131,17 +144,17 @@ mod tests {
     #[test]
     fn nothing_is_undone_when_no_canary_of_the_image_started() {
         let live = stable("app:1", None, "");
-        let guard = only_canary_of(&live, None, &wanted("app=app:2"));
+        let decided = guard(&live, None, &wanted("app=app:2"));
         assert!(
-            matches!(&guard, Guard::NothingToUndo(why) if why.contains("no canary was ever started")),
-            "{guard:?}"
+            matches!(&decided, Guard::NothingToUndo(why) if why.contains("no canary was ever started")),
+            "{decided:?}"
         );
         // An older canary of another image, finished long ago.
         let live = stable("app:1", Some(Phase::Aborted), "app:0");
-        assert!(!proceeds(only_canary_of(&live, None, &wanted("app:2"))));
+        assert!(!proceeds(guard(&live, None, &wanted("app:2"))));
         // Even a live canary of another image is not this step's to undo.
         let live = stable("app:1", Some(Phase::Paused), "app:3");
-        assert!(!proceeds(only_canary_of(
+        assert!(!proceeds(guard(
             &live,
             Some(&canary("app:3")),
             &wanted("app:2")
@@ -151,46 +164,38 @@ mod tests {
     #[test]
     fn an_unfinished_canary_of_the_image_is_undone() {
         let live = stable("app:1", Some(Phase::Paused), "app:2");
-        assert!(proceeds(only_canary_of(
+        assert!(proceeds(guard(
             &live,
             Some(&canary("app:2")),
             &wanted("app=app:2")
         )));
         // The canary Deployment alone (the state lost) is enough.
         let left_behind = stable("app:1", Some(Phase::Aborted), "app:0");
-        assert!(proceeds(only_canary_of(
+        assert!(proceeds(guard(
             &left_behind,
             Some(&canary("app:2")),
             &wanted("app:2")
         )));
         // A driver killed while promoting.
         let promoting = stable("app:2", Some(Phase::Promoting), "app:2");
-        assert!(proceeds(only_canary_of(&promoting, None, &wanted("app:2"))));
+        assert!(proceeds(guard(&promoting, None, &wanted("app:2"))));
         let failed = stable("app:2", Some(Phase::PromotionFailed), "app:2");
-        assert!(proceeds(only_canary_of(&failed, None, &wanted("app:2"))));
+        assert!(proceeds(guard(&failed, None, &wanted("app:2"))));
         // The container must match when named.
-        assert!(!proceeds(only_canary_of(
-            &failed,
-            None,
-            &wanted("sidecar=app:2")
-        )));
+        assert!(!proceeds(guard(&failed, None, &wanted("sidecar=app:2"))));
     }
 
     #[test]
     fn a_finished_canary_leaves_nothing_to_undo() {
         // Promoted: a re-run of the same commit must not roll back a good deploy.
         let promoted = stable("app:2", Some(Phase::Promoted), "app:2");
-        assert!(matches!(only_canary_of(&promoted, None, &wanted("app:2")),
+        assert!(matches!(guard(&promoted, None, &wanted("app:2")),
             Guard::NothingToUndo(why) if why.contains("promoted")));
         let aborted = stable("app:1", Some(Phase::Aborted), "app:2");
-        assert!(!proceeds(only_canary_of(&aborted, None, &wanted("app:2"))));
+        assert!(!proceeds(guard(&aborted, None, &wanted("app:2"))));
         // A canary Deployment that is not ours does not count.
         let foreign = deployment("web-canary", "app:2", json!({}));
-        assert!(!proceeds(only_canary_of(
-            &aborted,
-            Some(&foreign),
-            &wanted("app:2")
-        )));
+        assert!(!proceeds(guard(&aborted, Some(&foreign), &wanted("app:2"))));
     }
 
     #[test]
@@ -201,7 +206,7 @@ mod tests {
             json!({ state::STATE_ANNOTATION: "{not json" }),
         );
         assert!(matches!(
-            only_canary_of(&live, None, &wanted("app:2")),
+            guard(&live, None, &wanted("app:2")),
             Guard::Unknown(_)
         ));
     }

@@ -8,4 +8,5 @@
 pub mod dry_run;
 pub mod findings;
 pub mod guard;
+pub mod intent;
 pub mod recover;

@@ -2,7 +2,7 @@
 //! left behind, is aborted — the stable track back at full capacity, the canary Deployment
 //! removed, the canary state marked aborted — and the rollback reports what it did.
 //!
-//! The abort itself is the canary's ([`crate::canary::ops::abort`], canary first: a rollback
+//! The abort itself is the canary's ([`crate::canary::abort::abort`], stable first: a rollback
 //! means the new version is bad). A live driver is first told to abort through the command
 //! annotation and given a short while to do it itself, so two processes never fight over the
 //! replicas. When the stable already runs the canary's images (a promotion started), there is
@@ -14,9 +14,11 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use serde::Serialize;
 
+use crate::canary::abort::{self, AbortOptions, AbortOrder};
 use crate::canary::objects::{self, CanaryMatch};
-use crate::canary::ops::{self, AbortOptions, AbortOrder, Apis};
+use crate::canary::ops::{self, Apis};
 use crate::canary::state::{self, Action, CanaryState, Command, Phase};
+use crate::canary::store::{self, Write};
 use crate::clock::Clock;
 use crate::error::Result;
 
@@ -48,16 +50,17 @@ pub struct CanaryRecovery {
 /// unreadable (the message says why).
 pub fn plan_recovery(
     stable: &Deployment,
+    state: Option<&CanaryState>,
     canary: Option<&Deployment>,
     now: jiff::Timestamp,
-) -> std::result::Result<Option<CanaryRecovery>, String> {
+) -> Option<CanaryRecovery> {
     let name = stable.metadata.name.clone().unwrap_or_default();
-    let (state, _) = state::read_annotations(stable.metadata.annotations.as_ref())?;
+    let state = state.cloned();
     let active = state.as_ref().filter(|s| !s.phase.is_terminal());
     let ours = canary
         .filter(|c| objects::canary_matches(c, &name, &BTreeMap::new()) != CanaryMatch::NotOurs);
     if active.is_none() && ours.is_none() {
-        return Ok(None);
+        return None;
     }
     let current = ops::current_replicas(stable);
     // Without a recorded state the stable keeps its size (the canary's abort does the same).
@@ -75,7 +78,7 @@ pub fn plan_recovery(
         && state
             .as_ref()
             .is_none_or(|s| s.stable_images != canary_images);
-    Ok(Some(CanaryRecovery {
+    Some(CanaryRecovery {
         canary_name: state
             .as_ref()
             .map(|s| s.canary_name.clone())
@@ -87,7 +90,7 @@ pub fn plan_recovery(
         delete_canary: ours.is_some(),
         promoted,
         state: active.cloned(),
-    }))
+    })
 }
 
 /// How long a live driver gets to abort its own canary before the rollback does it: two of its
@@ -139,13 +142,27 @@ pub async fn recover(
         state::driver_id()
     );
     if recovery.promoted {
+        if recovery.state.is_some() {
+            // Taking the Lease over tells a live driver, at its next write, that it lost the
+            // canary: it stops, and never reports the promotion this rollback undoes.
+            let me = state::driver_id();
+            apis.write_decided(name, |stored| match (&stored.state, &stored.lease) {
+                (Some(s), Some(lease)) if !s.phase.is_terminal() => {
+                    let mut aborted = aborted_state(s, clock.now(), &reason);
+                    aborted.driver = me.clone();
+                    let lease = store::lease_for(name, Some(lease), None, &aborted);
+                    Ok(Some(Write::Replace(store::with_annotation(
+                        &lease,
+                        state::COMMAND_ANNOTATION,
+                        None,
+                    ))))
+                }
+                _ => Ok(None),
+            })
+            .await?;
+        }
         let removed =
             recovery.delete_canary && apis.remove_canary(&recovery.canary_name, timeout).await?;
-        if let Some(state) = &recovery.state {
-            apis.write_state(name, &aborted_state(state, clock.now(), &reason))
-                .await?;
-            apis.write_command(name, None).await?;
-        }
         let stable = apis.get(name).await?;
         return Ok(RecoveryDone {
             by_driver: false,
@@ -172,12 +189,16 @@ pub async fn recover(
         }
         on_event("the canary driver did not abort in time: aborting from here");
     }
+    // Capacity first: the stable back at full size and ready before the canary goes, so ready
+    // pods never drop below what served before the canary (a rollback is often of a canary
+    // nobody has judged bad yet; a breaching one is aborted by its own driver, canary first).
     let options = AbortOptions {
-        order: AbortOrder::CanaryFirst,
+        order: AbortOrder::StableFirst,
+        holder: None,
         timeout,
         reason,
     };
-    let summary = ops::abort(apis, name, &options, clock, on_event).await?;
+    let summary = abort::abort(apis, name, &options, clock, on_event).await?;
     Ok(RecoveryDone {
         by_driver: false,
         stable_replicas: summary.stable_replicas,
@@ -195,9 +216,11 @@ async fn await_driver_abort(
     let started = tokio::time::Instant::now();
     while started.elapsed() < within {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let stable = apis.get(name).await?;
-        let (current, _) =
-            state::read_annotations(stable.metadata.annotations.as_ref()).unwrap_or((None, None));
+        let current = apis
+            .read_stored(name)
+            .await
+            .map(|s| s.state)
+            .unwrap_or(None);
         match current {
             Some(s) if s.phase == Phase::Aborted => {
                 let canary = apis.get_opt(&s.canary_name).await?;

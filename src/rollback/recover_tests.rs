@@ -4,6 +4,17 @@ use super::*;
 use crate::canary::plan::{Pause, plan_steps};
 use crate::canary::state::STATE_VERSION;
 
+/// The plan, with the state the test keeps in the stable's annotations (where the stable's
+/// Lease keeps it on a cluster); an unreadable one is the error `read_stored` gives.
+fn plan(
+    stable: &Deployment,
+    canary: Option<&Deployment>,
+    now: jiff::Timestamp,
+) -> std::result::Result<Option<CanaryRecovery>, String> {
+    let (state, _) = state::read_annotations(stable.metadata.annotations.as_ref())?;
+    Ok(plan_recovery(stable, state.as_ref(), canary, now))
+}
+
 fn at(s: &str) -> jiff::Timestamp {
     s.parse().unwrap()
 }
@@ -33,6 +44,8 @@ pub(crate) fn state(phase: Phase, heartbeat: &str) -> CanaryState {
         last_analysis: Vec::new(),
         reason: None,
         options: serde_json::Value::Null,
+        stable_generation: None,
+        released: false,
     }
 }
 
@@ -65,16 +78,16 @@ const NOW: &str = "2026-01-01T10:05:00Z";
 #[test]
 fn nothing_to_recover_without_state_or_canary() {
     let plain = stable("app:1", 4, None);
-    assert_eq!(plan_recovery(&plain, None, at(NOW)).unwrap(), None);
+    assert_eq!(plan(&plain, None, at(NOW)).unwrap(), None);
     // A canary Deployment that is not ours is left alone.
     assert_eq!(
-        plan_recovery(&plain, Some(&canary("api", 2)), at(NOW)).unwrap(),
+        plan(&plain, Some(&canary("api", 2)), at(NOW)).unwrap(),
         None
     );
     // A finished canary needs nothing either.
     let done = state(Phase::Promoted, NOW);
     assert_eq!(
-        plan_recovery(&stable("app:2", 4, Some(&done)), None, at(NOW)).unwrap(),
+        plan(&stable("app:2", 4, Some(&done)), None, at(NOW)).unwrap(),
         None
     );
 }
@@ -82,7 +95,7 @@ fn nothing_to_recover_without_state_or_canary() {
 #[test]
 fn interrupted_canary_restores_capacity_and_removes_the_canary() {
     let s = state(Phase::Paused, "2026-01-01T10:00:00Z");
-    let plan = plan_recovery(
+    let plan = plan(
         &stable("app:1", 2, Some(&s)),
         Some(&canary("web", 2)),
         at(NOW),
@@ -99,7 +112,7 @@ fn interrupted_canary_restores_capacity_and_removes_the_canary() {
 #[test]
 fn live_driver_is_recognised() {
     let s = state(Phase::Progressing, "2026-01-01T10:04:50Z");
-    let plan = plan_recovery(
+    let plan = plan(
         &stable("app:1", 2, Some(&s)),
         Some(&canary("web", 2)),
         at(NOW),
@@ -126,7 +139,7 @@ fn live_driver_is_recognised() {
 #[test]
 fn interrupted_promotion_means_the_stable_must_be_undone() {
     let s = state(Phase::Promoting, "2026-01-01T10:00:00Z");
-    let plan = plan_recovery(&stable("app:2", 4, Some(&s)), None, at(NOW))
+    let plan = plan(&stable("app:2", 4, Some(&s)), None, at(NOW))
         .unwrap()
         .unwrap();
     assert!(plan.promoted);
@@ -136,7 +149,7 @@ fn interrupted_promotion_means_the_stable_must_be_undone() {
 
 #[test]
 fn left_behind_canary_without_state_is_removed_and_the_stable_keeps_its_size() {
-    let plan = plan_recovery(&stable("app:1", 3, None), Some(&canary("web", 2)), at(NOW))
+    let plan = plan(&stable("app:1", 3, None), Some(&canary("web", 2)), at(NOW))
         .unwrap()
         .unwrap();
     assert_eq!(plan.restore, None);
@@ -151,7 +164,7 @@ fn unreadable_state_is_an_error_not_a_guess() {
         .as_mut()
         .unwrap()
         .insert(state::STATE_ANNOTATION.into(), "{".into());
-    assert!(plan_recovery(&d, None, at(NOW)).is_err());
+    assert!(plan(&d, None, at(NOW)).is_err());
 }
 
 #[test]
@@ -159,7 +172,7 @@ fn a_killed_local_driver_gets_no_handoff_however_fresh_its_heartbeat() {
     let mut s = state(Phase::Paused, NOW);
     let me = state::driver_id();
     s.driver = format!("{}/99999999", me.rsplit_once('/').unwrap().0);
-    let plan = plan_recovery(
+    let plan = plan(
         &stable("app:1", 2, Some(&s)),
         Some(&canary("web", 2)),
         at(NOW),

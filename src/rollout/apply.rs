@@ -1,6 +1,8 @@
 //! Reading a Deployment's history from the cluster and sending the undo patch, re-reading and
 //! re-deciding when the Deployment changed under us (409), a bounded number of times.
 
+use crate::kube::retry::{backoff, transient};
+use backon::Retryable;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 
@@ -68,16 +70,20 @@ pub async fn fetch(
     namespace: &str,
     name: &str,
 ) -> Result<Fetched, RolloutError> {
-    let deployment = deployments
-        .get(name)
+    // Reads are retried on failures that pass (a 500 on the first GET is not the end).
+    let deployment = (|| deployments.get(name))
+        .retry(backoff())
+        .when(transient)
         .await
         .map_err(RolloutError::api(format!(
             "GET {}",
             deployment_path(namespace, name)
         )))?;
     let selector = undo::selector_of(&deployment)?.to_string();
-    let list = replica_sets
-        .list(&ListParams::default().labels(&selector))
+    let params = ListParams::default().labels(&selector);
+    let list = (|| replica_sets.list(&params))
+        .retry(backoff())
+        .when(transient)
         .await
         .map_err(RolloutError::api(format!(
             "LIST /apis/apps/v1/namespaces/{namespace}/replicasets?labelSelector={selector}"

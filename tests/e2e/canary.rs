@@ -8,19 +8,19 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kubectl_posthog::canary::state::{self, CanaryState, Phase};
+use kubectl_posthog::canary::state::{CanaryState, Phase};
 use serde_json::Value;
 use simcluster::{PodBehavior, Readiness, SimCluster, SimOptions, Traffic};
 
 use crate::prom;
 use crate::support::{bin, kubectl, run};
 
-const STABLE: &str = "ghcr.io/acme/app:1.0";
-const CANARY: &str = "ghcr.io/acme/app:2.0";
-const REPLICAS: u32 = 4;
+pub const STABLE: &str = "ghcr.io/acme/app:1.0";
+pub const CANARY: &str = "ghcr.io/acme/app:2.0";
+pub const REPLICAS: u32 = 4;
 
 /// Flags every test passes: fast analysis and short deadlines.
-const FAST: &[&str] = &[
+pub const FAST: &[&str] = &[
     "--interval",
     "1s",
     "--window",
@@ -32,7 +32,7 @@ const FAST: &[&str] = &[
 ];
 /// A generous inconclusive limit for the first seconds of a step: a new pod needs two scrapes
 /// before `rate()` has a value.
-const LENIENT: &[&str] = &["--inconclusive-limit", "6"];
+pub const LENIENT: &[&str] = &["--inconclusive-limit", "6"];
 
 pub fn healthy() -> PodBehavior {
     PodBehavior {
@@ -47,7 +47,7 @@ pub fn healthy() -> PodBehavior {
     }
 }
 
-fn with_traffic(traffic: Traffic) -> PodBehavior {
+pub fn with_traffic(traffic: Traffic) -> PodBehavior {
     PodBehavior {
         traffic,
         ..healthy()
@@ -147,12 +147,7 @@ impl Env {
     }
 
     pub fn state(&self) -> Option<CanaryState> {
-        let value = self.deployment("web")?;
-        let deployment: k8s_openapi::api::apps::v1::Deployment =
-            serde_json::from_value(value).ok()?;
-        state::read_annotations(deployment.metadata.annotations.as_ref())
-            .ok()?
-            .0
+        crate::support::recorded_state(&self.sim, &self.ns, "web")
     }
 
     pub fn canary_pods(&self) -> usize {
@@ -215,14 +210,14 @@ pub fn json(stdout: &str) -> Value {
     crate::support::report_json(stdout)
 }
 
-fn spawn(cmd: &mut Command) -> Child {
+pub fn spawn(cmd: &mut Command) -> Child {
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts")
 }
 
-fn finish(child: Child) -> crate::support::Run {
+pub fn finish(child: Child) -> crate::support::Run {
     let out = child.wait_with_output().expect("the binary finishes");
     crate::support::Run {
         code: out.status.code().unwrap_or(-1),
@@ -1122,6 +1117,8 @@ fn test_settings() -> kubectl_posthog::canary::settings::Settings {
         naming: Naming::default(),
         max_restarts: 0,
         on_interrupt: OnInterrupt::Abort,
+        on_conflict: Default::default(),
+        on_error: Default::default(),
         ready_timeout: Duration::from_secs(30),
         timeout: Duration::from_secs(60),
     }
@@ -1276,7 +1273,25 @@ async fn on_interrupt_leave_keeps_the_canary_for_resume() {
     assert_eq!(ready(&env.sim, "web-canary"), 2);
     assert_eq!(env.deployment("web").unwrap()["spec"]["replicas"], 2);
     let left = env.state().unwrap();
-    assert_eq!(left.heartbeat, jiff::Timestamp::UNIX_EPOCH);
+    assert!(left.released, "{left:?}");
+    // Issue 15 (view 2): the real last heartbeat is kept, so `canary status` tells its age.
+    let age = jiff::Timestamp::now()
+        .duration_since(left.heartbeat)
+        .as_secs();
+    assert!(
+        (0..60).contains(&age),
+        "heartbeat {} ({age}s ago)",
+        left.heartbeat
+    );
+    let status = json(&run(&mut env.control(&["status", "deploy/web"])).stdout);
+    let evidence = status["findings"][0]["evidence"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        evidence.starts_with("no process drives it (last heartbeat"),
+        "{evidence}"
+    );
+    assert!(!status.to_string().contains("1970-01-01"), "{status}");
     let out = run(env
         .control(&["deploy/web", "--resume"])
         .args(["--prometheus-url", &prom.url]));
@@ -1487,4 +1502,61 @@ async fn prometheus_credentials_come_from_a_secret_or_the_environment() {
         "{}",
         out.stderr
     );
+}
+
+/// Issue 17 item 8: `--dry-run` without any Prometheus URL exited 2; it prints the plan and the
+/// queries with their arguments, saying they were not validated, and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_without_a_prometheus_url_prints_the_plan_unvalidated() {
+    let env = Env::start("dry-run-no-prom", healthy(), false).await;
+    env.sim.clear_requests();
+    let out = run(bin()
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args([
+            "-n",
+            &env.ns,
+            "-o",
+            "json",
+            "canary",
+            "deploy/web",
+            "--image",
+            CANARY,
+            "--dry-run",
+        ])
+        .env_remove("PROMETHEUS_URL"));
+    assert_eq!(
+        out.code, 0,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    let report = json(&out.stdout);
+    assert_eq!(report["details"]["steps"].as_array().unwrap().len(), 3);
+    let notes = report["details"]["notes"].to_string();
+    assert!(
+        notes.contains("queries not validated: no Prometheus URL"),
+        "{notes}"
+    );
+    let errors = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "canary.metric.errors-5xx")
+        .unwrap();
+    assert!(
+        errors["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("namespace=\"dry-run-no-prom\""),
+        "{errors}"
+    );
+    assert!(env.sim.requests().iter().all(|r| r.method == "GET"));
+    // A real run still refuses, naming the flag.
+    let real = run(bin()
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["-n", &env.ns, "canary", "deploy/web", "--image", CANARY])
+        .env_remove("PROMETHEUS_URL"));
+    assert_eq!(real.code, 2, "{}", real.stderr);
+    assert!(real.stderr.contains("--prometheus-url"), "{}", real.stderr);
 }

@@ -130,3 +130,69 @@ pub fn assert_valid_report(report: &serde_json::Value) {
         errors.join("\n")
     );
 }
+
+/// The Lease in which `canary` records the canary of Deployment `stable` (`<stable>-kubectl-posthog`).
+pub fn canary_lease(
+    sim: &simcluster::SimCluster,
+    ns: &str,
+    stable: &str,
+) -> Option<serde_json::Value> {
+    sim.get(
+        "coordination.k8s.io/v1",
+        "Lease",
+        Some(ns),
+        &kubectl_posthog::canary::store::lease_name(stable),
+    )
+}
+
+/// The canary state recorded for `stable`, as every process reads it (from its Lease).
+pub fn recorded_state(
+    sim: &simcluster::SimCluster,
+    ns: &str,
+    stable: &str,
+) -> Option<kubectl_posthog::canary::state::CanaryState> {
+    let lease = serde_json::from_value(canary_lease(sim, ns, stable)?).ok()?;
+    kubectl_posthog::canary::store::Stored::from_lease(Some(lease))
+        .ok()?
+        .state
+}
+
+/// One annotation of the canary's Lease (the command channel, a rollback's intent).
+pub fn lease_annotation(
+    sim: &simcluster::SimCluster,
+    ns: &str,
+    stable: &str,
+    key: &str,
+) -> Option<String> {
+    canary_lease(sim, ns, stable)?["metadata"]["annotations"][key]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Records `state` for `stable` as its driver would (creating or replacing the Lease), with
+/// `change` applied to the Lease first (e.g. removing a command).
+pub fn record_state(
+    sim: &simcluster::SimCluster,
+    ns: &str,
+    stable: &str,
+    state: &kubectl_posthog::canary::state::CanaryState,
+    change: impl Fn(&mut serde_json::Value),
+) {
+    use kubectl_posthog::canary::store::lease_for;
+    let existing: Option<k8s_openapi::api::coordination::v1::Lease> =
+        canary_lease(sim, ns, stable).and_then(|l| serde_json::from_value(l).ok());
+    let owner: Option<k8s_openapi::api::apps::v1::Deployment> = sim
+        .get("apps/v1", "Deployment", Some(ns), stable)
+        .and_then(|d| serde_json::from_value(d).ok());
+    let lease = lease_for(stable, existing.as_ref(), owner.as_ref(), state);
+    let mut value = serde_json::to_value(lease).unwrap();
+    value["apiVersion"] = serde_json::json!("coordination.k8s.io/v1");
+    value["kind"] = serde_json::json!("Lease");
+    value["metadata"]["namespace"] = serde_json::json!(ns);
+    if let Some(map) = value["metadata"].as_object_mut() {
+        map.remove("resourceVersion");
+    }
+    change(&mut value);
+    sim.apply_yaml(&value.to_string())
+        .expect("the Lease is written");
+}

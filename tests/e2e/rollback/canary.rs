@@ -10,13 +10,12 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use kubectl_posthog::canary::objects::canary_deployment;
 use kubectl_posthog::canary::plan::{Pause, plan_steps};
-use kubectl_posthog::canary::state::{
-    COMMAND_ANNOTATION, CanaryState, Phase, STATE_ANNOTATION, STATE_VERSION,
-};
+use kubectl_posthog::canary::state::{COMMAND_ANNOTATION, CanaryState, Phase, STATE_VERSION};
 use serde_json::{Value, json};
 use simcluster::SimCluster;
 
 use super::{Env, Revision, measured, mutating, report};
+use crate::support::{lease_annotation, record_state, recorded_state};
 
 const STABLE: &str = "ghcr.io/acme/app:1.0";
 const CANARY: &str = "ghcr.io/acme/app:2.0";
@@ -43,6 +42,8 @@ fn state(phase: Phase, heartbeat: jiff::Timestamp) -> CanaryState {
         last_analysis: Vec::new(),
         reason: None,
         options: Value::Null,
+        stable_generation: None,
+        released: false,
     }
 }
 
@@ -60,9 +61,9 @@ async fn canary_in_flight(stable_image: &'static str, stable_now: u32, state: &C
     revision.image = stable_image;
     env.deploy(&revision).await;
     revision.replicas = stable_now;
-    let mut stable = revision.deployment();
-    stable["metadata"]["annotations"][STATE_ANNOTATION] = json!(state.encode());
+    let stable = revision.deployment();
     env.sim.apply_yaml(&stable.to_string()).unwrap();
+    record_state(&env.sim, "default", "web", state, |_| {});
     env.settle("web").await;
 
     let typed: Deployment = serde_json::from_value(env.deployment("web")).unwrap();
@@ -77,13 +78,7 @@ async fn canary_in_flight(stable_image: &'static str, stable_now: u32, state: &C
 }
 
 fn canary_state(sim: &SimCluster) -> CanaryState {
-    let d = sim
-        .get("apps/v1", "Deployment", Some("default"), "web")
-        .unwrap();
-    let text = d["metadata"]["annotations"][STATE_ANNOTATION]
-        .as_str()
-        .unwrap();
-    CanaryState::decode(text).unwrap()
+    recorded_state(sim, "default", "web").expect("a canary state is recorded")
 }
 
 fn canary_exists(sim: &SimCluster) -> bool {
@@ -186,10 +181,8 @@ async fn stand_in_driver(sim: SimCluster, asked: Arc<AtomicBool>) {
         let Some(mut stable) = sim.get("apps/v1", "Deployment", Some("default"), "web") else {
             continue;
         };
-        let command = stable["metadata"]["annotations"][COMMAND_ANNOTATION]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+        let command =
+            lease_annotation(&sim, "default", "web", COMMAND_ANNOTATION).unwrap_or_default();
         if !command.contains("\"abort\"") {
             continue;
         }
@@ -199,12 +192,12 @@ async fn stand_in_driver(sim: SimCluster, asked: Arc<AtomicBool>) {
         state.phase = Phase::Aborted;
         state.reason = Some("aborted by the driver".into());
         stable["spec"]["replicas"] = json!(4);
-        stable["metadata"]["annotations"][STATE_ANNOTATION] = json!(state.encode());
-        stable["metadata"]["annotations"]
-            .as_object_mut()
-            .unwrap()
-            .remove(COMMAND_ANNOTATION);
         sim.apply_yaml(&stable.to_string()).unwrap();
+        record_state(&sim, "default", "web", &state, |lease| {
+            if let Some(a) = lease["metadata"]["annotations"].as_object_mut() {
+                a.remove(COMMAND_ANNOTATION);
+            }
+        });
         return;
     }
 }
@@ -230,10 +223,10 @@ async fn an_unresponsive_live_driver_is_taken_over_after_the_handoff() {
         "{}",
         run.stderr
     );
-    let command = env.deployment("web")["metadata"]["annotations"][COMMAND_ANNOTATION].clone();
+    let command = lease_annotation(&env.sim, "default", "web", COMMAND_ANNOTATION);
     assert!(
-        command.is_null(),
-        "the abort clears the command once done: {command}"
+        command.is_none(),
+        "the abort clears the command once done: {command:?}"
     );
     assert_eq!(env.deployment("web")["spec"]["replicas"], 4);
     assert!(!canary_exists(&env.sim));

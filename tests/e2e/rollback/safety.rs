@@ -221,3 +221,121 @@ async fn history_lists_revisions_to_choose_from() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("deployments/history"), "{}", run.stderr);
 }
+
+fn template_of(env: &super::Env) -> (String, String) {
+    let web = env.deployment("web");
+    let container = &web["spec"]["template"]["spec"]["containers"][0];
+    let mode = container["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == "MODE")
+        .and_then(|e| e["value"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    (
+        container["image"].as_str().unwrap_or_default().to_string(),
+        mode,
+    )
+}
+
+/// Issue 13 item 4: the undo PATCH is applied but answered 500 (exit 3, saying it may have been
+/// applied); the natural retry, `rollback` again, finishes that rollback (waits) instead of
+/// undoing the undo. Once a rollback finished, a new one is a new undo, as with kubectl.
+#[tokio::test]
+async fn a_retried_rollback_after_a_lost_answer_does_not_undo_the_undo() {
+    let env = with_history(10.0).await;
+    // Revision 4 runs 3.0; the rollback goes to revision 3: 2.0 with MODE=fast.
+    let before = template_of(&env);
+    assert_eq!(before.0, "ghcr.io/acme/app:3.0");
+    env.sim.inject(Fault::ErrorsAfterApply {
+        path_contains: Some("/deployments/web".into()),
+        methods: vec!["PATCH".into()],
+        status: Some(500),
+        count: Some(1),
+    });
+    let first = env.rollback(&["deployment/web", "-o", "json"]);
+    assert_eq!(first.code, 3, "{}{}", first.stdout, first.stderr);
+    assert!(
+        first.stderr.contains("may have been applied")
+            && first
+                .stderr
+                .contains("kubectl posthog rollback deployment/web"),
+        "{}",
+        first.stderr
+    );
+    let applied = template_of(&env);
+    assert_eq!(applied.0, "ghcr.io/acme/app:2.0", "the lost PATCH landed");
+    let patches_before = mutating(&env.sim).len();
+    let second = env.rollback(&["deployment/web", "-o", "json"]);
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    let undo = measured(&report(&second), "rollback.undo");
+    assert!(undo.contains("only waits"), "{undo}");
+    assert_eq!(template_of(&env), applied, "not undone twice");
+    let sent: Vec<String> = mutating(&env.sim)[patches_before..]
+        .iter()
+        .filter(|r| r.contains("deployments"))
+        .cloned()
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "the retry sent no Deployment write: {sent:?}"
+    );
+    // Finished: the next rollback is a new one (back to what revision 4 ran).
+    let third = env.rollback(&["deployment/web", "-o", "json"]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_eq!(template_of(&env).0, "ghcr.io/acme/app:3.0");
+}
+
+/// Issue 13 item 4, the other way to lose the run: kill -9 during the wait, then re-run.
+#[tokio::test]
+async fn a_rollback_killed_during_its_wait_is_finished_by_the_re_run() {
+    let env = with_history(10.0).await;
+    // The target's pods take a while, so the wait is long enough to be killed in.
+    env.sim.script_image(
+        "ghcr.io/acme/app:2.0",
+        simcluster::PodBehavior {
+            ready_after: Duration::from_secs(40),
+            ..simcluster::PodBehavior::default()
+        },
+    );
+    let mut child = env
+        .rollback_command(&["deployment/web", "-o", "json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while template_of(&env).0 != "ghcr.io/acme/app:2.0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the undo never landed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let again = env.rollback(&["deployment/web", "-o", "json", "--timeout", "60s"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(measured(&report(&again), "rollback.undo").contains("only waits"));
+    assert_eq!(template_of(&env).0, "ghcr.io/acme/app:2.0");
+}
+
+/// Issue 13 item 7: a 500 on the rollback's first GET (and on its ReplicaSet LIST) passes: it is
+/// retried, not the end of the rollback.
+#[tokio::test]
+async fn a_passing_500_on_the_first_reads_is_retried() {
+    let env = with_history(20.0).await;
+    for path in ["/deployments/web", "/replicasets"] {
+        env.sim.inject(Fault::Errors {
+            path_contains: Some(path.into()),
+            methods: vec!["GET".into()],
+            status: 500,
+            share: 1.0,
+            retry_after: None,
+            count: Some(1),
+        });
+    }
+    let run = env.rollback(&["deployment/web"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}

@@ -5,27 +5,31 @@
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::Api;
 use url::Url;
 
+use crate::annotations::ROLLBACK_ANNOTATION;
 use crate::canary::objects::ImageArg;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
-use crate::report::{
-    Finding, Preface, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
-};
+use crate::kube::Apps;
+use crate::report::{Finding, Report, Severity, Status, Step};
 use crate::rollback::dry_run;
-use crate::rollback::findings::{canary_finding, unreadable_canary_finding};
+use crate::rollback::findings::{
+    canary_finding, earlier_rollback_finding, unreadable_canary_finding,
+};
 use crate::rollback::guard::{self, Guard};
-use crate::rollback::recover::{self, CanaryRecovery};
+use crate::rollback::intent::{self, Resume, RollbackIntent};
+use crate::rollback::recover::{self};
 use crate::rollout::apply::{self, Fetched, RolloutError};
 use crate::rollout::findings;
-use crate::rollout::history;
-use crate::rollout::progress::RolloutProgress;
 use crate::rollout::undo::{self, HASH_LABEL, UndoAction};
 use crate::rollout::wait::{self, WaitOutcome};
+
+mod output;
+mod revisions;
+
+use output::{dry_run, report, wait_with_progress};
+use revisions::run_history;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -116,40 +120,24 @@ pub struct HistoryArgs {
     pub target: TargetArg,
 }
 
-/// The Kubernetes APIs the rollback uses, in the target's namespace.
-struct Apis {
-    deployments: Api<Deployment>,
-    replica_sets: Api<ReplicaSet>,
-    pods: Api<Pod>,
-    namespace: String,
-    server: String,
-    /// The canary's operations (its abort is reused for the recovery).
-    canary: crate::canary::ops::Apis,
+/// The rollback's APIs, in the target's namespace: the one workload access layer.
+pub(super) async fn connect(ctx: &Ctx) -> Result<Apps> {
+    let cluster = ctx.cluster().await?;
+    Ok(Apps::new(
+        cluster.client.clone(),
+        &cluster.namespace,
+        &cluster.server,
+    ))
 }
 
-impl Apis {
-    async fn connect(ctx: &Ctx) -> Result<Apis> {
-        let cluster = ctx.cluster().await?;
-        let (client, ns) = (cluster.client.clone(), cluster.namespace.as_str());
-        Ok(Apis {
-            deployments: Api::namespaced(client.clone(), ns),
-            replica_sets: Api::namespaced(client.clone(), ns),
-            pods: Api::namespaced(client.clone(), ns),
-            namespace: ns.to_string(),
-            server: cluster.server.clone(),
-            canary: crate::canary::ops::Apis::new(client, ns, &cluster.server),
-        })
-    }
+pub(super) async fn fetch(apis: &Apps, name: &str) -> Result<Fetched> {
+    apply::fetch(&apis.deployments, &apis.replica_sets, &apis.namespace, name)
+        .await
+        .map_err(|e| e.into_error(&apis.server))
+}
 
-    async fn fetch(&self, name: &str) -> Result<Fetched> {
-        apply::fetch(&self.deployments, &self.replica_sets, &self.namespace, name)
-            .await
-            .map_err(|e| e.into_error(&self.server))
-    }
-
-    fn err(&self) -> impl Fn(RolloutError) -> Error + '_ {
-        |e| e.into_error(&self.server)
-    }
+pub(super) fn rollout_error(apis: &Apps) -> impl Fn(RolloutError) -> Error + '_ {
+    |e| e.into_error(&apis.server)
 }
 
 pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
@@ -157,29 +145,39 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         return run_history(history, ctx).await;
     }
     let name = args.target.parse()?.name;
-    let apis = Apis::connect(ctx).await?;
-    let fetched = apis.fetch(&name).await?;
-    // Every canary this tool starts records its state on the stable before creating the canary
-    // Deployment, so without that annotation there is no canary to look for.
-    let has_canary_state = fetched
-        .deployment
-        .metadata
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key(crate::canary::state::STATE_ANNOTATION));
+    let apis = connect(ctx).await?;
+    let (fetched, stored) = tokio::try_join!(fetch(&apis, &name), async {
+        // An unreadable canary record is reported (and refuses the guard), not an outage.
+        match apis.read_stored(&name).await {
+            Ok(stored) => Ok(Ok(stored)),
+            Err(Error::Input(problem)) => Ok(Err(problem)),
+            Err(e) => Err(e),
+        }
+    })?;
+    // Every canary this tool starts records its state in the stable's Lease before creating the
+    // canary Deployment, so without one there is no canary to look for.
+    let has_canary_state = stored.as_ref().map_or(true, |s| s.state.is_some());
     let canary = match has_canary_state {
         true => {
-            apis.canary
-                .get_opt(&crate::canary::objects::canary_name(&name))
+            apis.get_opt(&crate::canary::objects::canary_name(&name))
                 .await?
         }
         false => None,
     };
+    let recorded = stored
+        .as_ref()
+        .map(|s| s.state.as_ref())
+        .map_err(String::as_str);
+    let intent = stored
+        .as_ref()
+        .ok()
+        .and_then(|s| s.annotation(ROLLBACK_ANNOTATION))
+        .and_then(RollbackIntent::decode);
     if let Some(raw) = &args.only_canary_of {
         let wanted = ImageArg::parse(raw)
             .map_err(|e| Error::Usage(e.replace("--image", "--only-canary-of")))?;
         let (status, why) =
-            match guard::only_canary_of(&fetched.deployment, canary.as_ref(), &wanted) {
+            match guard::only_canary_of(&fetched.deployment, recorded, canary.as_ref(), &wanted) {
                 Guard::Proceed(why) => {
                     ctx.ui.event(&format!("rolling back: {why}"));
                     (None, why)
@@ -206,14 +204,31 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         }
     }
     let mut findings = Vec::new();
-    let recovery = match recover::plan_recovery(&fetched.deployment, canary.as_ref(), ctx.now()) {
-        Ok(recovery) => recovery,
+    let recovery = match recorded {
+        Ok(state) => recover::plan_recovery(&fetched.deployment, state, canary.as_ref(), ctx.now()),
         Err(problem) => {
-            findings.push(unreadable_canary_finding(&problem));
+            findings.push(unreadable_canary_finding(problem));
             None
         }
     };
-    let undo_needed = dry_run::undo_needed(recovery.as_ref(), args.to_revision);
+    // An earlier rollback that did not finish (a lost answer, a kill): finish that one.
+    let resume = match args.to_revision {
+        Some(_) => Resume::Fresh,
+        None => intent::decide(
+            intent.as_ref(),
+            undo::current_hash(&fetched.deployment, &fetched.replica_sets).as_deref(),
+        ),
+    };
+    let mut undo_needed = dry_run::undo_needed(recovery.as_ref(), args.to_revision);
+    let mut to_revision = args.to_revision.unwrap_or(0);
+    match &resume {
+        Resume::Applied(earlier) => {
+            undo_needed = false;
+            findings.push(earlier_rollback_finding(&name, earlier));
+        }
+        Resume::NotApplied(earlier) => to_revision = earlier.to_revision,
+        Resume::Fresh => {}
+    }
     if args.dry_run {
         return Ok(dry_run(
             ctx,
@@ -231,7 +246,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         let ui = ctx.ui.clone();
         let on_event = move |line: &str| ui.event(line);
         let done = recover::recover(
-            &apis.canary,
+            &apis,
             &name,
             recovery,
             args.timeout,
@@ -251,8 +266,43 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
     let mut resume_revision = undo::revision_of(fetched.deployment.metadata.annotations.as_ref());
     let mut undo_details = serde_json::Value::Null;
     // The target's pod-template-hash, and the Deployment the PATCH answered (the wait starts there).
+    let mut intent_written = None;
+    // The Lease as this run last wrote it: the next write starts from it.
+    let mut lease = None;
     let (target_hash, patched) = if undo_needed {
-        let to_revision = args.to_revision.unwrap_or(0);
+        let fetched_now = match first.take() {
+            Some(fetched) => fetched,
+            None => fetch(&apis, &name).await?,
+        };
+        // Recorded before the PATCH, so that a re-run after a lost answer finishes this rollback.
+        if let Ok(plan) = undo::undo_patch(
+            &fetched_now.deployment,
+            &fetched_now.replica_sets,
+            to_revision,
+        ) && matches!(plan.action, UndoAction::Patch { .. })
+        {
+            let record = RollbackIntent {
+                from_revision: plan.current_revision,
+                from_hash: undo::current_hash(&fetched_now.deployment, &fetched_now.replica_sets),
+                to_revision: plan.target_revision,
+                to_hash: plan.target_hash.clone(),
+                at: ctx.now(),
+                by: crate::canary::state::driver_id(),
+                done: false,
+            };
+            let known = stored.as_ref().ok().filter(|_| recovery.is_none()).cloned();
+            lease = Some(
+                apis.write_annotation(
+                    &fetched_now.deployment,
+                    known,
+                    ROLLBACK_ANNOTATION,
+                    Some(record.encode()),
+                )
+                .await?,
+            );
+            intent_written = Some(record);
+        }
+        let first = Some(fetched_now);
         match apply::undo(
             &apis.deployments,
             &apis.replica_sets,
@@ -287,8 +337,21 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
                 findings.push(findings::refusal_finding(&name, &refusal));
                 return Ok(report(ctx, &apis, &name, findings, serde_json::Value::Null));
             }
-            Err(e) => return Err(apis.err()(e)),
+            Err(e) => {
+                let error = rollout_error(&apis)(e);
+                return Err(match (&intent_written, error) {
+                    (Some(_), Error::Cluster(message)) => Error::Cluster(format!(
+                        "{message}; the rollback may have been applied all the same: run \
+                         `kubectl posthog rollback deployment/{name}` again, it finds the \
+                         rollback recorded and finishes it instead of undoing twice"
+                    )),
+                    (_, error) => error,
+                });
+            }
         }
+    } else if let Resume::Applied(earlier) = &resume {
+        intent_written = Some(earlier.clone());
+        (earlier.to_hash.clone(), None)
     } else {
         findings.push(findings::stable_kept_finding(resume_revision));
         (
@@ -315,6 +378,17 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         )
         .await?;
         findings.push(findings::wait_finding(&name, &outcome));
+        if let (WaitOutcome::Complete(_), Some(mut record)) = (&outcome, intent_written.take()) {
+            record.done = true;
+            let known = lease.take().or_else(|| stored.as_ref().ok().cloned());
+            apis.write_annotation(
+                &fetched.deployment,
+                known,
+                ROLLBACK_ANNOTATION,
+                Some(record.encode()),
+            )
+            .await?;
+        }
         if let WaitOutcome::PodsFailing { problems } = &outcome {
             details["failingPods"] = serde_json::json!(problems);
         }
@@ -326,111 +400,4 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         }
     }
     Ok(report(ctx, &apis, &name, findings, details))
-}
-
-/// The wait, drawn as a progress bar; Ctrl-C says how to resume without undoing twice.
-async fn wait_with_progress(
-    ctx: &Ctx,
-    apis: &Apis,
-    name: &str,
-    patched: Option<&Deployment>,
-    target_pods: Option<String>,
-    timeout: Duration,
-    resume_revision: Option<i64>,
-) -> Result<WaitOutcome> {
-    let mut progress = RolloutProgress::new(&ctx.ui, name);
-    let _interrupts_handled_here = ctx.interrupt.take_over();
-    let waited = wait::wait(
-        &apis.deployments,
-        &apis.pods,
-        name,
-        patched,
-        target_pods.as_deref(),
-        timeout,
-        |d, s| progress.update(d, s),
-    );
-    let outcome = tokio::select! {
-        outcome = waited => outcome,
-        () = ctx.interrupt.wait() => {
-            progress.finish();
-            // Re-running plain `rollback` would undo the rollback: point at the idempotent form.
-            if let Some(revision) = resume_revision {
-                ctx.ui.event(&format!(
-                    "the rollback was applied; to keep waiting run: kubectl posthog rollback deployment/{name} --to-revision {revision}"
-                ));
-            }
-            return Err(Error::Interrupted);
-        }
-    };
-    progress.finish();
-    outcome.map_err(apis.err())
-}
-
-fn dry_run(
-    ctx: &Ctx,
-    apis: &Apis,
-    name: &str,
-    fetched: &Fetched,
-    recovery: Option<&CanaryRecovery>,
-    to_revision: Option<i64>,
-    findings: Vec<Finding>,
-) -> Report {
-    let heartbeat_age = recovery.and_then(|r| recover::heartbeat_age(r, ctx.now()));
-    let planned = dry_run::plan(name, fetched, recovery, heartbeat_age, to_revision);
-    let preface = (!planned.diff.is_empty()).then(|| Preface {
-        table: format!("{}\n", planned.diff),
-        markdown: format!("```diff\n{}```\n\n", planned.diff),
-        only: false,
-    });
-    let details = serde_json::json!({
-        "dryRun": true, "diff": planned.diff, "canary": recovery, "undo": planned.undo,
-    });
-    let mut all = findings;
-    all.extend(planned.findings);
-    let report = report(ctx, apis, name, all, details);
-    match preface {
-        Some(preface) => report.with_preface(preface),
-        None => report,
-    }
-}
-
-fn report(
-    ctx: &Ctx,
-    apis: &Apis,
-    name: &str,
-    findings: Vec<Finding>,
-    details: serde_json::Value,
-) -> Report {
-    let (result, summary) = findings::verdict(&findings);
-    let verdict = Verdict::decided(result, summary, &findings);
-    let context = ctx.global.context.clone();
-    let target = ReportTarget::deployment(name, Some(&apis.namespace), context.as_deref());
-    Report::new("rollback", target, verdict, findings, ctx.now()).with_untyped_details(details)
-}
-
-async fn run_history(args: HistoryArgs, ctx: &Ctx) -> Result<Report> {
-    let name = args.target.parse()?.name;
-    let apis = Apis::connect(ctx).await?;
-    let fetched = apis.fetch(&name).await?;
-    let rows = history::revision_rows(&fetched.deployment, &fetched.replica_sets)
-        .map_err(|e| Error::Cluster(e.to_string()))?;
-    let now = ctx.now();
-    let summary = format!(
-        "{} revision{}",
-        rows.len(),
-        if rows.len() == 1 { "" } else { "s" }
-    );
-    let verdict = Verdict::decided(VerdictResult::Pass, summary, &[]);
-    let target =
-        ReportTarget::deployment(&name, Some(&apis.namespace), ctx.global.context.as_deref());
-    let preface = Preface {
-        table: history::render_table(&name, &rows, now, &ctx.out_styles),
-        markdown: history::render_markdown(&name, &rows, now),
-        only: true,
-    };
-    Ok(
-        Report::new("rollback-history", target, verdict, Vec::new(), now)
-            .with_details(&history::HistoryDetails { revisions: rows })
-            .with_preface(preface),
-    )
 }

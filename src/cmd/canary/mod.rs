@@ -9,18 +9,18 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::canary::analysis::OnInconclusive;
-use crate::canary::driver::{AbortKind, Driver, Outcome, Record};
-use crate::canary::objects::{self, ImageArg};
-use crate::canary::ops::{self, Apis};
-use crate::canary::report::{self, ReportInput};
+use crate::canary::control;
+use crate::canary::ops::Apis;
 use crate::canary::resolve;
-use crate::canary::settings::{self, OnInterrupt, SavedOptions};
-use crate::canary::source::{MetricSource, SourceError};
-use crate::canary::state::{self, CanaryState, Phase, STATE_VERSION};
-use crate::canary::{control, view::LiveView};
+use crate::canary::settings::{OnConflict, OnError, OnInterrupt};
+use crate::canary::source::MetricSource;
 use crate::cmd::{Ctx, TargetArg, TargetRef};
 use crate::error::{Error, Result};
-use crate::report::{Incomplete, Report, ReportTarget};
+use crate::report::{Report, ReportTarget};
+
+mod start;
+
+use start::start;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -126,6 +126,17 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "ACTION")]
     pub on_interrupt: Option<OnInterrupt>,
 
+    /// What to do when someone else changes the stable mid-canary (`kubectl set image`,
+    /// `kubectl scale`): hold and say so, or abort [default: hold]
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub on_conflict: Option<OnConflict>,
+
+    /// What to do when the cluster keeps failing the run (an API error retries did not get
+    /// past): restore the stable and remove the canary, or leave it for `--resume`
+    /// [default: abort]
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub on_error: Option<OnError>,
+
     /// Judge the canary against the stable instead of absolute limits: breach above
     /// stable × FACTOR (and each metric's floor)
     #[arg(long, value_name = "FACTOR", num_args = 0..=1, default_missing_value = "1.5")]
@@ -174,6 +185,8 @@ impl RunArgs {
             inconclusive_limit: self.inconclusive_limit,
             on_inconclusive: self.on_inconclusive,
             on_interrupt: self.on_interrupt,
+            on_conflict: self.on_conflict,
+            on_error: self.on_error,
             compare_stable: self.compare_stable,
             max_restarts: self.max_restarts,
             progress_deadline: self.progress_deadline,
@@ -233,7 +246,7 @@ pub async fn run_with_source(
     }
 }
 
-async fn connect(ctx: &Ctx, target: &TargetRef) -> Result<(Apis, ReportTarget)> {
+pub(super) async fn connect(ctx: &Ctx, target: &TargetRef) -> Result<(Apis, ReportTarget)> {
     let cluster = ctx.cluster().await?;
     let apis = Apis::new(cluster.client.clone(), &cluster.namespace, &cluster.server);
     let report_target = ReportTarget::deployment(
@@ -242,217 +255,6 @@ async fn connect(ctx: &Ctx, target: &TargetRef) -> Result<(Apis, ReportTarget)> 
         cluster.context.as_deref(),
     );
     Ok((apis, report_target))
-}
-
-async fn start(
-    run: RunArgs,
-    target: &TargetRef,
-    ctx: &Ctx,
-    source: Option<Box<dyn MetricSource>>,
-) -> Result<Report> {
-    let config = ctx.config()?;
-    if !run.resume && run.image.is_empty() {
-        return Err(Error::Usage(
-            "--image [CONTAINER=]IMAGE is required to start a canary (or --resume to continue one)"
-                .into(),
-        ));
-    }
-    let images_args: Vec<ImageArg> = run
-        .image
-        .iter()
-        .map(|raw| ImageArg::parse(raw).map_err(Error::Usage))
-        .collect::<Result<_>>()?;
-    let (apis, report_target) = connect(ctx, target).await?;
-    let name = target.name.clone();
-    let stable = apis.get(&name).await?;
-    let (existing, _) = state::read_annotations(stable.metadata.annotations.as_ref())
-        .map_err(|e| Error::Input(format!("deployment/{name}: {e}")))?;
-    let now = ctx.now();
-
-    let (state, settings) = if run.resume {
-        let state = resolve::resumable(existing, &name, now, run.force)?;
-        let saved: SavedOptions = serde_json::from_value(state.options.clone()).map_err(|e| {
-            Error::Input(format!(
-                "the canary state on deployment/{name} lacks its options: {e}"
-            ))
-        })?;
-        let mut settings = resolve::resolve(&run.flags(), &config.canary, Some(&saved), &stable)?;
-        settings.steps = state.steps.clone();
-        (state, settings)
-    } else {
-        if let Some(s) = existing.as_ref().filter(|s| !s.phase.is_terminal()) {
-            return Err(Error::Usage(format!(
-                "a canary is already {} on deployment/{name} (step {}/{}, {}): \
-                 use `canary --resume`, `canary status` or `canary abort`",
-                s.phase.label(),
-                s.step + 1,
-                s.steps.len(),
-                s.images.values().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-        let settings = resolve::resolve(&run.flags(), &config.canary, None, &stable)?;
-        let images = objects::resolve_images(&stable, &images_args).map_err(Error::Usage)?;
-        let stable_images = objects::template_images(&stable);
-        if images.iter().all(|(c, i)| stable_images.get(c) == Some(i)) {
-            return Err(Error::Usage(format!(
-                "deployment/{name} already runs {}: nothing to roll out",
-                images.values().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-        let state = CanaryState {
-            version: STATE_VERSION,
-            phase: Phase::Progressing,
-            step: 0,
-            steps: settings.steps.clone(),
-            images,
-            stable_images,
-            stable_replicas: ops::current_replicas(&stable),
-            canary_name: objects::canary_name(&name),
-            started_at: now,
-            step_started_at: now,
-            pause_started_at: None,
-            interval_secs: settings.interval.as_secs().max(1),
-            heartbeat: now,
-            driver: state::driver_id(),
-            streaks: Default::default(),
-            last_analysis: Vec::new(),
-            reason: None,
-            options: serde_json::Value::Null,
-        };
-        (state, settings)
-    };
-
-    let saved_url = serde_json::from_value::<SavedOptions>(state.options.clone())
-        .ok()
-        .and_then(|s| s.prometheus_url);
-    let (source, prometheus_url): (Box<dyn MetricSource>, Option<String>) = match source {
-        Some(source) => (source, None),
-        None => {
-            let prometheus = ctx
-                .prometheus(run.prometheus_url.as_deref(), saved_url.as_deref())
-                .await?
-                .ok_or_else(|| {
-                    Error::Usage(
-                        "the canary's analysis needs Prometheus: pass --prometheus-url URL \
-                         (or set PROMETHEUS_URL, or prometheus.url in kubectl-posthog.yaml)"
-                            .into(),
-                    )
-                })?;
-            let url = prometheus.url().to_string();
-            (
-                Box::new(crate::canary::prometheus_source::PrometheusSource { prometheus }),
-                Some(url),
-            )
-        }
-    };
-    let bound = settings::bind_metrics(&settings, &apis.namespace, &name, &state.canary_name, &[])
-        .map_err(Error::Input)?;
-    let source_name = source.describe();
-
-    // Every query is checked before the first change to the cluster.
-    let mut notes = Vec::new();
-    match settings::validate(source.as_ref(), &bound).await {
-        Ok(found) => {
-            for metric in found.no_stable_data {
-                notes.push(format!(
-                    "metric {metric}: no data for the stable's pods yet; if the canary's pods \
-                     have none either, its readings are inconclusive"
-                ));
-            }
-        }
-        Err(SourceError::Invalid(m)) => {
-            return Err(Error::Input(format!("{m}; nothing was changed")));
-        }
-        Err(SourceError::Unavailable(m)) if run.dry_run => {
-            notes.push(format!("queries not validated: {m}"));
-        }
-        Err(SourceError::Unavailable(m)) => {
-            return Err(Error::Remote(format!(
-                "cannot validate the canary's queries: {m}; nothing was changed"
-            )));
-        }
-    }
-    for note in &notes {
-        ctx.ui.event(&format!("note: {note}"));
-    }
-    let mut record = Record::default();
-    if run.dry_run {
-        let input = ReportInput {
-            target: report_target,
-            state: &state,
-            settings: &settings,
-            bound: &bound,
-            record: &record,
-            source: &source_name,
-            now,
-        };
-        return Ok(report::plan_report(&input, &notes));
-    }
-    if !run.resume {
-        resolve::preconditions(&stable, &name)?;
-    }
-
-    let mut state = state;
-    state.options = serde_json::to_value(settings.saved(prometheus_url.as_deref()))
-        .unwrap_or(serde_json::Value::Null);
-    state.driver = state::driver_id();
-    state.interval_secs = settings.interval.as_secs().max(1);
-    // From here on the cluster changes: first of all, record the plan where anyone can find it.
-    let _interrupts_handled_by_the_driver = ctx.interrupt.take_over();
-    let stable = apis.write_state(&name, &state).await?;
-    let mut driver = Driver {
-        apis: apis.clone(),
-        name: name.clone(),
-        settings: &settings,
-        bound: bound.clone(),
-        canary_pods: Vec::new(),
-        measured_in_step: Default::default(),
-        source: source.as_ref(),
-        clock: ctx.clock.clone(),
-        view: LiveView::new(&ctx.ui, state.steps.len(), &settings.metrics),
-        interrupt: ctx.interrupt.clone(),
-        state,
-        record: std::mem::take(&mut record),
-        stable,
-    };
-    if run.resume {
-        driver.view.event(&format!(
-            "resuming the canary of deployment/{name} at step {}/{} ({})",
-            driver.state.step + 1,
-            driver.state.steps.len(),
-            driver.state.phase.label()
-        ));
-    }
-    let outcome = driver.run().await;
-    let input = ReportInput {
-        target: report_target,
-        state: &driver.state,
-        settings: &settings,
-        bound: &driver.bound,
-        record: &driver.record,
-        source: &source_name,
-        now: ctx.now(),
-    };
-    let report = report::outcome_report(&input, &outcome, &notes);
-    Ok(match outcome {
-        // Prometheus failing is not a verdict on the release: exit 3, as for any remote failure.
-        Outcome::Aborted {
-            kind: AbortKind::Inconclusive {
-                infrastructure: true,
-            },
-            ..
-        } => report.incomplete(Incomplete::Unavailable),
-        Outcome::Promoted | Outcome::Aborted { .. } | Outcome::PromotionFailed(_) => report,
-        Outcome::Interrupted { .. } => report.incomplete(Incomplete::Interrupted),
-        Outcome::Failed(error) => {
-            ctx.ui.event(&format!("error: {error}"));
-            report.incomplete(match error.exit() {
-                crate::error::Exit::Usage => Incomplete::Input,
-                crate::error::Exit::Interrupted => Incomplete::Interrupted,
-                _ => Incomplete::Unavailable,
-            })
-        }
-    })
 }
 
 #[cfg(test)]
