@@ -19,10 +19,30 @@ pub async fn build_client(
     timeout: Option<Duration>,
 ) -> Result<kube::Client> {
     let plugin = plugin_name(&config);
+    // kube's own retry (15 tries over minutes, any Retry-After waited out) is replaced by the
+    // budgeted one; a client built without retries stays without.
+    let retry = config
+        .default_retry
+        .then(|| super::retry::RetryPolicy::within(timeout));
+    let mut config = config;
+    config.default_retry = false;
     let timeout = timeout.unwrap_or(EXEC_PLUGIN_TIMEOUT);
-    let build = tokio::task::spawn_blocking(move || super::http_trace::logged_client(config));
+    // Every request in the log (`-v` changes, `-vv` requests, `-vvv` details), innermost so a
+    // retried request shows each attempt.
+    let trace = super::http_trace::HttpTraceLayer::new(config.cluster_url.to_string().as_str());
+    let build = tokio::task::spawn_blocking(move || {
+        kube::client::ClientBuilder::try_from(config).map(|b| b.with_layer(&trace))
+    });
     match tokio::time::timeout(timeout, build).await {
-        Ok(Ok(Ok(client))) => Ok(client),
+        Ok(Ok(Ok(builder))) => Ok(match retry {
+            Some(policy) => builder
+                .with_layer(&tower::buffer::BufferLayer::new(1024))
+                .with_layer(&tower::retry::RetryLayer::new(
+                    super::retry::BudgetedRetry::new(policy),
+                ))
+                .build(),
+            None => builder.build(),
+        }),
         Ok(Ok(Err(e))) => Err(Error::Input(format!(
             "cannot build a client for the cluster at {server}: {}",
             describe(&e, plugin.as_deref())

@@ -187,3 +187,72 @@ async fn a_server_that_never_answers_ends_at_the_timeout() {
         started.elapsed()
     );
 }
+
+/// Issue 14 item 7: an API server answering 503 made every command retry for minutes;
+/// `--request-timeout 5s` did not bound it (15 retries in 160 s). The retries now stay within
+/// the request timeout, and the command ends with the 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_storm_is_retried_only_within_the_request_timeout() {
+    use crate::triage::{DEPLOYMENT, Incident, healthy};
+    let incident = Incident::start(healthy(), 1, false).await;
+    incident.sim.inject(simcluster::Fault::Errors {
+        path_contains: Some("/deployments".into()),
+        methods: Vec::new(),
+        status: 503,
+        share: 1.0,
+        retry_after: None,
+        count: None,
+    });
+    let started = Instant::now();
+    let run = incident
+        .run(&["rollback", "history", DEPLOYMENT, "--request-timeout", "3s"])
+        .await;
+    let took = started.elapsed();
+    eprintln!(
+        "503 storm, --request-timeout 3s: exit {} in {took:?}",
+        run.code
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        took < Duration::from_secs(6),
+        "took {took:?}: {}",
+        run.stderr
+    );
+    let tries = incident
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/deployments"))
+        .count();
+    assert!(tries > 1, "retried at least once: {tries}");
+}
+
+/// Issue 14 item 7: `Retry-After: 100000` was waited out; beyond the budget it fails at once,
+/// naming the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_beyond_the_budget_fails_at_once_naming_the_wait() {
+    use crate::triage::{DEPLOYMENT, Incident, healthy};
+    let incident = Incident::start(healthy(), 1, false).await;
+    incident.sim.inject(simcluster::Fault::Errors {
+        path_contains: Some("/deployments".into()),
+        methods: Vec::new(),
+        status: 429,
+        share: 1.0,
+        retry_after: Some(100_000),
+        count: None,
+    });
+    let started = Instant::now();
+    let run = incident.run(&["rollback", "history", DEPLOYMENT]).await;
+    let took = started.elapsed();
+    eprintln!(
+        "Retry-After 100000, no --request-timeout: exit {} in {took:?}",
+        run.code
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(
+        run.stderr.contains("retry after 1day 3h 46m 40s"),
+        "{}",
+        run.stderr
+    );
+}

@@ -340,6 +340,9 @@ async fn no_planted_credential_reaches_any_output_of_any_command() {
         s(&["rollback", DEPLOYMENT, "--dry-run", "-vvv"]),
         vec![],
     ));
+    // Its own archive directory: two bundles made in the same second would share a name.
+    let github_archives = work.join("github-archives");
+    std::fs::create_dir_all(&github_archives).unwrap();
     // GitHub mode: the job summary, outputs, annotations, SARIF and report JSON files.
     for (name, command) in [
         ("preflight", {
@@ -355,7 +358,7 @@ async fn no_planted_credential_reaches_any_output_of_any_command() {
                 "--since",
                 "1h",
                 "--archive-dir",
-                work.to_str().unwrap(),
+                github_archives.to_str().unwrap(),
                 "--status-url",
                 &status,
             ]),
