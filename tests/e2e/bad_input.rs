@@ -175,6 +175,13 @@ fn corpus(dir: &Path) -> Vec<Case> {
             &[3],
             "exec credential plugin \"sleep\" did not finish within 2s",
         ),
+        // 920 Prometheus queries in 13 s before: an interval is at least 1 s.
+        case(
+            "canary --interval 1ns",
+            &["canary", "deploy/web", "--image", "app:2", "--interval", "1ns"],
+            &[2],
+            "--interval",
+        ),
     ];
     for host in ["", "not a url", "http://"] {
         cases.push(Case {

@@ -83,7 +83,7 @@ pub struct AbortArgs {
     pub target: TargetArg,
 
     /// How long to wait for the stable to be ready again and the canary's pods to go
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "10m")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::duration_arg, default_value = "10m")]
     pub timeout: Duration,
 }
 
@@ -103,11 +103,11 @@ pub struct RunArgs {
     pub pause: Option<String>,
 
     /// How often to query the metrics during a pause [default: 30s]
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::interval_arg)]
     pub interval: Option<Duration>,
 
     /// The range the queries look back over, `{{window}}` in templates [default: 2m]
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::interval_arg)]
     pub window: Option<Duration>,
 
     /// Consecutive breaching readings of a P2 metric that abort (P1 aborts at once) [default: 2]
@@ -153,12 +153,12 @@ pub struct RunArgs {
 
     /// How long the canary's pods may take to be ready at each step
     /// [default: the Deployment's progressDeadlineSeconds, 600s]
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::duration_arg)]
     pub progress_deadline: Option<Duration>,
 
     /// How long to wait for the stable's rollout at promotion or its restoration at abort
     /// [default: 10m]
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::duration_arg)]
     pub timeout: Option<Duration>,
 
     /// Print the plan (steps, replica counts, queries with arguments filled in); change nothing
