@@ -178,7 +178,14 @@ fn corpus(dir: &Path) -> Vec<Case> {
         // 920 Prometheus queries in 13 s before: an interval is at least 1 s.
         case(
             "canary --interval 1ns",
-            &["canary", "deploy/web", "--image", "app:2", "--interval", "1ns"],
+            &[
+                "canary",
+                "deploy/web",
+                "--image",
+                "app:2",
+                "--interval",
+                "1ns",
+            ],
             &[2],
             "--interval",
         ),

@@ -159,6 +159,24 @@ fn cache_stand_in() -> &'static Path {
     .path()
 }
 
+/// The action's artifact upload (`fix-dir`), pinned as in action.yml.
+const UPLOAD_PIN: &str = "actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f";
+
+/// A stand-in for actions/upload-artifact that records what it was asked to upload.
+fn upload_stand_in() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "action.yml",
+            "name: upload-artifact\ninputs:\n  name: {required: true}\n  path: {required: true}\n  if-no-files-found: {required: false}\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: 'echo \"uploaded ${{ inputs.name }} ${{ inputs.path }}\" >> \"${KP_TEST_RESULTS:-/dev/null}/uploads.txt\"'\n",
+        );
+        dir
+    })
+    .path()
+}
+
 /// One `act` run of `workflow` for `event` with `env` (`--env`) and `extra` arguments.
 async fn act_run(
     root: &Path,
@@ -184,7 +202,9 @@ async fn act_run(
         cmd.args(["--env", &format!("{k}={v}")]);
     }
     cmd.arg("--local-repository")
-        .arg(format!("{CACHE_PIN}={}", cache_stand_in().display()));
+        .arg(format!("{CACHE_PIN}={}", cache_stand_in().display()))
+        .arg("--local-repository")
+        .arg(format!("{UPLOAD_PIN}={}", upload_stand_in().display()));
     cmd.args(extra);
     let out = tokio::task::spawn_blocking(move || run(&mut cmd))
         .await
