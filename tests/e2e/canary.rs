@@ -1603,6 +1603,13 @@ async fn verbose_canary_logs_readings_changes_and_requests_without_credentials()
     };
     assert!(
         has(
+            r"INFO kubectl_posthog::cmd::canary::start: canary plan for deployment/web: 50% \(2 canary \+ 2 stable\) → 100%"
+        ),
+        "the plan at -v:\n{}",
+        out.stderr
+    );
+    assert!(
+        has(
             r"INFO kubectl_posthog::prometheus::client: prometheus reading: .*namespace=.verbose.* = "
         ),
         "a reading with its filled-in query:\n{}",

@@ -150,6 +150,21 @@ pub(super) async fn start(
     for note in &notes {
         ctx.ui.event(&format!("note: {note}"));
     }
+    // `-v`: the plan the run follows, as decided.
+    tracing::info!(
+        "canary plan for deployment/{name}: {}; interval {}, window {}, metrics from {source_name}",
+        state
+            .steps
+            .iter()
+            .map(|s| format!(
+                "{}% ({} canary + {} stable)",
+                s.weight, s.canary_replicas, s.stable_replicas
+            ))
+            .collect::<Vec<_>>()
+            .join(" → "),
+        humantime::format_duration(settings.interval),
+        humantime::format_duration(settings.window),
+    );
     let mut record = Record::default();
     if run.dry_run {
         let input = ReportInput {
