@@ -703,3 +703,52 @@ async fn a_failed_start_leaves_nothing_that_refuses_the_next_run() {
     assert_eq!(next.code, 0, "{}\n{}", next.stdout, next.stderr);
     assert_eq!(env.stable_image(), CANARY);
 }
+
+/// Two `--resume` of one killed canary started back to back (two SREs, or a retried CI job):
+/// exactly one takes it over and finishes it; the other is refused with exit 2.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_resumes_at_once_have_exactly_one_driver() {
+    let env = Env::start("two-resumes", healthy(), true).await;
+    let prom = prometheus();
+    let mut first = spawn(
+        env.canary(
+            &prom,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "50,100",
+                "--pause",
+                "4s",
+            ],
+        )
+        .args(FAST)
+        .args(LENIENT),
+    );
+    paused(&env, &mut first);
+    first.kill().expect("SIGKILL");
+    let _ = first.wait();
+    let resume = || {
+        let mut cmd = env.control(&["deploy/web", "--resume", "--prometheus-url", &prom]);
+        cmd.args(LENIENT);
+        cmd
+    };
+    let (mut a, mut b) = (resume(), resume());
+    let (a, b) = (spawn(&mut a), spawn(&mut b));
+    let (a, b) = (finish(a), finish(b));
+    let mut codes = [a.code, b.code];
+    codes.sort();
+    assert_eq!(codes, [0, 2], "a: {}\nb: {}", a.stderr, b.stderr);
+    let refused = if a.code == 2 { &a } else { &b };
+    assert!(
+        refused.stderr.contains("driven by")
+            || refused
+                .stderr
+                .contains("changed while this --resume started"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(env.stable_image(), CANARY);
+    assert!(env.deployment("web-canary").is_none());
+}
