@@ -367,39 +367,19 @@ impl TemplateVars {
         TemplateVars { vars }
     }
 
-    /// Fills in every `{{name}}`; an unknown name is an error naming it and the known ones.
+    /// Fills in every `{{name}}` (the one template filler, the alert table's); an unknown name
+    /// is an error naming it and the known ones.
     pub fn fill(&self, template: &str) -> Result<String, String> {
-        let mut out = String::with_capacity(template.len() + 64);
-        let mut rest = template;
-        while let Some(start) = rest.find("{{") {
-            let (before, at) = rest.split_at(start);
-            out.push_str(before);
-            let name_len = at[2..]
-                .bytes()
-                .take_while(|b| b.is_ascii_lowercase() || *b == b'_')
-                .count();
-            if name_len > 0 && at[2 + name_len..].starts_with("}}") {
-                let name = &at[2..2 + name_len];
-                let value = self.vars.get(name).ok_or_else(|| {
-                    format!(
-                        "unknown placeholder {{{{{name}}}}} (known: {})",
-                        self.vars
-                            .keys()
-                            .map(|k| format!("{{{{{k}}}}}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                })?;
-                out.push_str(value);
-                rest = &at[2 + name_len + 2..];
-            } else {
-                // A literal brace (PromQL's label matcher) before a placeholder: keep one, rescan.
-                out.push('{');
-                rest = &at[1..];
-            }
-        }
-        out.push_str(rest);
-        Ok(out)
+        crate::prometheus::alert_table::fill(template, &self.vars).map_err(|e| {
+            format!(
+                "{e} (known: {})",
+                self.vars
+                    .keys()
+                    .map(|k| format!("{{{{{k}}}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
     }
 }
 

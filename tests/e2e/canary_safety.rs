@@ -82,6 +82,28 @@ fn paused(env: &Env, child: &mut Child) {
     }
 }
 
+/// `canary deploy/web --image CANARY --steps 50,100 --pause PAUSE` with the fast settings,
+/// running in the background.
+fn start_driver(env: &Env, prom: &str, pause: &str, extra: &[&str]) -> Child {
+    spawn(
+        env.canary(
+            prom,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "50,100",
+                "--pause",
+                pause,
+            ],
+        )
+        .args(extra)
+        .args(FAST)
+        .args(LENIENT),
+    )
+}
+
 fn sigterm(child: &Child) {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
 }
@@ -249,22 +271,7 @@ async fn a_rollback_during_a_promotion_stops_the_driver_without_success() {
 async fn a_late_resume_of_a_healthy_canary_goes_on() {
     let env = Env::start("late-resume", healthy(), true).await;
     let prom = prometheus();
-    let mut child = spawn(
-        env.canary(
-            &prom,
-            &[
-                "deploy/web",
-                "--image",
-                CANARY,
-                "--steps",
-                "50,100",
-                "--pause",
-                "5s",
-            ],
-        )
-        .args(FAST)
-        .args(LENIENT),
-    );
+    let mut child = start_driver(&env, &prom, "5s", &[]);
     env.wait_state(Duration::from_secs(60), |s| {
         s.phase == Phase::Paused
             && s.last_analysis
@@ -297,22 +304,7 @@ async fn a_human_change_to_the_stable_is_held_or_aborted_never_overwritten() {
             .args(["-n", &env.ns])
             .args(args))
     };
-    let driver = spawn(
-        env.canary(
-            &prom,
-            &[
-                "deploy/web",
-                "--image",
-                CANARY,
-                "--steps",
-                "50,100",
-                "--pause",
-                "30s",
-            ],
-        )
-        .args(FAST)
-        .args(LENIENT),
-    );
+    let driver = start_driver(&env, &prom, "30s", &[]);
     env.wait_state(Duration::from_secs(60), |s| s.phase == Phase::Paused);
     let set = kubectl(&["set", "image", "deployment/web", &format!("app={OTHER}")]);
     assert_eq!(set.code, 0, "{}", set.stderr);
@@ -335,24 +327,7 @@ async fn a_human_change_to_the_stable_is_held_or_aborted_never_overwritten() {
     assert_eq!(set.code, 0);
     let status = kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
-    let mut driver = spawn(
-        env.canary(
-            &prom,
-            &[
-                "deploy/web",
-                "--image",
-                CANARY,
-                "--steps",
-                "50,100",
-                "--pause",
-                "30s",
-                "--on-conflict",
-                "abort",
-            ],
-        )
-        .args(FAST)
-        .args(LENIENT),
-    );
+    let mut driver = start_driver(&env, &prom, "30s", &["--on-conflict", "abort"]);
     paused(&env, &mut driver);
     let scale = kubectl(&["scale", "deployment/web", "--replicas=9"]);
     assert_eq!(scale.code, 0, "{}", scale.stderr);
@@ -438,22 +413,7 @@ async fn api_errors_mid_canary_end_in_a_safe_state() {
         name: None,
         count: 3,
     });
-    let driver = spawn(
-        env.canary(
-            &prom,
-            &[
-                "deploy/web",
-                "--image",
-                CANARY,
-                "--steps",
-                "50,100",
-                "--pause",
-                "30s",
-            ],
-        )
-        .args(FAST)
-        .args(LENIENT),
-    );
+    let driver = start_driver(&env, &prom, "30s", &[]);
     env.wait_state(Duration::from_secs(60), |s| s.phase == Phase::Paused);
     // Every read of the stable fails for a while: the driver gives up, then aborts safely.
     let fault = env.sim.inject(Fault::Errors {
@@ -480,22 +440,7 @@ async fn operator_aborts_and_rollbacks_keep_capacity() {
     let env = Env::start("capacity", healthy(), true).await;
     let prom = prometheus();
     for how in ["abort", "rollback"] {
-        let driver = spawn(
-            env.canary(
-                &prom,
-                &[
-                    "deploy/web",
-                    "--image",
-                    CANARY,
-                    "--steps",
-                    "50,100",
-                    "--pause",
-                    "1h",
-                ],
-            )
-            .args(FAST)
-            .args(LENIENT),
-        );
+        let driver = start_driver(&env, &prom, "1h", &[]);
         env.wait_state(Duration::from_secs(60), |s| s.phase == Phase::Paused);
         assert!(
             env.sim
@@ -573,22 +518,7 @@ async fn chaos_kills_and_api_faults_always_end_clean() {
                 count: 2,
             }),
         ];
-        let mut driver = spawn(
-            env.canary(
-                &prom,
-                &[
-                    "deploy/web",
-                    "--image",
-                    CANARY,
-                    "--steps",
-                    "50,100",
-                    "--pause",
-                    "3s",
-                ],
-            )
-            .args(FAST)
-            .args(LENIENT),
-        );
+        let mut driver = start_driver(&env, &prom, "3s", &[]);
         // Kill at a random moment of the run (start, scaling, pause, promotion).
         let kill_after = Duration::from_millis(300 + next(7000));
         let deadline = Instant::now() + kill_after;
@@ -710,22 +640,7 @@ async fn a_failed_start_leaves_nothing_that_refuses_the_next_run() {
 async fn two_resumes_at_once_have_exactly_one_driver() {
     let env = Env::start("two-resumes", healthy(), true).await;
     let prom = prometheus();
-    let mut first = spawn(
-        env.canary(
-            &prom,
-            &[
-                "deploy/web",
-                "--image",
-                CANARY,
-                "--steps",
-                "50,100",
-                "--pause",
-                "4s",
-            ],
-        )
-        .args(FAST)
-        .args(LENIENT),
-    );
+    let mut first = start_driver(&env, &prom, "4s", &[]);
     paused(&env, &mut first);
     first.kill().expect("SIGKILL");
     let _ = first.wait();
