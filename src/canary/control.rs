@@ -161,8 +161,7 @@ pub async fn status(
         step.as_ref().map_or(0, |s| s.weight),
     );
     let verdict = Verdict::decided(result, summary, &findings);
-    Ok(Report::new("canary", target, verdict, findings, now)
-        .with_untyped_details(serde_json::to_value(&state).unwrap_or_default()))
+    Ok(Report::new("canary", target, verdict, findings, now).with_details(&state))
 }
 
 /// Asks the driver to end the current pause (or a hold). Refused once the canary has ended.

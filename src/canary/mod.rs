@@ -5,6 +5,7 @@ pub mod abort;
 pub mod analysis;
 pub mod conflict;
 pub mod control;
+pub mod details;
 pub mod driver;
 mod finish;
 pub mod health;

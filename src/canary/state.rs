@@ -16,7 +16,7 @@ pub use crate::annotations::{CANARY_OF_ANNOTATION, COMMAND_ANNOTATION, STATE_ANN
 
 pub const STATE_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Phase {
     /// Scaling to a step's counts and waiting for the canary's pods.
@@ -59,7 +59,7 @@ impl Phase {
 }
 
 /// The whole canary, as stored in [`STATE_ANNOTATION`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryState {
     pub version: u32,

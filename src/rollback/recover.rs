@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::error::Result;
 
 /// What has to be undone of a canary, decided from the stable and the canary Deployment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryRecovery {
     pub canary_name: String,
