@@ -9,6 +9,7 @@ pub mod details;
 pub mod driver;
 mod finish;
 pub mod health;
+pub mod launch;
 pub mod metrics;
 pub mod objects;
 pub mod ops;
