@@ -172,10 +172,10 @@ async fn wait_inner(
 ) -> Result<Deployment, WaitError> {
     let mut last = String::from("no status observed yet");
     let wait = async {
-        if let Some(start) = start {
-            if let Some(result) = follow_from(api, start, &mut last, &mut on_change).await {
-                return result;
-            }
+        if let Some(start) = start
+            && let Some(result) = follow_from(api, start, &mut last, &mut on_change).await
+        {
+            return result;
         }
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let mut events = watcher::watcher(api.clone(), config)
