@@ -169,7 +169,11 @@ pub struct Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    /// End the current pause (or hold) and go on to the next step.
     Promote,
+    /// Skip every remaining step and pause: promote now (Argo Rollouts' `promote --full`).
+    #[serde(rename = "promote-full")]
+    PromoteFull,
     Abort,
 }
 

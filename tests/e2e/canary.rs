@@ -1701,3 +1701,56 @@ async fn canary_and_rollback_notify_their_events() {
     let last = hooks.requests_to("/hook/").last().unwrap().json();
     assert_eq!(last["event"], "rollback.done", "{last}");
 }
+
+/// Argo Rollouts' `promote --full`: from the first of three steps, each with a manual pause,
+/// the driver skips every remaining step and pause and promotes.
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_full_skips_every_remaining_step_and_pause() {
+    let env = Env::start("promote-full", healthy(), true).await;
+    let prom = &prom::shared().prometheus;
+    let child = spawn(
+        env.canary(
+            &prom.url,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "25,50,100",
+                "--pause",
+                "manual",
+                "-o",
+                "json",
+            ],
+        )
+        .args(FAST)
+        .args(LENIENT),
+    );
+    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
+    assert_eq!(env.state().unwrap().step, 0, "paused at the first step");
+    let promote = run(&mut env.control(&["promote", "deploy/web", "--full", "-o", "json"]));
+    assert_eq!(promote.code, 0, "{}", promote.stderr);
+    let promote = json(&promote.stdout);
+    assert!(
+        promote["verdict"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("full promotion requested for deployment/web at step 1/3"),
+        "{promote}"
+    );
+    let out = finish(child);
+    assert_eq!(
+        out.code, 0,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    let report = json(&out.stdout);
+    assert_eq!(report["details"]["outcome"], "promoted");
+    assert_eq!(env.stable_image(), CANARY);
+    // The 50% step never ran: no canary scaled to its count, no pause of it.
+    assert!(
+        !out.stderr.contains("step 2/3"),
+        "the 50% step was skipped:\n{}",
+        out.stderr
+    );
+}

@@ -66,7 +66,7 @@ pub enum CanaryAction {
     /// it runs or once promoted, 1 once aborted (so CI can wait on it)
     Status(ControlArgs),
     /// End the current pause (or a hold) and go on to the next step
-    Promote(ControlArgs),
+    Promote(PromoteArgs),
     /// Restore the stable at full capacity and remove the canary
     Abort(AbortArgs),
 }
@@ -75,6 +75,17 @@ pub enum CanaryAction {
 pub struct ControlArgs {
     #[command(flatten)]
     pub target: TargetArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub target: TargetArg,
+
+    /// Skip every remaining step and pause and promote now (Argo Rollouts' `promote --full`);
+    /// the analysis of the current step still aborts on a breach until the promotion starts
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -232,8 +243,15 @@ pub async fn run_with_source(
         }
         Some(CanaryAction::Promote(a)) => {
             let (apis, target) = connect(ctx, &a.target.parse()?).await?;
-            let (state, alive) = control::promote(&apis, &target.name, ctx.clock.as_ref()).await?;
-            Ok(control::promote_report(target, &state, alive, ctx.now()))
+            let clock = ctx.clock.as_ref();
+            let (state, alive) = control::promote(&apis, &target.name, a.full, clock).await?;
+            Ok(control::promote_report(
+                target,
+                &state,
+                alive,
+                a.full,
+                ctx.now(),
+            ))
         }
         Some(CanaryAction::Abort(a)) => {
             let (apis, target) = connect(ctx, &a.target.parse()?).await?;
