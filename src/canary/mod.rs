@@ -25,6 +25,7 @@ pub mod sim_source;
 pub mod source;
 pub mod state;
 pub mod store;
+pub mod tree;
 pub mod view;
 
 pub use crate::config::canary::{CanaryConfig, LabelNames, MetricNames};

@@ -1754,3 +1754,72 @@ async fn promote_full_skips_every_remaining_step_and_pause() {
         out.stderr
     );
 }
+
+/// `canary get -w` (`status --watch`), as `kubectl argo rollouts get rollout --watch`: frames of
+/// the tree while the canary runs, the last one once an operator aborts it, then the status
+/// report with its exit code (1: aborted).
+#[tokio::test(flavor = "multi_thread")]
+async fn status_watch_draws_the_tree_until_the_canary_ends() {
+    let env = Env::start("get-watch", healthy(), true).await;
+    let prom = &prom::shared().prometheus;
+    let child = spawn(
+        env.canary(
+            &prom.url,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "25,100",
+                "--pause",
+                "manual",
+            ],
+        )
+        .args(FAST)
+        .args(LENIENT),
+    );
+    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
+    let watch = env.control(&["get", "deploy/web", "-w"]);
+    // Human output: the tree is for people (`-o json` stays the state).
+    let args: Vec<String> = watch
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut watch = bin();
+    let mut args = args;
+    if let Some(i) = args.iter().position(|a| a == "json") {
+        args[i] = "table".into();
+    }
+    watch.args(&args);
+    let watcher = spawn(&mut watch);
+    std::thread::sleep(Duration::from_secs(3));
+    let abort = run(&mut env.control(&["abort", "deploy/web"]));
+    assert_eq!(abort.code, 0, "{}", abort.stderr);
+    let watched = finish(watcher);
+    assert_eq!(
+        watched.code, 1,
+        "aborted: {}\n{}",
+        watched.stdout, watched.stderr
+    );
+    let out = &watched.stdout;
+    for expected in [
+        "Status:          ॥ Paused at step 1/2 (25%) · driven by",
+        "  ► 1. 25%:",
+        "⟳ web ",
+        "⟳ web-canary ",
+        "Status:          ✖ Aborted at step 1/2 (25%) · ended",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.contains("□ web-") && l.contains("ready:1/1")),
+        "pods with their readiness:\n{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("⧉ web-") && l.contains(STABLE)),
+        "the stable's ReplicaSet with its image:\n{out}"
+    );
+    let _ = finish(child);
+}
