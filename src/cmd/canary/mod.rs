@@ -293,31 +293,6 @@ pub(super) async fn connect(ctx: &Ctx, target: &TargetRef) -> Result<(Apis, Repo
     Ok((apis, report_target))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subcommands_and_the_target_parse() {
-        #[derive(Parser)]
-        struct W {
-            #[command(flatten)]
-            args: CanaryArgs,
-        }
-        let w = W::try_parse_from(["c", "status", "deploy/web"]).unwrap();
-        assert!(
-            matches!(w.args.action, Some(CanaryAction::Status(ref a)) if a.target.target == "deploy/web")
-        );
-        let w =
-            W::try_parse_from(["c", "deploy/web", "--image", "a:2", "--compare-stable"]).unwrap();
-        assert!(w.args.action.is_none());
-        assert_eq!(w.args.target.target, "deploy/web");
-        assert_eq!(w.args.run.compare_stable, Some(1.5));
-        assert!(W::try_parse_from(["c", "web", "--resume", "--image", "a:2"]).is_err());
-        assert!(W::try_parse_from(["c", "web", "--force"]).is_err());
-    }
-}
-
 /// `canary status --watch`: the tree on stdout, redrawn in place on a terminal (printed again
 /// only when an object changed otherwise), until the canary ends or Ctrl-C. With `-o json` or
 /// `-o yaml` only the final status is printed.
@@ -351,5 +326,30 @@ async fn watch_tree(ctx: &Ctx, apis: &Apis, name: &str) -> Result<()> {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
             () = ctx.interrupt.wait() => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subcommands_and_the_target_parse() {
+        #[derive(Parser)]
+        struct W {
+            #[command(flatten)]
+            args: CanaryArgs,
+        }
+        let w = W::try_parse_from(["c", "status", "deploy/web"]).unwrap();
+        assert!(
+            matches!(w.args.action, Some(CanaryAction::Status(ref a)) if a.target.target == "deploy/web")
+        );
+        let w =
+            W::try_parse_from(["c", "deploy/web", "--image", "a:2", "--compare-stable"]).unwrap();
+        assert!(w.args.action.is_none());
+        assert_eq!(w.args.target.target, "deploy/web");
+        assert_eq!(w.args.run.compare_stable, Some(1.5));
+        assert!(W::try_parse_from(["c", "web", "--resume", "--image", "a:2"]).is_err());
+        assert!(W::try_parse_from(["c", "web", "--force"]).is_err());
     }
 }
