@@ -46,6 +46,7 @@ pub(crate) fn state(phase: Phase, heartbeat: &str) -> CanaryState {
         options: serde_json::Value::Null,
         stable_generation: None,
         released: false,
+        autoscaler: None,
     }
 }
 

@@ -93,15 +93,29 @@ impl Env {
     /// A simulator with `web` (4 replicas of the stable image) ready, the canary image scripted
     /// with `canary`, scraped by the shared Prometheus unless `scraped` is false.
     pub async fn start(ns: &str, canary: PodBehavior, scraped: bool) -> Env {
+        Env::start_with(ns, healthy(), canary, scraped, 1.0, &manifest(ns, REPLICAS)).await
+    }
+
+    /// As [`Env::start`], with the stable's behaviour, the sim clock's speed and the
+    /// manifest (which must have `web` at [`REPLICAS`]) given.
+    pub async fn start_with(
+        ns: &str,
+        stable: PodBehavior,
+        canary: PodBehavior,
+        scraped: bool,
+        speed: f64,
+        manifest: &str,
+    ) -> Env {
         let sim = SimCluster::start(SimOptions {
             default_namespace: ns.into(),
+            speed,
             ..SimOptions::default()
         })
         .await
         .expect("the simulator starts");
-        sim.script_image(STABLE, healthy());
+        sim.script_image(STABLE, stable);
         sim.script_image(CANARY, canary);
-        sim.apply_yaml(&manifest(ns, REPLICAS)).expect("apply");
+        sim.apply_yaml(manifest).expect("apply");
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");
         sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");

@@ -4,6 +4,7 @@
 mod action;
 mod bad_input;
 mod canary;
+mod canary_hpa;
 mod canary_safety;
 mod cli;
 mod completion;

@@ -142,6 +142,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FACTOR", num_args = 0..=1, default_missing_value = "1.5")]
     pub compare_stable: Option<f64>,
 
+    /// Refuse a plan whose steps come out at the same pod counts (1 replica: 10% and 50% are
+    /// both 1 canary + 1 stable) instead of merging them with a warning (exit 2)
+    #[arg(long)]
+    pub strict_weights: bool,
+
     /// Prometheus HTTP API base URL [default: $PROMETHEUS_URL, then prometheus.url in the
     /// config file]
     #[arg(long, value_name = "URL")]

@@ -43,6 +43,7 @@ pub(super) async fn start(
     let existing = stored.state.clone();
     let now = ctx.now();
 
+    let mut plan_notes = Vec::new();
     let (state, settings) = if run.resume {
         let state = resolve::resumable(existing, &name, now, run.force)?;
         let saved: SavedOptions = serde_json::from_value(state.options.clone()).map_err(|e| {
@@ -57,7 +58,11 @@ pub(super) async fn start(
         if let Some(s) = existing.as_ref().filter(|s| !s.phase.is_terminal()) {
             return Err(already_running(s, &name));
         }
-        let settings = resolve::resolve(&run.flags(), &config.canary, None, &stable)?;
+        let mut settings = resolve::resolve(&run.flags(), &config.canary, None, &stable)?;
+        let hpas = apis.autoscalers().await?;
+        let autoscaler;
+        (autoscaler, plan_notes) =
+            resolve::shape_plan(&mut settings, &stable, &hpas, run.strict_weights)?;
         let images = objects::resolve_images(&stable, &images_args).map_err(Error::Usage)?;
         let stable_images = objects::template_images(&stable);
         if images.iter().all(|(c, i)| stable_images.get(c) == Some(i)) {
@@ -87,6 +92,7 @@ pub(super) async fn start(
             options: serde_json::Value::Null,
             stable_generation: None,
             released: false,
+            autoscaler,
         };
         (state, settings)
     };
@@ -125,7 +131,7 @@ pub(super) async fn start(
     let source_name = source.describe();
 
     // Every query is checked before the first change to the cluster.
-    let mut notes = Vec::new();
+    let mut notes = plan_notes;
     match settings::validate(source.as_ref(), &bound).await {
         Ok(found) => {
             for metric in found.no_stable_data {
@@ -157,8 +163,11 @@ pub(super) async fn start(
             .steps
             .iter()
             .map(|s| format!(
-                "{}% ({} canary + {} stable)",
-                s.weight, s.canary_replicas, s.stable_replicas
+                "{}% ({} canary + {} stable, {:.0}% of traffic)",
+                s.weight,
+                s.canary_replicas,
+                s.stable_replicas,
+                s.actual_share()
             ))
             .collect::<Vec<_>>()
             .join(" → "),
