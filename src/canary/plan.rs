@@ -471,6 +471,17 @@ mod tests {
         assert!(!weight_reachable(1, 40));
         assert!(weight_reachable(2, 40));
         assert!(weight_reachable(0, 100));
+        // preflight's rule (checks may not import canary) is the same one.
+        for stable in 0..=30 {
+            for weight in 1..=100 {
+                assert_eq!(
+                    weight_reachable(stable, weight),
+                    !crate::checks::availability::unreachable_weight(stable, weight),
+                    "S={stable} w={weight}"
+                );
+            }
+        }
+        assert_eq!(crate::checks::availability::CANARY_STEPS, DEFAULT_STEPS);
     }
 
     #[test]

@@ -894,7 +894,7 @@ async fn dry_run_prints_the_plan_and_filled_in_queries_and_changes_nothing() {
     assert!(
         table
             .stdout
-            .contains("Step 1: 10%: 1 canary + 4 stable pods"),
+            .contains("Step 1: 10%: 1 canary + 4 stable pods (20% of traffic)"),
         "{}",
         table.stdout
     );
@@ -1617,7 +1617,7 @@ async fn verbose_canary_logs_readings_changes_and_requests_without_credentials()
     };
     assert!(
         has(
-            r"INFO kubectl_posthog::cmd::canary::start: canary plan for deployment/web: 50% \(2 canary \+ 2 stable\) → 100%"
+            r"INFO kubectl_posthog::cmd::canary::start: canary plan for deployment/web: 50% \(2 canary \+ 2 stable, 50% of traffic\) → 100%"
         ),
         "the plan at -v:\n{}",
         out.stderr

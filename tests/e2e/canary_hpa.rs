@@ -349,3 +349,67 @@ async fn killed_mid_canary_with_an_hpa_then_resume_leaves_the_hpa_as_it_was() {
     );
     assert_only_the_hpa_scaled_the_stable(&env);
 }
+
+/// Issue 15, view item 5: on a 1-replica Deployment 10 % and 50 % are both `1 canary + 1
+/// stable`; the plan says each step's share, merges the two with a warning, and
+/// `--strict-weights` refuses it (exit 2) before anything changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn steps_that_collapse_on_one_replica_are_merged_or_refused() {
+    let env = Env::start("one-replica", healthy(), true).await;
+    env.sim
+        .apply_yaml(&crate::canary::manifest(&env.ns, 1))
+        .expect("scale to 1");
+    assert!(
+        env.sim
+            .wait_until(Duration::from_secs(20), |s| ready(s, "web") == 1
+                && s.list("v1", "Pod", Some("one-replica")).len() == 1)
+            .await
+    );
+    env.sim.clear_requests();
+    let prom = prom::shared().prometheus.url.clone();
+    let table = run(env
+        .canary(&prom, &["deploy/web", "--image", CANARY, "--dry-run"])
+        .args(["-o", "table"]));
+    assert_eq!(table.code, 0, "{}{}", table.stdout, table.stderr);
+    assert!(
+        table
+            .stdout
+            .contains("Step 1: 10%: 1 canary + 1 stable pods (50% of traffic)"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        !table.stdout.contains("Step 2: 50%"),
+        "the 50 % step is merged into the first: {}",
+        table.stdout
+    );
+    assert!(
+        table.stderr.contains(
+            "note: steps 10%, 50% all run 1 canary + 1 stable pods (50% of traffic): merged into \
+             one step, pausing 15m"
+        ),
+        "{}",
+        table.stderr
+    );
+    let strict = run(env
+        .canary(
+            &prom,
+            &["deploy/web", "--image", CANARY, "--strict-weights"],
+        )
+        .args(FAST));
+    assert_eq!(strict.code, 2, "{}{}", strict.stdout, strict.stderr);
+    assert!(
+        strict
+            .stderr
+            .contains("--strict-weights refuses steps that expose the same share"),
+        "{}",
+        strict.stderr
+    );
+    assert!(
+        env.sim
+            .requests()
+            .iter()
+            .all(|r| !matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")),
+        "nothing was changed"
+    );
+}

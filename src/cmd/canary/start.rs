@@ -163,11 +163,15 @@ pub(super) async fn start(
             .steps
             .iter()
             .map(|s| format!(
-                "{}% ({} canary + {} stable, {:.0}% of traffic)",
+                "{}% ({} canary + {} stable{})",
                 s.weight,
                 s.canary_replicas,
                 s.stable_replicas,
-                s.actual_share()
+                if s.is_promotion() {
+                    String::new()
+                } else {
+                    format!(", {:.0}% of traffic", s.actual_share())
+                }
             ))
             .collect::<Vec<_>>()
             .join(" → "),
