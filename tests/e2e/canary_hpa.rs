@@ -167,14 +167,16 @@ async fn a_canary_with_an_hpa_promotes_leaving_the_hpa_and_its_replicas_alone() 
     let before = hpa_spec(&env);
     let child = canary_driver(&env, "50,100", "6s");
     let paused = env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
+    // 50 % beside the HPA's 4: 4 canary pods on top, the stable untouched.
+    assert_eq!(
+        (replicas(&env, "web"), replicas(&env, "web-canary")),
+        (4, 4)
+    );
     let autoscaler = paused
         .autoscaler
         .clone()
         .expect("the state records the HPA");
     assert_eq!(autoscaler.name, "web");
-    // 50 % beside the HPA's 4: 4 canary pods on top, the stable untouched.
-    assert_eq!(replicas(&env, "web-canary"), 4);
-    assert_eq!(replicas(&env, "web"), 4);
     let out = finish(child);
     assert_eq!(
         out.code, 0,
