@@ -84,6 +84,7 @@ pub struct RunFlags {
     pub max_restarts: Option<u32>,
     pub progress_deadline: Option<Duration>,
     pub timeout: Option<Duration>,
+    pub guard_interval: Option<Duration>,
 }
 
 /// Flags win, then the saved options of a resumed canary, then the config file, then defaults.
@@ -207,6 +208,12 @@ pub fn resolve(
             .timeout
             .or(saved.map(|s| Duration::from_secs(s.timeout_secs)))
             .unwrap_or(Duration::from_secs(600)),
+        guard_interval: run.guard_interval.or_else(|| {
+            saved
+                .and_then(|s| s.guard_interval_secs)
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64)
+        }),
     })
 }
 
@@ -326,6 +333,7 @@ mod tests {
             on_error: OnError::Leave,
             ready_timeout_secs: 30,
             timeout_secs: 40,
+            guard_interval_secs: None,
             prometheus_url: None,
         };
         let s = resolve(&RunFlags::default(), &config, None, &stable(4, 1.into())).unwrap();

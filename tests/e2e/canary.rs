@@ -1135,6 +1135,7 @@ fn test_settings() -> kubectl_posthog::canary::settings::Settings {
         on_error: Default::default(),
         ready_timeout: Duration::from_secs(30),
         timeout: Duration::from_secs(60),
+        guard_interval: None,
     }
 }
 

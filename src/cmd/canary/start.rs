@@ -44,7 +44,7 @@ pub(super) async fn start(
     let now = ctx.now();
 
     let mut plan_notes = Vec::new();
-    let (state, settings) = if run.resume {
+    let (state, mut settings) = if run.resume {
         let state = resolve::resumable(existing, &name, now, run.force)?;
         let saved: SavedOptions = serde_json::from_value(state.options.clone()).map_err(|e| {
             Error::Input(format!(
@@ -126,6 +126,10 @@ pub(super) async fn start(
             }
         }
     };
+    // The P1 guard reads as often as Prometheus scrapes, unless told (or resumed with) a pace.
+    if settings.guard_interval.is_none() {
+        settings.guard_interval = source.scrape_interval().await;
+    }
     let bound = settings::bind_metrics(&settings, &apis.namespace, &name, &state.canary_name, &[])
         .map_err(Error::Input)?;
     let source_name = source.describe();
@@ -158,7 +162,7 @@ pub(super) async fn start(
     }
     // `-v`: the plan the run follows, as decided.
     tracing::info!(
-        "canary plan for deployment/{name}: {}; interval {}, window {}, metrics from {source_name}",
+        "canary plan for deployment/{name}: {}; interval {}, window {}, metrics from {source_name}, {}",
         state
             .steps
             .iter()
@@ -177,6 +181,10 @@ pub(super) async fn start(
             .join(" → "),
         humantime::format_duration(settings.interval),
         humantime::format_duration(settings.window),
+        settings.guard().map_or_else(
+            || "no P1 guard (scrape interval unknown or not shorter)".to_string(),
+            |g| format!("P1 guard every {}", humantime::format_duration(g))
+        ),
     );
     let mut record = Record::default();
     if run.dry_run {
