@@ -137,6 +137,16 @@ pub async fn abort(
         .as_ref()
         .map(|s| s.stable_replicas)
         .unwrap_or_else(|| current_replicas(&stable));
+    // An HPA owns the stable's replicas: the abort leaves them to it (the canary never changed
+    // them) and only removes the canary.
+    let autoscaled = active.as_ref().is_some_and(|s| s.autoscaler.is_some());
+    let restore = async {
+        if autoscaled {
+            Ok(stable.clone())
+        } else {
+            apis.scale(name, replicas).await
+        }
+    };
     let mut state = active;
     let mut zeroed_at = None;
     let canary_exists = canary.is_some();
@@ -150,20 +160,29 @@ pub async fn abort(
                         Ok(None)
                     }
                 },
-                apis.scale(name, replicas)
+                restore
             );
             if a?.is_some() {
                 zeroed_at = Some(clock.now());
                 on_event(&format!("canary {canary_name} scaled to 0"));
             }
             b?;
-            on_event(&format!("stable {name} scaled to {replicas}"));
+            if !autoscaled {
+                on_event(&format!("stable {name} scaled to {replicas}"));
+            }
         }
         AbortOrder::StableFirst => {
-            apis.scale(name, replicas).await?;
-            on_event(&format!(
-                "stable {name} scaled to {replicas}; waiting until it is ready"
-            ));
+            restore.await?;
+            if autoscaled {
+                on_event(&format!(
+                    "stable {name} left at its HPA's {} replicas; waiting until it is ready",
+                    current_replicas(&stable)
+                ));
+            } else {
+                on_event(&format!(
+                    "stable {name} scaled to {replicas}; waiting until it is ready"
+                ));
+            }
         }
     }
     let stable_after = wait_ready(apis, name, options.timeout, on_event).await?;
@@ -186,7 +205,11 @@ pub async fn abort(
     }
     Ok(AbortSummary {
         found: true,
-        stable_replicas: replicas,
+        stable_replicas: if autoscaled {
+            current_replicas(&stable_after)
+        } else {
+            replicas
+        },
         stable_ready: ready_replicas(&stable_after),
         canary_removed: removed,
         canary_zeroed_at: zeroed_at,

@@ -233,6 +233,25 @@ pub struct AbortCause {
     pub infrastructure: bool,
 }
 
+/// The P1 guard's decision on its readings between rounds: the first P1 breach aborts, as it
+/// would in a round (P1 needs no failure limit); anything else waits for the next round.
+pub fn guard_breach(readings: &[Reading]) -> Option<AbortCause> {
+    readings
+        .iter()
+        .find(|r| r.severity == Severity::P1 && r.status == ReadingStatus::Breach)
+        .map(|r| AbortCause {
+            metric: r.metric.clone(),
+            summary: format!(
+                "{} {}: {} (read by the P1 guard between analysis rounds)",
+                r.severity.label(),
+                r.metric,
+                r.describe()
+            ),
+            inconclusive: false,
+            infrastructure: false,
+        })
+}
+
 /// Updates the streaks with one round of readings and decides.
 pub fn decide(readings: &[Reading], streaks: &mut Streaks, policy: &Policy) -> Decision {
     let failure_limit = policy.failure_limit.max(1);
@@ -366,6 +385,35 @@ mod tests {
         assert_eq!(
             reading("auth-failures", Sample::Value(0.0)).status,
             ReadingStatus::Pass
+        );
+    }
+
+    #[test]
+    fn the_guard_aborts_on_a_p1_breach_only() {
+        let calm = [
+            reading("errors-5xx", Sample::Value(3.0)),
+            reading("auth-failures", Sample::NoData),
+        ];
+        assert_eq!(guard_breach(&calm), None);
+        // A P2 breach is the rounds' to count against the failure limit.
+        assert_eq!(
+            guard_breach(&[reading("latency-p99", Sample::Value(9000.0))]),
+            None
+        );
+        let cause = guard_breach(&[
+            reading("errors-5xx", Sample::Value(3.0)),
+            reading("auth-failures", Sample::Value(2.0)),
+        ])
+        .expect("a P1 breach");
+        assert_eq!(cause.metric, "auth-failures");
+        assert!(!cause.inconclusive && !cause.infrastructure);
+        assert!(
+            cause.summary.starts_with("P1 auth-failures: ")
+                && cause
+                    .summary
+                    .ends_with("(read by the P1 guard between analysis rounds)"),
+            "{}",
+            cause.summary
         );
     }
 

@@ -178,6 +178,7 @@ impl Driver<'_> {
     }
 
     async fn run_step(&mut self, step: &CanaryStep) -> Result<StepEnd> {
+        let step = &self.live_step(step);
         self.view.step(step, self.state.steps.len());
         if self.state.phase != Phase::Paused && self.state.phase != Phase::Held {
             self.state.phase = Phase::Progressing;
@@ -192,6 +193,9 @@ impl Driver<'_> {
                 step.canary_replicas,
             )
             .await?;
+        if let Some(a) = self.state.autoscaler.as_mut() {
+            a.canary_replicas = step.canary_replicas;
+        }
         self.view.scaling(&format!(
             "waiting for {} canary pod(s) to be ready",
             step.canary_replicas
@@ -200,7 +204,11 @@ impl Driver<'_> {
             return Ok(end);
         }
         let current = ops::current_replicas(&self.stable);
-        if current != step.stable_replicas && self.state.phase != Phase::Held {
+        // With an HPA the stable's replicas are the HPA's: never written.
+        if current != step.stable_replicas
+            && self.state.phase != Phase::Held
+            && self.state.autoscaler.is_none()
+        {
             self.stable = self.apis.scale(&self.name, step.stable_replicas).await?;
             self.state.stable_generation = self.stable.metadata.generation;
             self.view.event(&format!(
@@ -280,6 +288,7 @@ impl Driver<'_> {
         if let Some(end) = self.stable_changed().await? {
             return Ok(Some(end));
         }
+        let step = &self.follow_autoscaler(step).await?;
         let pods = self.apis.pods_of(canary).await?;
         self.rescope(&pods)?;
         let health = health::assess(&pods, self.settings.max_restarts);
@@ -305,6 +314,45 @@ impl Driver<'_> {
             )));
         }
         Ok(None)
+    }
+
+    /// The step's counts as they are now: with an HPA on the stable, the canary's count for the
+    /// stable's current replicas ([`super::plan::autoscaled_canary_replicas`]); else as planned.
+    pub(super) fn live_step(&self, step: &CanaryStep) -> CanaryStep {
+        let mut live = step.clone();
+        if self.state.autoscaler.is_some() && !step.is_promotion() {
+            let stable = ops::current_replicas(&self.stable);
+            live.stable_replicas = stable;
+            live.canary_replicas = super::plan::autoscaled_canary_replicas(stable, step.weight);
+        }
+        live
+    }
+
+    /// With an HPA on the stable: the HPA scaled it, so the canary follows to keep the step's
+    /// share (the HPA's object and the stable's replicas are never written).
+    async fn follow_autoscaler(&mut self, step: &CanaryStep) -> Result<CanaryStep> {
+        let live = self.live_step(step);
+        let Some(known) = self.state.autoscaler.as_ref().map(|a| a.canary_replicas) else {
+            return Ok(live);
+        };
+        if step.is_promotion() || known == live.canary_replicas {
+            return Ok(live);
+        }
+        self.apis
+            .scale(&self.state.canary_name, live.canary_replicas)
+            .await?;
+        if let Some(a) = self.state.autoscaler.as_mut() {
+            a.canary_replicas = live.canary_replicas;
+        }
+        self.view.event(&format!(
+            "the HPA has the stable at {} replicas: canary scaled from {known} to {} ({:.1}% of pods at {}%)",
+            live.stable_replicas,
+            live.canary_replicas,
+            live.actual_share(),
+            live.weight
+        ));
+        self.write_state().await?;
+        Ok(live)
     }
 
     /// Points the canary's queries at exactly its current pods (see `canary_pods_pattern`).

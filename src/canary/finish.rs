@@ -103,11 +103,13 @@ impl Driver<'_> {
         self.state.phase = Phase::Promoting;
         self.state.pause_started_at = None;
         self.write_state().await?;
-        let stable = self.apis.get(&self.name).await?;
+        let mut stable = self.apis.get(&self.name).await?;
         // Still ours after that read? An abort or rollback that took the canary over meanwhile
         // changed the stable after taking the Lease, so either this read sees the Lease taken or
         // the patch below (conditional on this read) fails.
         self.refresh().await?;
+        // With an HPA the promotion writes the template only: the HPA keeps `spec.replicas`.
+        let autoscaled = self.state.autoscaler.clone();
         let current = objects::template_images(&stable);
         let done = self
             .state
@@ -124,42 +126,51 @@ impl Driver<'_> {
                     .collect::<Vec<_>>()
                     .join(",")
             );
-            let patch = objects::promotion_patch(
-                &stable,
-                &self.state.images,
-                self.state.stable_replicas,
-                &cause,
-            )
-            .map_err(Error::Input)?;
-            let patched = self
-                .apis
-                .deployments
-                .patch(
-                    &self.name,
-                    &kube::api::PatchParams {
-                        field_manager: Some(ops::FIELD_MANAGER.into()),
-                        ..Default::default()
-                    },
-                    &kube::api::Patch::Json::<()>(patch),
-                )
-                .await;
-            match patched {
-                Ok(_) => {}
-                // The test on the resourceVersion failed: someone changed the stable since.
-                Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 => {
-                    self.refresh().await?;
-                    return Err(Error::Superseded(format!(
-                        "deployment/{} changed just before the promotion was written: nothing \
-                         was promoted; see `kubectl posthog canary status deployment/{}`",
-                        self.name, self.name
-                    )));
-                }
-                Err(e) => {
-                    return Err(crate::kube::api_error(
-                        &format!("promote deployment {}/{}", self.apis.namespace, self.name),
-                        &self.apis.server,
-                        e,
-                    ));
+            let replicas = autoscaled.is_none().then_some(self.state.stable_replicas);
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let patch = objects::promotion_patch(&stable, &self.state.images, replicas, &cause)
+                    .map_err(Error::Input)?;
+                let patched = self
+                    .apis
+                    .deployments
+                    .patch(
+                        &self.name,
+                        &kube::api::PatchParams {
+                            field_manager: Some(ops::FIELD_MANAGER.into()),
+                            ..Default::default()
+                        },
+                        &kube::api::Patch::Json::<()>(patch),
+                    )
+                    .await;
+                match patched {
+                    Ok(_) => break,
+                    // The test on the resourceVersion failed: someone changed the stable since.
+                    // The HPA scaling it in between is no conflict: re-read and write again.
+                    Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 => {
+                        let fresh = self.apis.get(&self.name).await?;
+                        if let Some(a) = &autoscaled
+                            && attempts < 5
+                            && objects::spec_fingerprint(&fresh) == a.spec_fingerprint
+                        {
+                            stable = fresh;
+                            continue;
+                        }
+                        self.refresh().await?;
+                        return Err(Error::Superseded(format!(
+                            "deployment/{} changed just before the promotion was written: nothing \
+                             was promoted; see `kubectl posthog canary status deployment/{}`",
+                            self.name, self.name
+                        )));
+                    }
+                    Err(e) => {
+                        return Err(crate::kube::api_error(
+                            &format!("promote deployment {}/{}", self.apis.namespace, self.name),
+                            &self.apis.server,
+                            e,
+                        ));
+                    }
                 }
             }
             self.view.event(&format!(
@@ -167,7 +178,9 @@ impl Driver<'_> {
                 self.name,
                 objects::images_text(&self.state.images)
             ));
-        } else if ops::current_replicas(&stable) != self.state.stable_replicas {
+        } else if autoscaled.is_none()
+            && ops::current_replicas(&stable) != self.state.stable_replicas
+        {
             self.apis
                 .scale(&self.name, self.state.stable_replicas)
                 .await?;
@@ -183,7 +196,14 @@ impl Driver<'_> {
             .checked_sub(1)
             .and_then(|i| self.state.steps.get(i))
             .map_or(0, |s| s.canary_replicas);
+        let canary = autoscaled.as_ref().map_or(canary, |a| a.canary_replicas);
+        let follows_hpa = autoscaled.is_some();
         let wait = wait_for_rollout(&deployments, &self.name, self.settings.timeout, |d, s| {
+            let want = if follows_hpa {
+                ops::current_replicas(d)
+            } else {
+                want
+            };
             view.pods(canary, canary, ops::ready_replicas(d), want);
             if let crate::rollout::status::RolloutStatus::Progressing { updated, .. } = s {
                 view.scaling(&format!("stable rollout: {updated}/{want} updated"));

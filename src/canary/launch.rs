@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 
 use super::CanaryConfig;
 use super::driver::{AbortKind, Outcome};
@@ -30,18 +31,23 @@ pub struct Request<'a> {
     pub resume: bool,
     /// `--resume --force`: take over a canary whose driver looks alive.
     pub force: bool,
+    /// `--strict-weights`: refuse steps that collapse to the same pod counts.
+    pub strict_weights: bool,
 }
 
 /// Decides the run: a resume continues the recorded state with its saved options (flags still
-/// win); a new run refuses a canary in progress or an image the stable already runs.
+/// win); a new run refuses a canary in progress or an image the stable already runs, and shapes
+/// its steps to the stable's size or its HorizontalPodAutoscaler (`hpas`: the namespace's).
+/// The notes say what a person should know about the plan (merged steps, the HPA).
 pub fn decide(
     request: Request<'_>,
     flags: &RunFlags,
     config: &CanaryConfig,
     stable: &Deployment,
     existing: Option<CanaryState>,
+    hpas: &[HorizontalPodAutoscaler],
     now: jiff::Timestamp,
-) -> Result<(CanaryState, Settings)> {
+) -> Result<(CanaryState, Settings, Vec<String>)> {
     let name = request.name;
     if request.resume {
         let state = resolve::resumable(existing, name, now, request.force)?;
@@ -52,12 +58,14 @@ pub fn decide(
         })?;
         let mut settings = resolve::resolve(flags, config, Some(&saved), stable)?;
         settings.steps = state.steps.clone();
-        return Ok((state, settings));
+        return Ok((state, settings, Vec::new()));
     }
     if let Some(s) = existing.as_ref().filter(|s| !s.phase.is_terminal()) {
         return Err(already_running(s, name));
     }
-    let settings = resolve::resolve(flags, config, None, stable)?;
+    let mut settings = resolve::resolve(flags, config, None, stable)?;
+    let (autoscaler, notes) =
+        resolve::shape_plan(&mut settings, stable, hpas, request.strict_weights)?;
     let images = objects::resolve_images(stable, request.images).map_err(Error::Usage)?;
     let stable_images = objects::template_images(stable);
     if images.iter().all(|(c, i)| stable_images.get(c) == Some(i)) {
@@ -66,8 +74,9 @@ pub fn decide(
             images.values().cloned().collect::<Vec<_>>().join(", ")
         )));
     }
-    let state = new_state(name, &settings, images, stable_images, stable, now);
-    Ok((state, settings))
+    let mut state = new_state(name, &settings, images, stable_images, stable, now);
+    state.autoscaler = autoscaler;
+    Ok((state, settings, notes))
 }
 
 fn new_state(
@@ -99,6 +108,7 @@ fn new_state(
         options: serde_json::Value::Null,
         stable_generation: None,
         released: false,
+        autoscaler: None,
     }
 }
 
@@ -172,14 +182,22 @@ pub fn plan_line(name: &str, state: &CanaryState, settings: &Settings, source: &
         .steps
         .iter()
         .map(|s| {
+            let share = match s.is_promotion() {
+                true => String::new(),
+                false => format!(", {:.0}% of traffic", s.actual_share()),
+            };
             format!(
-                "{}% ({} canary + {} stable)",
+                "{}% ({} canary + {} stable{share})",
                 s.weight, s.canary_replicas, s.stable_replicas
             )
         })
         .collect();
+    let guard = settings.guard().map_or_else(
+        || "no P1 guard (scrape interval unknown or not shorter)".to_string(),
+        |g| format!("P1 guard every {}", humantime::format_duration(g)),
+    );
     format!(
-        "canary plan for deployment/{name}: {}; interval {}, window {}, metrics from {source}",
+        "canary plan for deployment/{name}: {}; interval {}, window {}, metrics from {source}, {guard}",
         steps.join(" → "),
         humantime::format_duration(settings.interval),
         humantime::format_duration(settings.window),

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::state::CANARY_OF_ANNOTATION;
@@ -225,10 +226,12 @@ pub enum CanaryMatch {
 /// Promotion as one RFC 6902 patch of the stable: each changed container's image (guarded by a
 /// `test` of its name, so a template edited meanwhile fails instead of being overwritten), the
 /// original replica count, and a change-cause for `kubectl rollout history`.
+///
+/// `replicas` is `None` when an HPA owns them: the promotion then writes the template only.
 pub fn promotion_patch(
     stable: &Deployment,
     images: &BTreeMap<String, String>,
-    replicas: u32,
+    replicas: Option<u32>,
     change_cause: &str,
 ) -> Result<json_patch::Patch, String> {
     let mut ops = Vec::new();
@@ -250,7 +253,9 @@ pub fn promotion_patch(
     if ops.len() != images.len() * 2 + conditions {
         return Err("a container of the canary is missing from the stable's template".to_string());
     }
-    ops.push(serde_json::json!({"op": "replace", "path": "/spec/replicas", "value": replicas}));
+    if let Some(replicas) = replicas {
+        ops.push(serde_json::json!({"op": "replace", "path": "/spec/replicas", "value": replicas}));
+    }
     if stable.metadata.annotations.is_some() {
         ops.push(serde_json::json!({
             "op": "add",
@@ -259,6 +264,43 @@ pub fn promotion_patch(
         }));
     }
     serde_json::from_value(serde_json::Value::Array(ops)).map_err(|e| e.to_string())
+}
+
+/// The autoscaling/v2 HPA whose `scaleTargetRef` is Deployment `stable` (the first, by name,
+/// when several are: the HPA controller itself refuses to act on such a target).
+pub fn autoscaler_of<'a>(
+    hpas: &'a [HorizontalPodAutoscaler],
+    stable: &str,
+) -> Option<&'a HorizontalPodAutoscaler> {
+    hpas.iter()
+        .filter(|h| {
+            h.spec.as_ref().is_some_and(|spec| {
+                let target = &spec.scale_target_ref;
+                target.kind == "Deployment"
+                    && target.name == stable
+                    && target
+                        .api_version
+                        .as_deref()
+                        .is_none_or(|v| v.starts_with("apps/"))
+            })
+        })
+        .min_by_key(|h| h.metadata.name.clone())
+}
+
+/// A fingerprint of a Deployment's spec without `spec.replicas` (FNV-1a of its JSON, whose
+/// keys serde_json keeps sorted): equal before and after an HPA's scaling, different after any
+/// other change to the spec.
+pub fn spec_fingerprint(deployment: &Deployment) -> String {
+    let mut spec = serde_json::to_value(&deployment.spec).unwrap_or_default();
+    if let Some(map) = spec.as_object_mut() {
+        map.remove("replicas");
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in spec.to_string().bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }
 
 /// A JSON merge patch of `spec.replicas`.
@@ -398,7 +440,7 @@ mod tests {
     #[test]
     fn promotion_patch_sets_images_replicas_and_change_cause() {
         let images = BTreeMap::from([("proxy".to_string(), "envoy:1.31".to_string())]);
-        let patch = promotion_patch(&stable(), &images, 10, "canary promoted").unwrap();
+        let patch = promotion_patch(&stable(), &images, Some(10), "canary promoted").unwrap();
         let json = serde_json::to_value(&patch).unwrap();
         assert_eq!(
             json,
@@ -416,6 +458,50 @@ mod tests {
         let patched: Deployment = serde_json::from_value(doc).unwrap();
         assert_eq!(template_images(&patched)["proxy"], "envoy:1.31");
         let missing = BTreeMap::from([("gone".to_string(), "x".to_string())]);
-        assert!(promotion_patch(&stable(), &missing, 10, "").is_err());
+        assert!(promotion_patch(&stable(), &missing, Some(10), "").is_err());
+    }
+
+    #[test]
+    fn with_an_hpa_the_promotion_leaves_replicas_alone() {
+        let images = BTreeMap::from([("app".to_string(), "ghcr.io/acme/app:2.0".to_string())]);
+        let patch = promotion_patch(&stable(), &images, None, "promoted").unwrap();
+        let json = serde_json::to_value(&patch).unwrap();
+        assert!(
+            !json.to_string().contains("/spec/replicas"),
+            "the HPA owns spec.replicas: {json}"
+        );
+    }
+
+    fn hpa(name: &str, kind: &str, target: &str) -> HorizontalPodAutoscaler {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target},
+                     "minReplicas": 2, "maxReplicas": 10}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_hpa_of_the_stable_is_the_one_targeting_it() {
+        let hpas = [
+            hpa("other", "Deployment", "api"),
+            hpa("ss", "StatefulSet", "web"),
+            hpa("web-b", "Deployment", "web"),
+            hpa("web-a", "Deployment", "web"),
+        ];
+        let found = autoscaler_of(&hpas, "web").and_then(|h| h.metadata.name.as_deref());
+        assert_eq!(found, Some("web-a"));
+        assert!(autoscaler_of(&hpas, "cart").is_none());
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_replicas_only() {
+        let before = stable();
+        let mut scaled = stable();
+        scaled.spec.as_mut().unwrap().replicas = Some(4);
+        assert_eq!(spec_fingerprint(&before), spec_fingerprint(&scaled));
+        let images = BTreeMap::from([("app".to_string(), "x:2".to_string())]);
+        let edited = canary_deployment(&before, &images, "track", 1).unwrap();
+        assert_ne!(spec_fingerprint(&before), spec_fingerprint(&edited));
     }
 }

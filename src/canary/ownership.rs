@@ -98,6 +98,17 @@ impl Driver<'_> {
             self.state.stable_generation = generation;
             return Ok(None);
         };
+        // With an HPA on the stable, a new generation that changed nothing but spec.replicas
+        // is the HPA scaling: its to make, never a conflict.
+        if self
+            .state
+            .autoscaler
+            .as_ref()
+            .is_some_and(|a| a.spec_fingerprint == super::objects::spec_fingerprint(&self.stable))
+        {
+            self.state.stable_generation = generation;
+            return Ok(None);
+        }
         let change = super::conflict::describe(
             &self.name,
             &self.stable,

@@ -49,6 +49,13 @@ impl Driver<'_> {
             now + self.settings.interval
         };
         let mut next_tick = now + self.settings.tick();
+        // The P1 guard: the P1 metrics alone, as often as Prometheus has new data, between rounds.
+        let guard = self.settings.guard().filter(|_| {
+            self.bound
+                .iter()
+                .any(|b| b.spec.severity == crate::report::Severity::P1)
+        });
+        let mut next_guard = guard.map(|g| now + g);
         let interrupt = self.interrupt.clone();
         loop {
             let elapsed = self.elapsed_since(started);
@@ -62,6 +69,9 @@ impl Driver<'_> {
             if let Some(end) = pause_end {
                 wake = wake.min(end);
             }
+            if let Some(at) = next_guard {
+                wake = wake.min(at);
+            }
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
                 () = interrupt.wait() => return Ok(StepEnd::Interrupted),
@@ -71,6 +81,18 @@ impl Driver<'_> {
                 next_tick = now + self.settings.tick();
                 if let Some(end) = self.poll(canary, step).await? {
                     return Ok(end);
+                }
+            }
+            if let (Some(every), Some(at)) = (guard, next_guard)
+                && now >= at
+            {
+                next_guard = Some(now + every);
+                // A full round is due as well: it reads the P1 metrics itself.
+                if now < next_reading
+                    && let Some(cause) = self.guard_round().await
+                {
+                    self.view.event(&format!("P1 guard: {}", cause.summary));
+                    return Ok(StepEnd::Abort(AbortKind::Analysis, cause.summary));
                 }
             }
             if now >= next_reading {
@@ -185,11 +207,34 @@ impl Driver<'_> {
         ))
     }
 
-    /// One round: every metric sampled (concurrently), judged, and the round decided.
-    pub(super) async fn analyse(&mut self, step: &CanaryStep) -> Decision {
+    /// The P1 guard's reading between rounds: the P1 metrics sampled and judged; a breach is
+    /// the abort's cause ([`analysis::guard_breach`]). Streaks and the state's last analysis
+    /// are the rounds' alone; the readings count as the step's evidence and the latest values.
+    async fn guard_round(&mut self) -> Option<analysis::AbortCause> {
+        let p1: Vec<BoundMetric> = self
+            .bound
+            .iter()
+            .filter(|b| b.spec.severity == crate::report::Severity::P1)
+            .cloned()
+            .collect();
+        let readings = self.sample_readings(&p1).await;
+        for r in &readings {
+            if r.status != analysis::ReadingStatus::Inconclusive {
+                self.measured_in_step.insert(r.metric.clone());
+            }
+            self.record.latest.insert(r.metric.clone(), r.clone());
+        }
+        let cause = analysis::guard_breach(&readings);
+        if cause.is_some() {
+            self.record.decided_at = readings.first().map(|r| r.at);
+        }
+        cause
+    }
+
+    /// Each metric of `bound` sampled (concurrently, the stable too when comparing) and judged.
+    async fn sample_readings(&self, bound: &[BoundMetric]) -> Vec<Reading> {
         let compare = self.settings.comparison;
         let source = self.source;
-        let bound = self.bound.clone();
         let samples = futures::future::join_all(bound.iter().map(|b| async move {
             let (canary, stable) = tokio::join!(source.sample(&b.canary), async {
                 match compare {
@@ -201,7 +246,7 @@ impl Driver<'_> {
         }))
         .await;
         let at = self.clock.now();
-        let readings: Vec<Reading> = samples
+        samples
             .iter()
             .map(|(b, canary, stable)| {
                 analysis::judge(
@@ -214,7 +259,13 @@ impl Driver<'_> {
                     at,
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    /// One round: every metric sampled (concurrently), judged, and the round decided.
+    pub(super) async fn analyse(&mut self, step: &CanaryStep) -> Decision {
+        let bound = self.bound.clone();
+        let readings = self.sample_readings(&bound).await;
         let decision = analysis::decide(&readings, &mut self.state.streaks, &self.settings.policy);
         self.record.rounds += 1;
         *self.record.rounds_per_step.entry(step.number).or_default() += 1;
@@ -227,7 +278,7 @@ impl Driver<'_> {
             self.record.latest.insert(r.metric.clone(), r.clone());
         }
         if matches!(decision, Decision::Abort(_)) {
-            self.record.decided_at = Some(at);
+            self.record.decided_at = readings.first().map(|r| r.at);
         }
         self.state.last_analysis = readings;
         decision

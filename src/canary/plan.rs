@@ -63,6 +63,30 @@ pub fn canary_counts(replicas: u32, weight: u32, surge: bool) -> (u32, u32) {
     (best.0, best.1 - best.0)
 }
 
+/// The canary's replicas beside a stable whose `spec.replicas` an HPA owns, at `weight` percent
+/// of `stable` stable pods: `⌈S·w/(100−w)⌉`, so the canary's share `C/(C+S)` is never below the
+/// weight and above it by less than one pod (`(1−w)·(C − S·w/(1−w)) < 1`). The stable keeps all
+/// the pods the HPA wants and the canary comes on top, so capacity never drops below the HPA's
+/// count; recomputed from the stable's current replicas, it follows the HPA up and down.
+pub fn autoscaled_canary_replicas(stable: u32, weight: u32) -> u32 {
+    match weight {
+        0 => 0,
+        100.. => stable,
+        w => {
+            let exact = u64::from(stable) * u64::from(w);
+            u32::try_from(exact.div_ceil(u64::from(100 - w))).unwrap_or(u32::MAX)
+        }
+    }
+}
+
+/// Whether a weight can be reached at all with `stable` stable pods: one canary pod beside
+/// them is at most the weight (`1/(S+1) ≤ w`). Below that even the smallest canary takes more
+/// than the step asks for, e.g. 10 % needs at least 9 stable pods; an HPA at `minReplicas`
+/// under that floor runs the step at [`share_percent`] of one canary pod instead.
+pub fn weight_reachable(stable: u32, weight: u32) -> bool {
+    weight >= 100 || u64::from(weight) * (u64::from(stable) + 1) >= 100
+}
+
 fn pick_closest(candidates: impl Iterator<Item = (u32, u32)>, weight: u32) -> Option<(u32, u32)> {
     let mut best: Option<((u32, u32), f64)> = None;
     for candidate in candidates {
@@ -251,6 +275,70 @@ pub fn plan_steps(
         .collect()
 }
 
+/// The plan for a stable whose replicas an HPA owns: each step's canary count beside the
+/// stable's `stable` pods now (the driver recomputes it every tick from the stable's current
+/// replicas); the stable's count is the HPA's, never written.
+pub fn plan_autoscaled(stable: u32, weights: &[u32], pauses: &[Pause]) -> Vec<CanaryStep> {
+    let mut steps = plan_steps(stable, weights, pauses, false);
+    for step in steps.iter_mut().filter(|s| !s.is_promotion()) {
+        step.canary_replicas = autoscaled_canary_replicas(stable, step.weight);
+        step.stable_replicas = stable;
+    }
+    steps
+}
+
+/// Steps that come out at the same pod counts (1 replica: 10 % and 50 % are both `1 canary + 1
+/// stable`) would expose the same share twice under different names: they become one step, at
+/// the first one's weight, pausing as long as all of them together (`manual` if any is). Returns
+/// the plan and one sentence per merge, to warn with (or refuse with `--strict-weights`).
+pub fn merge_collapsed(steps: Vec<CanaryStep>) -> (Vec<CanaryStep>, Vec<String>) {
+    let mut merged: Vec<CanaryStep> = Vec::new();
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    for step in steps {
+        let same = merged.last().is_some_and(|last| {
+            !last.is_promotion()
+                && !step.is_promotion()
+                && (last.canary_replicas, last.stable_replicas)
+                    == (step.canary_replicas, step.stable_replicas)
+        });
+        if same && let (Some(last), Some(group)) = (merged.last_mut(), groups.last_mut()) {
+            last.pause = match (last.pause, step.pause) {
+                (Some(Pause::For(a)), Some(Pause::For(b))) => Some(Pause::For(a + b)),
+                (Some(Pause::UntilPromoted), _) | (_, Some(Pause::UntilPromoted)) => {
+                    Some(Pause::UntilPromoted)
+                }
+                (a, b) => a.or(b),
+            };
+            group.push(step.weight);
+            continue;
+        }
+        groups.push(vec![step.weight]);
+        merged.push(step);
+    }
+    let mut warnings = Vec::new();
+    for (step, group) in merged.iter().zip(&groups).filter(|(_, g)| g.len() > 1) {
+        warnings.push(format!(
+            "steps {} all run {} canary + {} stable pods ({:.0}% of traffic): merged into one \
+             step, pausing {}; more replicas (or fewer steps) keep them apart",
+            group
+                .iter()
+                .map(|w| format!("{w}%"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            step.canary_replicas,
+            step.stable_replicas,
+            step.actual_share(),
+            step.pause
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "none".into())
+        ));
+    }
+    for (i, step) in merged.iter_mut().enumerate() {
+        step.number = i + 1;
+    }
+    (merged, warnings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +443,95 @@ mod tests {
         assert_eq!(plan[2].pause, None);
         assert_eq!(plan[2].stable_replicas, 10);
         assert!((plan[0].actual_share() - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn autoscaled_canary_stays_within_one_pod_of_the_weight() {
+        // 9 stable at 10 %: exactly 1 canary; 10 stable: 2 (16.7 %, never below the weight).
+        assert_eq!(autoscaled_canary_replicas(9, 10), 1);
+        assert_eq!(autoscaled_canary_replicas(10, 10), 2);
+        assert_eq!(autoscaled_canary_replicas(4, 50), 4);
+        assert_eq!(autoscaled_canary_replicas(3, 0), 0);
+        assert_eq!(autoscaled_canary_replicas(1, 10), 1);
+        for stable in 1..=60 {
+            for weight in 1..=99 {
+                let canary = autoscaled_canary_replicas(stable, weight);
+                // In hundredths of a pod: 100·C − w·(C+S) is in [0, 100).
+                let off = i64::from(100 * canary) - i64::from(weight * (canary + stable));
+                assert!(canary >= 1, "S={stable} w={weight}");
+                assert!(
+                    (0..100).contains(&off),
+                    "S={stable} w={weight}: {canary} canary is {off}/100 pods off"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_weight_is_reachable_when_one_canary_pod_is_at_most_the_weight() {
+        assert!(!weight_reachable(8, 10), "1 of 9 is 11 %");
+        assert!(weight_reachable(9, 10), "1 of 10 is 10 %");
+        assert!(weight_reachable(1, 50));
+        assert!(!weight_reachable(1, 40));
+        assert!(weight_reachable(2, 40));
+        assert!(weight_reachable(0, 100));
+        // preflight's rule (checks may not import canary) is the same one.
+        for stable in 0..=30 {
+            for weight in 1..=100 {
+                assert_eq!(
+                    weight_reachable(stable, weight),
+                    !crate::checks::availability::unreachable_weight(stable, weight),
+                    "S={stable} w={weight}"
+                );
+            }
+        }
+        assert_eq!(crate::checks::availability::CANARY_STEPS, DEFAULT_STEPS);
+    }
+
+    #[test]
+    fn one_replica_ten_and_fifty_collapse_into_one_step() {
+        let plan = plan_steps(1, &[10, 50, 100], &DEFAULT_PAUSES, true);
+        assert_eq!(
+            (plan[0].canary_replicas, plan[0].stable_replicas),
+            (plan[1].canary_replicas, plan[1].stable_replicas),
+            "the defect: both are 1 canary + 1 stable"
+        );
+        let (merged, warnings) = merge_collapsed(plan);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(
+            (
+                merged[0].number,
+                merged[0].weight,
+                merged[0].canary_replicas
+            ),
+            (1, 10, 1)
+        );
+        assert_eq!(
+            merged[0].pause,
+            Some(Pause::For(Duration::from_secs(900))),
+            "the merged step pauses as long as both"
+        );
+        assert!((merged[0].actual_share() - 50.0).abs() < 1e-9);
+        assert_eq!((merged[1].number, merged[1].weight), (2, 100));
+        assert_eq!(
+            warnings,
+            vec![
+                "steps 10%, 50% all run 1 canary + 1 stable pods (50% of traffic): merged into \
+                 one step, pausing 15m; more replicas (or fewer steps) keep them apart"
+                    .to_string()
+            ]
+        );
+        let (kept, none) = merge_collapsed(plan_steps(10, &[10, 50, 100], &DEFAULT_PAUSES, true));
+        assert_eq!(kept.len(), 3);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn autoscaled_plan_keeps_the_stable_at_the_hpas_count() {
+        let plan = plan_autoscaled(4, &[10, 50, 100], &DEFAULT_PAUSES);
+        assert_eq!((plan[0].canary_replicas, plan[0].stable_replicas), (1, 4));
+        assert_eq!((plan[1].canary_replicas, plan[1].stable_replicas), (4, 4));
+        assert!(plan[2].is_promotion());
     }
 
     #[test]

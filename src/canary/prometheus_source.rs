@@ -35,6 +35,10 @@ impl MetricSource for PrometheusSource {
         .boxed()
     }
 
+    fn scrape_interval(&self) -> BoxFuture<'_, Option<std::time::Duration>> {
+        self.prometheus.scrape_interval().boxed()
+    }
+
     fn sample<'a>(&'a self, query: &'a SourceQuery) -> BoxFuture<'a, Sample> {
         async move {
             match self.prometheus.instant(&query.promql).await {

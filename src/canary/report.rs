@@ -29,8 +29,11 @@ fn step_title(step: &CanaryStep) -> String {
         "100%: the stable takes the new template".to_string()
     } else {
         format!(
-            "{}%: {} canary + {} stable pods",
-            step.weight, step.canary_replicas, step.stable_replicas
+            "{}%: {} canary + {} stable pods ({:.0}% of traffic)",
+            step.weight,
+            step.canary_replicas,
+            step.stable_replicas,
+            step.actual_share()
         )
     }
 }

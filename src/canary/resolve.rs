@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use super::analysis::OnInconclusive;
 use super::analysis::{Comparison, Policy};
+use super::objects;
 use super::ops;
 use super::plan::{self, Pause};
 use super::settings::{OnConflict, OnError, OnInterrupt, SavedOptions, Settings};
-use super::state::{self, CanaryState};
+use super::state::{self, Autoscaler, CanaryState};
 use super::{CanaryConfig, config_duration};
 use crate::error::{Error, Result};
 use crate::rollout::status::rollout_status;
@@ -83,6 +84,7 @@ pub struct RunFlags {
     pub max_restarts: Option<u32>,
     pub progress_deadline: Option<Duration>,
     pub timeout: Option<Duration>,
+    pub guard_interval: Option<Duration>,
 }
 
 /// Flags win, then the saved options of a resumed canary, then the config file, then defaults.
@@ -206,7 +208,54 @@ pub fn resolve(
             .timeout
             .or(saved.map(|s| Duration::from_secs(s.timeout_secs)))
             .unwrap_or(Duration::from_secs(600)),
+        guard_interval: run.guard_interval.or_else(|| {
+            saved
+                .and_then(|s| s.guard_interval_secs)
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64)
+        }),
     })
+}
+
+/// The plan as this stable runs it. With an HPA targeting the stable, its replicas are the
+/// HPA's: each step's canary is sized from them ([`plan::plan_autoscaled`]; the driver follows
+/// the HPA every tick) and the returned [`Autoscaler`] goes into the state. Steps that come out
+/// at the same pod counts are merged, each merge said in the returned notes; `strict` refuses
+/// such a plan instead (exit 2).
+pub fn shape_plan(
+    settings: &mut Settings,
+    stable: &k8s_openapi::api::apps::v1::Deployment,
+    hpas: &[k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler],
+    strict: bool,
+) -> Result<(Option<Autoscaler>, Vec<String>)> {
+    let name = stable.metadata.name.clone().unwrap_or_default();
+    let mut notes = Vec::new();
+    let autoscaler = objects::autoscaler_of(hpas, &name).map(|hpa| Autoscaler {
+        name: hpa.metadata.name.clone().unwrap_or_default(),
+        spec_fingerprint: objects::spec_fingerprint(stable),
+        canary_replicas: 0,
+    });
+    if let Some(a) = &autoscaler {
+        let weights: Vec<u32> = settings.steps.iter().map(|s| s.weight).collect();
+        let pauses: Vec<Pause> = settings.steps.iter().filter_map(|s| s.pause).collect();
+        let replicas = ops::current_replicas(stable);
+        settings.steps = plan::plan_autoscaled(replicas, &weights, &pauses);
+        notes.push(format!(
+            "deployment/{name} is scaled by HorizontalPodAutoscaler {}: the canary leaves its \
+             replicas (now {replicas}) to the HPA and sizes the canary from them at every step",
+            a.name
+        ));
+    }
+    let (steps, merged) = plan::merge_collapsed(std::mem::take(&mut settings.steps));
+    if strict && !merged.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: --strict-weights refuses steps that expose the same share; nothing was changed",
+            merged.join("; ")
+        )));
+    }
+    settings.steps = steps;
+    notes.extend(merged);
+    Ok((autoscaler, notes))
 }
 
 /// One extra pod is allowed unless the Deployment's rolling update forbids any surge.
@@ -284,6 +333,7 @@ mod tests {
             on_error: OnError::Leave,
             ready_timeout_secs: 30,
             timeout_secs: 40,
+            guard_interval_secs: None,
             prometheus_url: None,
         };
         let s = resolve(&RunFlags::default(), &config, None, &stable(4, 1.into())).unwrap();

@@ -67,6 +67,9 @@ pub struct Settings {
     pub ready_timeout: Duration,
     /// How long to wait for the stable's rollout (promotion) or its restoration (abort).
     pub timeout: Duration,
+    /// How often the P1 guard reads the P1 metrics between analysis rounds (`--guard-interval`,
+    /// else Prometheus' scrape interval); no guard when unknown or not shorter than `interval`.
+    pub guard_interval: Option<Duration>,
 }
 
 /// The options a `--resume` must reuse, saved in the state annotation.
@@ -88,6 +91,8 @@ pub struct SavedOptions {
     pub timeout_secs: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard_interval_secs: Option<f64>,
 }
 
 impl Settings {
@@ -104,7 +109,15 @@ impl Settings {
             ready_timeout_secs: self.ready_timeout.as_secs(),
             timeout_secs: self.timeout.as_secs(),
             prometheus_url: prometheus_url.map(str::to_string),
+            guard_interval_secs: self.guard_interval.map(|d| d.as_secs_f64()),
         }
+    }
+
+    /// The P1 guard's interval when it runs: known and shorter than the analysis interval.
+    pub fn guard(&self) -> Option<Duration> {
+        self.guard_interval
+            .filter(|g| *g < self.interval)
+            .map(|g| g.max(Duration::from_millis(500)))
     }
 
     /// Analysis and polling cadence: the interval, but health and commands are looked at at
@@ -234,6 +247,7 @@ pub(crate) mod tests {
             on_error: OnError::Abort,
             ready_timeout: Duration::from_secs(600),
             timeout: Duration::from_secs(600),
+            guard_interval: None,
         }
     }
 

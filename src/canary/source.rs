@@ -54,6 +54,12 @@ pub trait MetricSource: Send + Sync {
 
     /// Takes one sample; failures become [`Sample::Failed`] (inconclusive), never an error.
     fn sample<'a>(&'a self, query: &'a SourceQuery) -> BoxFuture<'a, Sample>;
+
+    /// How often the source sees new data (Prometheus' scrape interval): the P1 guard reads
+    /// that often between analysis rounds. `None`: unknown, no guard unless `--guard-interval`.
+    fn scrape_interval(&self) -> BoxFuture<'_, Option<Duration>> {
+        Box::pin(async { None })
+    }
 }
 
 /// No metric source configured: what a `--dry-run` plans with, so the plan and the filled-in

@@ -102,6 +102,24 @@ pub struct CanaryState {
     /// drives it, whatever the heartbeat (which stays the real last one).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub released: bool,
+    /// An HPA owns the stable's `spec.replicas`: the canary never writes them, and sizes the
+    /// canary from the stable's current count every tick (recorded so `--resume` does the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<Autoscaler>,
+}
+
+/// The HorizontalPodAutoscaler that targets the stable, as the canary found it at its start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Autoscaler {
+    /// The HPA's name (autoscaling/v2, `scaleTargetRef` the stable).
+    pub name: String,
+    /// [`super::objects::spec_fingerprint`] of the stable as the driver last wrote or accepted
+    /// it: a new generation with the same fingerprint is the HPA's scaling, not a conflict.
+    pub spec_fingerprint: String,
+    /// The canary's replicas as the driver last set them.
+    #[serde(default)]
+    pub canary_replicas: u32,
 }
 
 impl CanaryState {
@@ -274,6 +292,7 @@ pub(crate) mod tests {
             options: serde_json::Value::Null,
             stable_generation: None,
             released: false,
+            autoscaler: None,
         }
     }
 

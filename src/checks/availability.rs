@@ -14,6 +14,7 @@ pub fn check(s: &Subject, remote: &SubjectRemote) -> Vec<Finding> {
     vec![
         health_endpoint(s, &remote.health),
         replicas(s),
+        hpa_canary_steps(s),
         pdb(s),
         rolling_update(s),
         progress_deadline(s),
@@ -44,13 +45,7 @@ fn replicas(s: &Subject) -> Finding {
     let id = "infra.replicas";
     let min = s.thresholds.min_replicas;
     let replicas = spec_replicas(s);
-    let hpa = s.facts.hpas.iter().find(|h| {
-        h.namespace() == s.namespace
-            && h.object.spec.as_ref().is_some_and(|spec| {
-                spec.scale_target_ref.kind == "Deployment" && spec.scale_target_ref.name == s.name
-            })
-    });
-    let (floor, mut measured) = match hpa {
+    let (floor, mut measured) = match hpa_of(s) {
         Some(h) => {
             let spec = h.object.spec.as_ref();
             let floor = spec.and_then(|s| s.min_replicas).unwrap_or(1);
@@ -99,6 +94,80 @@ fn replicas(s: &Subject) -> Finding {
             ))
     };
     s.locate(finding, "/spec/replicas")
+}
+
+fn hpa_of<'a>(
+    s: &'a Subject,
+) -> Option<&'a super::facts::Obj<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>> {
+    s.facts.hpas.iter().find(|h| {
+        h.namespace() == s.namespace
+            && h.object.spec.as_ref().is_some_and(|spec| {
+                spec.scale_target_ref.kind == "Deployment" && spec.scale_target_ref.name == s.name
+            })
+    })
+}
+
+/// The canary's default steps (`canary::plan::DEFAULT_STEPS`, which checks may not import).
+pub(crate) const CANARY_STEPS: [u32; 3] = [10, 50, 100];
+
+/// Beside an HPA the canary keeps the stable at the HPA's count and puts `⌈S·w/(100−w)⌉` canary
+/// pods on top (README, "Canary with an HPA"). A weight is unreachable when even one canary pod
+/// beside the HPA's floor is more than it, `1/(minReplicas+1) > w`: at low load the step then
+/// exposes that larger share. The same rule as `canary::plan::weight_reachable`.
+pub fn unreachable_weight(min_replicas: u32, weight: u32) -> bool {
+    weight < 100 && u64::from(weight) * (u64::from(min_replicas) + 1) < 100
+}
+
+fn hpa_canary_steps(s: &Subject) -> Finding {
+    let id = "infra.hpa-canary-steps";
+    let Some(hpa) = hpa_of(s) else {
+        return s
+            .finding(id, Status::Pass)
+            .measured("no HPA targets the Deployment: the canary sizes the stable itself");
+    };
+    let min = hpa
+        .object
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.min_replicas)
+        .and_then(|m| u32::try_from(m).ok())
+        .unwrap_or(1);
+    let steps = s.canary_steps.unwrap_or(&CANARY_STEPS);
+    let percent = |w: &u32| format!("{w}%");
+    let measured = format!(
+        "HPA {} minReplicas {min}; canary steps {}",
+        hpa.name(),
+        steps.iter().map(percent).collect::<Vec<_>>().join(", ")
+    );
+    let unreachable: Vec<u32> = steps
+        .iter()
+        .copied()
+        .filter(|&w| unreachable_weight(min, w))
+        .collect();
+    let Some(&lowest) = unreachable.first() else {
+        return s.finding(id, Status::Pass).measured(measured);
+    };
+    let share = 100.0 / f64::from(min + 1);
+    let needed = 100_u32.div_ceil(lowest).saturating_sub(1);
+    s.finding(id, Status::Warn)
+        .measured(format!(
+            "{measured}: {} unreachable at the floor, where one canary pod beside {min} stable \
+             pods is already {share:.0}% of the traffic",
+            unreachable
+                .iter()
+                .map(percent)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .expected(format!(
+            "one canary pod at most each step's weight beside minReplicas stable pods \
+             (minReplicas ≥ {needed} for {lowest}%)"
+        ))
+        .remediation(format!(
+            "kubectl patch hpa {} -p '{{\"spec\":{{\"minReplicas\":{needed}}}}}' (and in the \
+             manifest), or start the canary at a weight of at least {share:.0}% (canary.steps)",
+            hpa.name()
+        ))
 }
 
 fn pdb(s: &Subject) -> Finding {

@@ -177,6 +177,13 @@ pub const CHECKS: &[CheckDef] = &[
         "At least two replicas",
     ),
     def(
+        "infra.hpa-canary-steps",
+        Infrastructure,
+        P3,
+        Machine,
+        "The HPA's floor lets every canary step reach its weight",
+    ),
+    def(
         "infra.pdb",
         Infrastructure,
         P3,

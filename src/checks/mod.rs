@@ -50,6 +50,8 @@ pub struct Sections<'a> {
     pub names: &'a Names,
     pub thresholds: &'a Thresholds,
     pub posthog: &'a PostHogConfig,
+    /// The canary's steps (`canary.steps`), which an HPA's floor may not let it reach.
+    pub canary_steps: Option<&'a [u32]>,
 }
 
 /// One Deployment being checked, with everything resolved that several checks need.
@@ -65,6 +67,8 @@ pub struct Subject<'a> {
     pub thresholds: &'a Thresholds,
     /// Where the Deployment's PostHog is meant to be (`posthog:`): host and region.
     pub posthog: &'a PostHogConfig,
+    /// The canary's steps as configured (`None`: the default 10, 50, 100).
+    pub canary_steps: Option<&'a [u32]>,
     /// Set when the report covers several Deployments.
     pub label: Option<String>,
 }
@@ -89,6 +93,7 @@ impl<'a> Subject<'a> {
             names: sections.names,
             thresholds: sections.thresholds,
             posthog: sections.posthog,
+            canary_steps: sections.canary_steps,
             label,
         }
     }

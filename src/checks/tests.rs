@@ -213,6 +213,7 @@ impl Case {
             names: &self.config.names,
             thresholds: &self.config.thresholds,
             posthog: &self.config.posthog,
+            canary_steps: self.config.canary.steps.as_deref(),
         };
         let subjects = vec![Subject::new(
             &self.facts.deployments[0],
@@ -539,6 +540,40 @@ fn probes_resources_replicas_and_grace() {
         Status::Pass,
         "{:?}",
         find(&f, "infra.replicas")
+    );
+    // minReplicas 3: one canary pod beside 3 is 25 %, so the 10 % step cannot be reached.
+    let steps = find(&f, "infra.hpa-canary-steps");
+    assert_eq!(steps.status, Status::Warn, "{steps:?}");
+    assert_eq!(
+        steps.measured.as_deref(),
+        Some(
+            "HPA h minReplicas 3; canary steps 10%, 50%, 100%: 10% unreachable at the floor, \
+             where one canary pod beside 3 stable pods is already 25% of the traffic"
+        )
+    );
+    assert!(
+        steps
+            .remediation
+            .as_deref()
+            .unwrap()
+            .contains(r#"kubectl patch hpa h -p '{"spec":{"minReplicas":9}}'"#),
+        "{steps:?}"
+    );
+    let floor_nine = hpa.replace("minReplicas: 3", "minReplicas: 9");
+    let f = Case::new(&floor_nine).run();
+    assert_eq!(status(&f, "infra.hpa-canary-steps"), Status::Pass);
+    let f = Case::new(&hpa)
+        .config("canary:\n  steps: [25, 100]\n")
+        .run();
+    assert_eq!(
+        status(&f, "infra.hpa-canary-steps"),
+        Status::Pass,
+        "25 % of 4 pods is reachable"
+    );
+    assert_eq!(
+        status(&Case::new(&yaml).run(), "infra.hpa-canary-steps"),
+        Status::Pass,
+        "no HPA"
     );
     let yaml = edit("      terminationGracePeriodSeconds: 45\n", "");
     let f = Case::new(&yaml).run();

@@ -203,6 +203,7 @@ pub async fn run(args: PreflightArgs, ctx: &Ctx) -> Result<Report> {
         names: &config.names,
         thresholds: &config.thresholds,
         posthog: &config.posthog,
+        canary_steps: config.canary.steps.as_deref(),
     };
     let subjects: Vec<Subject> = chosen
         .iter()

@@ -304,6 +304,7 @@ mod tests {
             options: serde_json::Value::Null,
             stable_generation: None,
             released: false,
+            autoscaler: None,
         };
         let entries = timeline(&TimelineInputs {
             history: &[],

@@ -3,6 +3,7 @@
 
 use backon::Retryable;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -22,6 +23,8 @@ pub struct Apps {
     pub pods: Api<Pod>,
     /// The Leases that record canaries (`crate::canary::store`).
     pub leases: Api<Lease>,
+    /// The HPAs that may own a Deployment's `spec.replicas` (read only: the canary never writes them).
+    pub autoscalers: Api<HorizontalPodAutoscaler>,
     pub namespace: String,
     pub server: String,
 }
@@ -32,7 +35,8 @@ impl Apps {
             deployments: Api::namespaced(client.clone(), namespace),
             replica_sets: Api::namespaced(client.clone(), namespace),
             pods: Api::namespaced(client.clone(), namespace),
-            leases: Api::namespaced(client, namespace),
+            leases: Api::namespaced(client.clone(), namespace),
+            autoscalers: Api::namespaced(client, namespace),
             namespace: namespace.to_string(),
             server: server.to_string(),
         }
@@ -83,6 +87,33 @@ impl Apps {
             &format!("scale to {replicas}"),
         )
         .await
+    }
+
+    /// The namespace's autoscaling/v2 HPAs. Forbidden (no RBAC to list them) or absent (no
+    /// autoscaling/v2 API) reads as none, said in the log: the canary then scales the stable
+    /// as it does without one.
+    pub async fn autoscalers(&self) -> Result<Vec<HorizontalPodAutoscaler>> {
+        let params = ListParams::default();
+        match (|| self.autoscalers.list(&params))
+            .retry(backoff())
+            .when(transient)
+            .await
+        {
+            Ok(list) => Ok(list.items),
+            Err(kube::Error::Api(s)) if s.code == 403 || s.code == 404 => {
+                tracing::warn!(
+                    "cannot list horizontalpodautoscalers in {} ({}): an HPA on the stable would \
+                     not be seen",
+                    self.namespace,
+                    s.message
+                );
+                Ok(Vec::new())
+            }
+            Err(e) => Err(self.err(format!(
+                "list horizontalpodautoscalers in {}",
+                self.namespace
+            ))(e)),
+        }
     }
 
     /// The pods a Deployment's selector (`matchLabels` and `matchExpressions`) matches.

@@ -199,6 +199,18 @@ impl Prometheus {
         }
     }
 
+    /// The global `scrape_interval` Prometheus runs with (`/api/v1/status/config`); `None` when
+    /// it cannot be read (an older Prometheus, a proxy in front of it, no permission).
+    pub async fn scrape_interval(&self) -> Option<Duration> {
+        match self.get_api("status/config").await {
+            Ok(body) => scrape_interval_of(&body),
+            Err(e) => {
+                tracing::info!("cannot read Prometheus' scrape interval: {e}");
+                None
+            }
+        }
+    }
+
     /// Runs an instant query and reduces it to one number: a scalar, or the largest element of
     /// an instant vector (the worst pod or series); an empty vector is `None`.
     pub async fn instant(&self, query: &str) -> Result<Option<f64>, QueryError> {
@@ -301,8 +313,50 @@ fn innermost(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// `global.scrape_interval` of a `/api/v1/status/config` answer (its `data.yaml` is the loaded
+/// configuration, which Prometheus writes with every default filled in: `global:` first, two-space
+/// indented keys, durations such as `15s` or `1m30s`). Pure.
+pub fn scrape_interval_of(body: &str) -> Option<Duration> {
+    let answer: serde_json::Value = serde_json::from_str(body).ok()?;
+    let yaml = answer.pointer("/data/yaml")?.as_str()?;
+    let mut in_global = false;
+    for line in yaml.lines() {
+        if !line.starts_with(' ') {
+            in_global = line.trim_end() == "global:";
+            continue;
+        }
+        if in_global && let Some(value) = line.trim().strip_prefix("scrape_interval:") {
+            let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+            return humantime::parse_duration(value)
+                .ok()
+                .filter(|d| !d.is_zero());
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_scrape_interval_comes_from_the_global_section() {
+        let body = serde_json::json!({"status": "success", "data": {"yaml":
+            "global:\n  scrape_interval: 1m30s\n  scrape_timeout: 10s\nscrape_configs:\n- job_name: x\n  scrape_interval: 5s\n"}})
+        .to_string();
+        assert_eq!(
+            super::scrape_interval_of(&body),
+            Some(std::time::Duration::from_secs(90))
+        );
+        let local = serde_json::json!({"data": {"yaml":
+            "scrape_configs:\n- job_name: x\n  scrape_interval: 5s\n"}})
+        .to_string();
+        assert_eq!(
+            super::scrape_interval_of(&local),
+            None,
+            "a job's own is not the global one"
+        );
+        assert_eq!(super::scrape_interval_of("not json"), None);
+    }
+
     use super::*;
 
     #[test]

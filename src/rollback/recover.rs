@@ -64,7 +64,14 @@ pub fn plan_recovery(
     }
     let current = ops::current_replicas(stable);
     // Without a recorded state the stable keeps its size (the canary's abort does the same).
-    let full = active.map_or(current, |s| s.stable_replicas);
+    // An HPA owns the stable's size: the abort leaves it as the HPA has it.
+    let full = active.map_or(current, |s| {
+        if s.autoscaler.is_some() {
+            current
+        } else {
+            s.stable_replicas
+        }
+    });
     let canary_images = match (&state, ours) {
         (Some(s), _) if !s.images.is_empty() => s.images.clone(),
         (_, Some(c)) => objects::template_images(c),
@@ -289,6 +296,7 @@ mod tests {
             options: serde_json::Value::Null,
             stable_generation: None,
             released: false,
+            autoscaler: None,
         }
     }
 

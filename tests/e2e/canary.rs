@@ -93,15 +93,29 @@ impl Env {
     /// A simulator with `web` (4 replicas of the stable image) ready, the canary image scripted
     /// with `canary`, scraped by the shared Prometheus unless `scraped` is false.
     pub async fn start(ns: &str, canary: PodBehavior, scraped: bool) -> Env {
+        Env::start_with(ns, healthy(), canary, scraped, 1.0, &manifest(ns, REPLICAS)).await
+    }
+
+    /// As [`Env::start`], with the stable's behaviour, the sim clock's speed and the
+    /// manifest (which must have `web` at [`REPLICAS`]) given.
+    pub async fn start_with(
+        ns: &str,
+        stable: PodBehavior,
+        canary: PodBehavior,
+        scraped: bool,
+        speed: f64,
+        manifest: &str,
+    ) -> Env {
         let sim = SimCluster::start(SimOptions {
             default_namespace: ns.into(),
+            speed,
             ..SimOptions::default()
         })
         .await
         .expect("the simulator starts");
-        sim.script_image(STABLE, healthy());
+        sim.script_image(STABLE, stable);
         sim.script_image(CANARY, canary);
-        sim.apply_yaml(&manifest(ns, REPLICAS)).expect("apply");
+        sim.apply_yaml(manifest).expect("apply");
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");
         sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
@@ -880,7 +894,7 @@ async fn dry_run_prints_the_plan_and_filled_in_queries_and_changes_nothing() {
     assert!(
         table
             .stdout
-            .contains("Step 1: 10%: 1 canary + 4 stable pods"),
+            .contains("Step 1: 10%: 1 canary + 4 stable pods (20% of traffic)"),
         "{}",
         table.stdout
     );
@@ -1121,6 +1135,7 @@ fn test_settings() -> kubectl_posthog::canary::settings::Settings {
         on_error: Default::default(),
         ready_timeout: Duration::from_secs(30),
         timeout: Duration::from_secs(60),
+        guard_interval: None,
     }
 }
 
@@ -1603,7 +1618,7 @@ async fn verbose_canary_logs_readings_changes_and_requests_without_credentials()
     };
     assert!(
         has(
-            r"INFO kubectl_posthog::cmd::canary::start: canary plan for deployment/web: 50% \(2 canary \+ 2 stable\) → 100%"
+            r"INFO kubectl_posthog::cmd::canary::start: canary plan for deployment/web: 50% \(2 canary \+ 2 stable, 50% of traffic\) → 100%"
         ),
         "the plan at -v:\n{}",
         out.stderr

@@ -4,6 +4,8 @@
 mod action;
 mod bad_input;
 mod canary;
+mod canary_guard;
+mod canary_hpa;
 mod canary_safety;
 mod cli;
 mod completion;

@@ -49,6 +49,6 @@ pub use cluster::{AccessDenial, SimCluster, SimOptions};
 pub use controllers::hpa::HpaScaling;
 pub use error::SimError;
 pub use faults::{Fault, FaultId};
-pub use requests::RequestRecord;
+pub use requests::{ReplicaWrite, RequestRecord};
 pub use traffic::{MetricsSnapshot, PodMetrics};
 pub use usage::PodUsage;

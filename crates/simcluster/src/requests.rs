@@ -15,6 +15,20 @@ pub struct RequestRecord {
     pub is_watch: bool,
     /// Sim time the request arrived.
     pub at: Timestamp,
+    /// The client's `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// A write to a Deployment (or its `scale`) that changed its `spec.replicas`: from, to.
+    pub replicas_changed: Option<(i64, i64)>,
+}
+
+/// One change of a Deployment's `spec.replicas`, by a client or by the HPA controller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaWrite {
+    pub at: Timestamp,
+    /// `horizontal-pod-autoscaler`, or the client's `fieldManager`, else its `User-Agent`.
+    pub writer: String,
+    pub from: i64,
+    pub to: i64,
 }
 
 impl RequestRecord {

@@ -41,6 +41,7 @@ fn every_fixable_gap_gets_a_fix_and_the_key_never_leaves_the_input() {
         names: &config.names,
         thresholds: &config.thresholds,
         posthog: &config.posthog,
+        canary_steps: config.canary.steps.as_deref(),
     };
     let subjects = vec![Subject::new(&facts.deployments[0], &facts, sections, false)];
     let table = Table::new(&config.preflight, &config.canary).unwrap();

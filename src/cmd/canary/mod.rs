@@ -165,6 +165,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "FACTOR", num_args = 0..=1, default_missing_value = "1.5")]
     pub compare_stable: Option<f64>,
 
+    /// How often to read the P1 metrics between analysis rounds, so a P1 breach aborts within
+    /// about this long whatever --interval is [default: Prometheus' scrape interval]
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::duration::interval_arg)]
+    pub guard_interval: Option<Duration>,
+
+    /// Refuse a plan whose steps come out at the same pod counts (1 replica: 10% and 50% are
+    /// both 1 canary + 1 stable) instead of merging them with a warning (exit 2)
+    #[arg(long)]
+    pub strict_weights: bool,
+
     /// Prometheus HTTP API base URL [default: $PROMETHEUS_URL, then prometheus.url in the
     /// config file]
     #[arg(long, value_name = "URL")]
@@ -217,6 +227,7 @@ impl RunArgs {
             max_restarts: self.max_restarts,
             progress_deadline: self.progress_deadline,
             timeout: self.timeout,
+            guard_interval: self.guard_interval,
         }
     }
 }

@@ -37,20 +37,29 @@ pub(super) async fn start(
         .collect::<Result<_>>()?;
     let (apis, report_target) = connect(ctx, target).await?;
     let name = target.name.clone();
-    let (stable, stored) = tokio::try_join!(apis.get(&name), apis.read_stored(&name))?;
+    let (stable, stored, hpas) =
+        tokio::try_join!(apis.get(&name), apis.read_stored(&name), async {
+            // A resumed canary keeps the shape it was planned with.
+            match run.resume {
+                true => Ok(Vec::new()),
+                false => apis.autoscalers().await,
+            }
+        })?;
     let now = ctx.now();
     let request = Request {
         name: &name,
         images: &images,
         resume: run.resume,
         force: run.force,
+        strict_weights: run.strict_weights,
     };
-    let (state, settings) = launch::decide(
+    let (state, mut settings, plan_notes) = launch::decide(
         request,
         &run.flags(),
         &config.canary,
         &stable,
         stored.state.clone(),
+        &hpas,
         now,
     )?;
 
@@ -58,11 +67,16 @@ pub(super) async fn start(
         Some(source) => (source, None),
         None => prometheus_source(ctx, &run, &state.options).await?,
     };
+    // The P1 guard reads as often as Prometheus scrapes, unless told (or resumed with) a pace.
+    if settings.guard_interval.is_none() {
+        settings.guard_interval = source.scrape_interval().await;
+    }
     let bound = settings::bind_metrics(&settings, &apis.namespace, &name, &state.canary_name, &[])
         .map_err(Error::Input)?;
     let source_name = source.describe();
     // Every query is checked before the first change to the cluster.
-    let notes = launch::check_queries(source.as_ref(), &bound, run.dry_run).await?;
+    let mut notes = plan_notes;
+    notes.extend(launch::check_queries(source.as_ref(), &bound, run.dry_run).await?);
     for note in &notes {
         ctx.ui.event(&format!("note: {note}"));
     }

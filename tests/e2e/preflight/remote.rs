@@ -108,7 +108,7 @@ async fn posthog_down_and_status_page_unreachable_still_give_the_whole_checklist
         .iter()
         .map(|f| f["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 37, "{ids:?}");
+    assert_eq!(ids.len(), 38, "{ids:?}");
     assert_eq!(status(&report, "infra.alerting"), "pass");
     assert_eq!(status(&report, "infra.replicas"), "pass");
 }

@@ -44,6 +44,7 @@ fn state(phase: Phase, heartbeat: jiff::Timestamp) -> CanaryState {
         options: Value::Null,
         stable_generation: None,
         released: false,
+        autoscaler: None,
     }
 }
 

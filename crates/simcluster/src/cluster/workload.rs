@@ -5,6 +5,7 @@
 use super::SimCluster;
 use crate::controllers::hpa::HpaScaling;
 use crate::error::SimError;
+use crate::requests::ReplicaWrite;
 use crate::selector::LabelSelector;
 use crate::state::lock;
 use crate::usage::{Load, PodUsage};
@@ -46,5 +47,44 @@ impl SimCluster {
     /// inside the simulator).
     pub fn hpa_scalings(&self) -> Vec<HpaScaling> {
         lock(&self.shared.hpa).scalings.clone()
+    }
+
+    /// Every change of Deployment `namespace/name`'s `spec.replicas`, oldest first, with who
+    /// wrote it: the HPA controller's (`horizontal-pod-autoscaler`) and the clients' (their
+    /// `fieldManager`, else their `User-Agent`), so a test can tell whether two writers undo
+    /// each other.
+    pub fn replica_writes(&self, namespace: &str, name: &str) -> Vec<ReplicaWrite> {
+        let target = format!("Deployment/{name}");
+        let mut writes: Vec<ReplicaWrite> = self
+            .hpa_scalings()
+            .into_iter()
+            .filter(|s| s.namespace == namespace && s.target == target)
+            .map(|s| ReplicaWrite {
+                at: s.at,
+                writer: "horizontal-pod-autoscaler".into(),
+                from: i64::from(s.from),
+                to: i64::from(s.to),
+            })
+            .collect();
+        let object = format!("/namespaces/{namespace}/deployments/{name}");
+        for r in lock(&self.shared.requests).iter() {
+            let Some((from, to)) = r.replicas_changed else {
+                continue;
+            };
+            if !(r.path.ends_with(&object) || r.path.ends_with(&format!("{object}/scale"))) {
+                continue;
+            }
+            writes.push(ReplicaWrite {
+                at: r.at,
+                writer: r
+                    .query_param("fieldManager")
+                    .or_else(|| r.user_agent.clone())
+                    .unwrap_or_else(|| "client".into()),
+                from,
+                to,
+            });
+        }
+        writes.sort_by_key(|w| w.at);
+        writes
     }
 }

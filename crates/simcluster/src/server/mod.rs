@@ -111,6 +111,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let raw_query = req.uri().query().unwrap_or("").to_string();
     let content_type = header_str(&req, header::CONTENT_TYPE);
     let accept = header_str(&req, header::ACCEPT);
+    let user_agent = header_str(&req, header::USER_AGENT);
     let params = Params(query::parse(&raw_query));
     let route = route::parse(&path);
     let is_watch =
@@ -136,6 +137,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
     }
+    let mut replicas_changed = None;
     let response = if let Some((code, retry_after)) = verdict.error {
         error_response(&ApiError::injected(code, retry_after))
     } else if verdict.conflict
@@ -149,6 +151,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     } else {
         match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
             Ok(body) => {
+                let replicas_before = deployment_replicas(&shared, &route, &method);
                 let r = Req {
                     method: method.clone(),
                     params,
@@ -156,7 +159,10 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                     accept: accept.clone(),
                     body,
                 };
+                let watched = replicas_before.as_ref().map(|_| route.clone());
                 let answer = dispatch(&shared, route, r, &verdict).await;
+                let after = watched.and_then(|r| deployment_replicas(&shared, &r, &method));
+                replicas_changed = replicas_before.zip(after).filter(|(a, b)| a != b);
                 lose_answer(&shared, answer, &verdict)
             }
             Err(_) => error_response(&ApiError::new(
@@ -180,8 +186,32 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         status: response.status().as_u16(),
         is_watch,
         at,
+        user_agent: Some(user_agent).filter(|s| !s.is_empty()),
+        replicas_changed,
     });
     response
+}
+
+/// A Deployment's `spec.replicas` when `route` is a write to it or its `scale`.
+fn deployment_replicas(shared: &Shared, route: &Route, method: &Method) -> Option<i64> {
+    let Route::Object {
+        res, ns, name, sub, ..
+    } = route
+    else {
+        return None;
+    };
+    let write = *method == Method::PUT || *method == Method::PATCH;
+    if !write || def(*res).plural != "deployments" || !matches!(sub, None | Some(Sub::Scale)) {
+        return None;
+    }
+    let obj = shared
+        .store()
+        .get(*res, ns.as_deref().unwrap_or(""), name)?;
+    Some(
+        obj.pointer("/spec/replicas")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(1),
+    )
 }
 
 /// `Fault::ErrorsAfterApply`: the write succeeded (it is stored, watchers saw it), but the
