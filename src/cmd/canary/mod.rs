@@ -289,7 +289,8 @@ pub async fn run_with_source(
                 .await?;
             Ok(control::abort_report(target, &summary, ctx.now()))
         }
-        None => start(*args.run, &args.target.parse()?, ctx, source).await,
+        // Boxed: the canary's state machine is large, and a test or the demo may run it on a small stack.
+        None => Box::pin(start(*args.run, &args.target.parse()?, ctx, source)).await,
     }
 }
 

@@ -155,7 +155,7 @@ pub(super) async fn start(
             driver.state.phase.label()
         ));
     }
-    let outcome = driver.run().await;
+    let outcome = Box::pin(driver.run()).await;
     let input = ReportInput {
         target: report_target,
         state: &driver.state,
