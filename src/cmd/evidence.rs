@@ -38,7 +38,7 @@ Secrets the Deployment references, wherever they appear.
 Examples:
   kubectl posthog evidence deployment/posthog-integration -n prod --since 1h
   kubectl posthog evidence --out-dir ./incident --prometheus-url http://prometheus.monitoring:9090
-  tar -xzf incident-posthog-integration-20261122T104500Z.tar.gz && sha256sum -c <(jq -r '.files[] | \"\\(.sha256)  \\(.path)\"' manifest.json)
+  tar -xzf incident-posthog-integration-20261122T104500Z.tar.gz && cd incident-posthog-integration-20261122T104500Z && sha256sum -c <(jq -r '.files[] | \"\\(.sha256)  \\(.path)\"' manifest.json)
 
 Exit codes:
   0    the bundle was written (sources that could not be collected are listed in it)

@@ -181,7 +181,7 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
             end: now,
         },
         queries,
-        redactions: redactions(&files, secrets, &notes),
+        redactions: redactions(&files, secrets, &notes, &redactor),
         files,
         missing,
     };
@@ -219,16 +219,87 @@ fn target_info(workload: &Workload) -> TargetInfo {
     }
 }
 
-fn redactions(files: &[Entry], secrets: &SecretsRead, notes: &RedactorNotes) -> Redactions {
+/// Secret values replaced, per source, apart from the other credentials blanked (issue 18
+/// item 6: a Secret's type or key names are never a redaction).
+fn redactions(
+    files: &[Entry],
+    secrets: &SecretsRead,
+    notes: &RedactorNotes,
+    redactor: &Redactor,
+) -> Redactions {
     let mut by_value: Vec<String> = secrets
         .values
         .iter()
         .map(|v| format!("{}/{}", v.secret, v.key))
         .collect();
     by_value.retain(|k| !notes.too_short.contains(k));
+    by_value.dedup();
+    let mut by_source: std::collections::BTreeMap<String, usize> =
+        by_value.iter().map(|k| (k.clone(), 0)).collect();
+    by_source.extend(redactor.secret_value_counts());
+    let total: usize = by_source.values().sum();
+    let all: usize = files.iter().map(|f| f.redactions).sum();
     Redactions {
-        total: files.iter().map(|f| f.redactions).sum(),
+        total,
+        by_source: by_source
+            .into_iter()
+            .map(|(source, count)| super::manifest::SourceCount { source, count })
+            .collect(),
+        pattern_matches: all.saturating_sub(total),
         secret_values_redacted: by_value,
         too_short_to_redact: notes.too_short.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::SecretValue;
+
+    /// Issue 18 item 6: the manifest counts Secret values redacted, per source, and nothing
+    /// else as one (a `secretType:` or a bearer token in a log is not a Secret value).
+    #[test]
+    fn the_manifest_counts_secret_value_redactions_per_source() {
+        let values = vec![
+            SecretValue {
+                secret: "posthog".into(),
+                key: "api-key".into(),
+                value: b"phc_abcdefghijklmnopqrstuvwxyz0123".to_vec(),
+            },
+            SecretValue {
+                secret: "db".into(),
+                key: "password".into(),
+                value: b"hunter2hunter2".to_vec(),
+            },
+        ];
+        let secrets = SecretsRead {
+            uses: vec![],
+            values,
+        };
+        let (redactor, notes) = Redactor::new(&secrets.values);
+        let (_, n) = redactor.redact_str(
+            "key=phc_abcdefghijklmnopqrstuvwxyz0123 again phc_abcdefghijklmnopqrstuvwxyz0123\n\
+             Authorization: Bearer sometokenvalue123\nsecretType: Opaque\n",
+        );
+        assert_eq!(n, 4);
+        let files = vec![Entry {
+            path: "logs/a.log".into(),
+            size: 1,
+            sha256: String::new(),
+            redactions: n,
+        }];
+        let r = redactions(&files, &secrets, &notes, &redactor);
+        assert_eq!(r.total, 2);
+        let counts: Vec<(&str, usize)> = r
+            .by_source
+            .iter()
+            .map(|s| (s.source.as_str(), s.count))
+            .collect();
+        assert_eq!(counts, [("db/password", 0), ("posthog/api-key", 2)]);
+        assert_eq!(r.pattern_matches, 2);
+        // The manifest's own text survives its redaction pass as JSON.
+        let json = serde_json::to_string_pretty(&r).unwrap();
+        let (redacted, n) = redactor.redact_str(&json);
+        assert_eq!(n, 0, "{redacted}");
     }
 }

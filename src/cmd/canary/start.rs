@@ -182,7 +182,12 @@ pub(super) async fn start(
         resolve::preconditions(&stable, &name)?;
     }
     // An unknown destination or an unset credential is refused before anything changes.
-    let notifier = run.notify.notifier(ctx, false).await?;
+    // Each event is also a Kubernetes Event on the stable (issue 18), for the cluster's history.
+    let notifier = run
+        .notify
+        .notifier(ctx, false)
+        .await?
+        .recording(ctx.cluster().await?);
     let event_target = event_target(&report_target);
 
     let mut state = state;
@@ -227,7 +232,12 @@ pub(super) async fn start(
                     ctx.now(),
                 )
                 .fact("image", objects::images_text(&state.images))
-                .fact("steps", state.steps.len().to_string()),
+                .fact("steps", state.steps.len().to_string())
+                .fact("stable-image", objects::images_text(&state.stable_images))
+                .fact(
+                    "stable-revision",
+                    crate::kube::events::revision_of(&stable.metadata),
+                ),
             )
             .await;
     }
@@ -279,7 +289,8 @@ pub(super) async fn start(
                     report.verdict.summary.clone(),
                     ctx.now(),
                 )
-                .findings(&report.findings),
+                .findings(&report.findings)
+                .fact("outcome", report.details["outcome"].as_str().unwrap_or("")),
             )
             .await;
     }

@@ -248,7 +248,12 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
     }
 
     // An unknown destination or an unset credential is refused before anything changes.
-    let notifier = args.notify.notifier(ctx, false).await?;
+    // Each event is also a Kubernetes Event on the Deployment (issue 18).
+    let notifier = args
+        .notify
+        .notifier(ctx, false)
+        .await?
+        .recording(ctx.cluster().await?);
     let mut first = Some(fetched.clone());
     if let Some(recovery) = &recovery {
         let ui = ctx.ui.clone();
@@ -412,17 +417,24 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         VerdictResult::Fail => (EventKind::RollbackFailed, Severity::P1),
         _ => (EventKind::RollbackDone, Severity::P4),
     };
-    notifier
-        .send(
-            Event::new(
-                kind,
-                severity,
-                event_target(&report.target),
-                report.verdict.summary.clone(),
-                ctx.now(),
-            )
-            .findings(&report.findings),
-        )
-        .await;
+    let mut event = Event::new(
+        kind,
+        severity,
+        event_target(&report.target),
+        report.verdict.summary.clone(),
+        ctx.now(),
+    )
+    .findings(&report.findings);
+    // The revision numbers as they are now: a later undo renumbers them (issue 18 item 2).
+    for (fact, key) in [
+        ("from-revision", "fromRevision"),
+        ("to-revision", "toRevision"),
+        ("revision", "resultingRevision"),
+    ] {
+        if let Some(n) = report.details["undo"][key].as_u64() {
+            event = event.fact(fact, n.to_string());
+        }
+    }
+    notifier.send(event).await;
     Ok(notifier.attach(report))
 }
