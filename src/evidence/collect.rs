@@ -158,6 +158,7 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
             thresholds: &settings.evidence.thresholds,
             history: &k8s.history,
             events: &k8s.events,
+            ranges: &ranges,
             start,
             now,
         },
