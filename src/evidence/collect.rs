@@ -124,6 +124,12 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
 
     let k8s = write_k8s(&bundle, &redactor, workload, secrets, related)?;
     missing.extend(k8s.missing);
+    let episodes = super::history::episodes(
+        &super::history::tool_events(&k8s.events, workload.name()),
+        workload.canary_state.as_ref(),
+        now,
+    );
+    let thresholds = &settings.evidence.thresholds;
     let (mut queries, metrics_missing) = write_metrics(
         &bundle,
         &redactor,
@@ -140,7 +146,18 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
             start,
             end: now,
             step,
-            latency_limit_ms: settings.evidence.thresholds.latency_p99_ms,
+            latency_limit_ms: thresholds.latency_p99_ms,
+            error_limits: vec![
+                (
+                    format!("alert: 5xx > {}/min", thresholds.server_errors_per_minute),
+                    thresholds.server_errors_per_minute,
+                ),
+                (
+                    format!("alert: 429 > {}/min", thresholds.rate_limited_per_minute),
+                    thresholds.rate_limited_per_minute,
+                ),
+            ],
+            episodes: &episodes,
         },
     )?;
     missing.extend(metrics_missing);
