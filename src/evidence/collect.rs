@@ -130,7 +130,7 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
         now,
     );
     let thresholds = &settings.evidence.thresholds;
-    let (mut queries, metrics_missing) = write_metrics(
+    let (mut queries, metrics_missing, chart_svg) = write_metrics(
         &bundle,
         &redactor,
         &MetricsInputs {
@@ -163,7 +163,7 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
     missing.extend(metrics_missing);
     queries.extend(instant_windows(&triage_queries, triage_window, now));
     missing.extend(write_posthog(&bundle, &redactor, &facts)?);
-    write_documents(
+    let documents = write_documents(
         &bundle,
         &redactor,
         &DocumentInputs {
@@ -180,6 +180,23 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
             now,
         },
     )?;
+
+    // The page that opens the bundle (issue 18, beyond): it links every other file.
+    let mut paths: Vec<String> = bundle.entries().into_iter().map(|e| e.path).collect();
+    paths.push("manifest.json".to_string());
+    paths.sort();
+    let index = super::index_html::index_html(&super::index_html::IndexInputs {
+        deployment: workload.name(),
+        namespace: &cluster.namespace,
+        outcome: &outcome,
+        detected: documents.detected.map(|d| (d.at, d.what)),
+        episodes: &documents.episodes,
+        timeline: &documents.timeline,
+        chart_svg: chart_svg.as_deref(),
+        files: &paths,
+        now,
+    });
+    bundle.add_text("index.html", &index, &redactor, 0)?;
 
     // The manifest, last: it lists everything else.
     let files = bundle.entries();

@@ -67,10 +67,15 @@ pub fn detected(
         at,
         what: "first error line in the pods' logs".to_string(),
     });
-    let recorded = timeline.iter().find(|e| e.problem).map(|e| Detected {
-        at: e.at,
-        what: format!("first trouble the cluster recorded: {}", e.text),
-    });
+    // A crash, a Warning event, a failed condition: what the cluster saw go wrong. An aborted
+    // canary or a rollback is a response to the problem, not evidence of when it began.
+    let recorded = timeline
+        .iter()
+        .find(|e| e.problem && matches!(e.source, "pod" | "event" | "deployment"))
+        .map(|e| Detected {
+            at: e.at,
+            what: format!("first trouble the cluster recorded: {}", e.text),
+        });
     [breach, line, recorded]
         .into_iter()
         .flatten()
@@ -120,12 +125,20 @@ mod tests {
         let breach = first_breach(&[&errors, &latency], &Thresholds::default()).unwrap();
         assert_eq!(breach.at, ts("2026-11-22T18:40:30Z"));
         assert!(breach.what.contains("errors-5xx"), "{}", breach.what);
-        let timeline = vec![TimelineEntry {
-            at: ts("2026-11-22T18:41:00Z"),
-            source: "canary",
-            text: "canary #1 aborted by analysis".into(),
-            problem: true,
-        }];
+        let timeline = vec![
+            TimelineEntry {
+                at: ts("2026-11-22T18:40:20Z"),
+                source: "canary",
+                text: "canary #1 aborted by analysis".into(),
+                problem: true,
+            },
+            TimelineEntry {
+                at: ts("2026-11-22T18:41:00Z"),
+                source: "pod",
+                text: "pod/web-1 container app terminated: OOMKilled".into(),
+                problem: true,
+            },
+        ];
         let start = ts("2026-11-22T17:46:00Z");
         let found = detected(Some(breach.clone()), None, &timeline, start).unwrap();
         assert_eq!(found, breach);

@@ -31,11 +31,18 @@ pub struct DocumentInputs<'a> {
     pub now: jiff::Timestamp,
 }
 
+/// What the documents were written from, for `index.html`.
+pub struct DocumentsWritten {
+    pub timeline: Vec<super::timeline::TimelineEntry>,
+    pub episodes: Vec<super::history::Episode>,
+    pub detected: Option<super::detect::Detected>,
+}
+
 pub fn write_documents(
     bundle: &Bundle,
     redactor: &Redactor,
     inputs: &DocumentInputs,
-) -> Result<()> {
+) -> Result<DocumentsWritten> {
     let workload = inputs.workload;
     let target = ReportTarget::deployment(workload.name(), Some(inputs.namespace), inputs.context);
     let report = triage_report(
@@ -89,13 +96,18 @@ pub fn write_documents(
         outcome: inputs.outcome,
         timeline: &entries,
         detected: detected.as_ref().map(|d| d.at),
-        detected_by: detected.map(|d| d.what),
+        detected_by: detected.as_ref().map(|d| d.what.clone()),
         episodes: &episodes,
         now: inputs.now,
         window_start: inputs.start,
     };
     bundle.add_text("postmortem.md", &postmortem(&pm), redactor, 0)?;
-    bundle.add_text("communication.md", &communication(&pm), redactor, 0)
+    bundle.add_text("communication.md", &communication(&pm), redactor, 0)?;
+    Ok(DocumentsWritten {
+        timeline: entries,
+        episodes,
+        detected,
+    })
 }
 
 /// The status page and the health endpoint as they answered; what did not answer is missing.

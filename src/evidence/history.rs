@@ -243,8 +243,9 @@ pub fn episodes(
                 e.problem = s.phase.label() != "promoted";
             }
             Some(s) => {
+                // A driver writes its heartbeat every interval: three missed is a dead driver.
                 let stale = now.duration_since(s.heartbeat).as_secs()
-                    > 3 * s.interval_secs.max(1) as i64 + 30;
+                    > 3 * s.interval_secs.max(1) as i64 + 5;
                 e.outcome = if stale {
                     format!(
                         "interrupted: left {} at step {}/{}, no heartbeat since {} UTC \

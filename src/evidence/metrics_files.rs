@@ -54,19 +54,19 @@ pub struct MetricsInputs<'a> {
 }
 
 /// Writes `metrics/ID.json` per answered query and `metrics/chart.svg`; returns the windows
-/// written and what could not be read.
+/// written, what could not be read and the chart as written (for `index.html`).
 pub fn write_metrics(
     bundle: &Bundle,
     redactor: &Redactor,
     inputs: &MetricsInputs,
-) -> Result<(Vec<QueryWindow>, Vec<Missing>)> {
+) -> Result<(Vec<QueryWindow>, Vec<Missing>, Option<String>)> {
     let mut windows = Vec::new();
     let mut missing = Vec::new();
     let results = match inputs.ranges {
         Ok(results) => results,
         Err(reason) => {
             missing.push(Missing::new("prometheus", reason.clone()));
-            return Ok((windows, missing));
+            return Ok((windows, missing, None));
         }
     };
     for (query, result) in inputs.queries.iter().zip(results) {
@@ -111,7 +111,8 @@ pub fn write_metrics(
     })
     .map_err(|e| Error::Input(format!("cannot render the chart: {e}")))?;
     bundle.add_text("metrics/chart.svg", &svg, redactor, 0)?;
-    Ok((windows, missing))
+    let svg = redactor.redact_str(&svg).0.into_owned();
+    Ok((windows, missing, Some(svg)))
 }
 
 /// A marker per revision created in the window (`rev 3`, `canary rev 1`).

@@ -18,6 +18,7 @@ pub mod error_lines;
 pub mod facts;
 pub mod gather;
 pub mod history;
+pub mod index_html;
 pub mod k8s_files;
 pub mod logs;
 pub mod manifest;
@@ -38,6 +39,7 @@ pub mod triage;
 pub mod triage_findings;
 pub mod triage_report;
 pub mod triage_signals;
+pub mod window;
 pub mod workload;
 
 pub use crate::config::evidence::EvidenceConfig;

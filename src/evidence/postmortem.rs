@@ -150,7 +150,7 @@ pub fn postmortem(inputs: &PostmortemInputs) -> String {
         let _ = writeln!(
             md,
             "- {} - [{}] {}",
-            entry.at.strftime("%H:%M"),
+            entry.at.strftime("%H:%M:%S"),
             entry.source,
             entry.text
         );
@@ -379,7 +379,7 @@ mod tests {
         );
         assert!(md.contains("**Severity:** P2 (degraded service"), "{md}");
         assert!(
-            md.contains("- 09:58 - [event] Warning BackOff pod/web-1: back-off"),
+            md.contains("- 09:58:00 - [event] Warning BackOff pod/web-1: back-off"),
             "{md}"
         );
         for placeholder in [

@@ -1,5 +1,5 @@
 //! Issue 18, done-when: four canaries (one aborted by its analysis, one by `canary abort`, one
-//! promoted, one interrupted) and a rollback on the simulator, judged by the real Prometheus,
+//! promoted, one interrupted) and a rollback (of the promotion) on the simulator, judged by the real Prometheus,
 //! then `evidence --since 1h`. The postmortem lists each with its outcome and the revision
 //! numbers of the time, its detected start is the first breaching sample, the bundle unpacks
 //! into one directory and `kubectl get events` shows this tool's Events on the stable.
@@ -102,6 +102,17 @@ async fn the_postmortem_lists_every_canary_and_rollback_of_the_hour_with_its_out
         .args(LENIENT));
     assert_eq!(outcome(&third.stdout), "promoted", "{}", third.stderr);
 
+    // The rollback: the release undone to revision 1 (which becomes revision 3).
+    let rollback = run(bin().arg("--kubeconfig").arg(&env.kubeconfig).args([
+        "-n",
+        &env.ns,
+        "-o",
+        "json",
+        "rollback",
+        "deploy/web",
+    ]));
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+
     // 4: the next image, its driver killed while paused: interrupted.
     let mut driver = spawn(
         env.canary(&prom, &canary_args(NEXT, "1h"))
@@ -113,18 +124,8 @@ async fn the_postmortem_lists_every_canary_and_rollback_of_the_hour_with_its_out
     });
     driver.kill().expect("SIGKILL the driver");
     let _ = driver.wait();
-
-    // The rollback: the interrupted canary recovered, the release undone to revision 1 (which
-    // becomes revision 3).
-    let rollback = run(bin().arg("--kubeconfig").arg(&env.kubeconfig).args([
-        "-n",
-        &env.ns,
-        "-o",
-        "json",
-        "rollback",
-        "deploy/web",
-    ]));
-    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    // Long enough for its heartbeat (every 1 s) to be missed.
+    std::thread::sleep(Duration::from_secs(10));
 
     // kubectl sees this tool's Events on the stable.
     let events = std::process::Command::new(kubectl())
@@ -199,8 +200,11 @@ async fn the_postmortem_lists_every_canary_and_rollback_of_the_hour_with_its_out
             "canary #2 of {GOOD} (stable at revision 1, ghcr.io/acme/app:1.0): **aborted by the operator"
         ),
         format!("canary #3 of {GOOD} (stable at revision 1, ghcr.io/acme/app:1.0): **promoted**"),
-        format!("canary #4 of {NEXT} (stable at revision 2, {GOOD}): **interrupted"),
-        "rollback: **rolled back from revision 2 to revision 1".to_string(),
+        "rollback: **rolled back from revision 2 to revision 1 (which became revision 3)**"
+            .to_string(),
+        format!(
+            "canary #4 of {NEXT} (stable at revision 3, ghcr.io/acme/app:1.0): **interrupted: left paused"
+        ),
     ];
     assert_eq!(section.len(), expect.len(), "{postmortem}");
     for (line, expected) in section.iter().zip(&expect) {
@@ -216,6 +220,13 @@ async fn the_postmortem_lists_every_canary_and_rollback_of_the_hour_with_its_out
         ),
         "{postmortem}"
     );
+
+    // index.html opens the bundle: the verdict, the canaries, the chart inline, every file.
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(index.contains("<figure><svg"), "{index}");
+    assert!(index.contains("canary #4 of"), "{index}");
+    assert!(index.contains("<a href=\"postmortem.md\">"), "{index}");
+    assert!(!index.contains("src=\"http"), "{index}");
 
     // The detected start is the first breaching sample, not the --since start.
     let breach = first_breach(&out).expect("a 5xx sample over 10/min");
