@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kubectl_posthog::canary::state::Phase;
 use serde_json::Value;
-use simcluster::Traffic;
+use simcluster::{Fault, Traffic};
 
 use crate::canary::{CANARY, Env, FAST, LENIENT, finish, healthy, json, spawn, with_traffic};
 use crate::prom;
@@ -53,6 +53,87 @@ fn first_breach(bundle: &Path) -> Option<f64> {
                 .and_then(|v| v[0].as_f64())
         })
         .reduce(f64::min)
+}
+
+/// The reasons of the Events `kubectl get events` shows from this tool on deployment/web.
+fn tool_event_reasons(env: &Env) -> Vec<String> {
+    let events = std::process::Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args([
+            "-n",
+            &env.ns,
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=web",
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("kubectl runs");
+    let listed: Value = serde_json::from_slice(&events.stdout).unwrap_or_else(|_| {
+        panic!(
+            "kubectl get events: {}",
+            String::from_utf8_lossy(&events.stderr)
+        )
+    });
+    listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"]["component"] == "kubectl-posthog")
+        .filter_map(|e| e["reason"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Issue 18 item 1: an Event that cannot be written changes nothing about the rollout, and a
+/// dry run writes none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_event_write_never_changes_the_outcome_and_dry_runs_write_none() {
+    let env = Env::start("refused-writes", healthy(), true).await;
+    let prom = prom::shared().prometheus.url.clone();
+    let dry = run(env
+        .canary(&prom, &canary_args(CANARY, "8s"))
+        .arg("--dry-run")
+        .args(FAST));
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    let dry = run(bin().arg("--kubeconfig").arg(&env.kubeconfig).args([
+        "-n",
+        &env.ns,
+        "-o",
+        "json",
+        "rollback",
+        "deploy/web",
+        "--dry-run",
+    ]));
+    assert!(
+        dry.code == 0 || dry.code == 1,
+        "{}{}",
+        dry.stdout,
+        dry.stderr
+    );
+    assert_eq!(tool_event_reasons(&env), Vec::<String>::new(), "dry runs");
+
+    env.sim.inject(Fault::Errors {
+        path_contains: Some("/events".into()),
+        methods: vec!["POST".into()],
+        status: 500,
+        share: 1.0,
+        retry_after: None,
+        count: None,
+    });
+    let out = run(env
+        .canary(&prom, &canary_args(CANARY, "8s"))
+        .args(FAST)
+        .args(LENIENT));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(outcome(&out.stdout), "promoted", "{}", out.stderr);
+    assert_eq!(
+        tool_event_reasons(&env),
+        Vec::<String>::new(),
+        "all refused"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -128,34 +209,8 @@ async fn the_postmortem_lists_every_canary_and_rollback_of_the_hour_with_its_out
     std::thread::sleep(Duration::from_secs(10));
 
     // kubectl sees this tool's Events on the stable.
-    let events = std::process::Command::new(kubectl())
-        .arg("--kubeconfig")
-        .arg(&env.kubeconfig)
-        .args([
-            "-n",
-            &env.ns,
-            "get",
-            "events",
-            "--field-selector",
-            "involvedObject.name=web",
-            "-o",
-            "json",
-        ])
-        .output()
-        .expect("kubectl runs");
-    let listed: Value = serde_json::from_slice(&events.stdout).unwrap_or_else(|_| {
-        panic!(
-            "kubectl get events: {}",
-            String::from_utf8_lossy(&events.stderr)
-        )
-    });
-    let reasons: Vec<&str> = listed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["source"]["component"] == "kubectl-posthog")
-        .filter_map(|e| e["reason"].as_str())
-        .collect();
+    let reasons = tool_event_reasons(&env);
+    let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
     for reason in [
         "CanaryStarted",
         "CanaryStepPassed",
@@ -227,6 +282,37 @@ async fn the_postmortem_lists_every_canary_and_rollback_of_the_hour_with_its_out
     assert!(index.contains("canary #4 of"), "{index}");
     assert!(index.contains("<a href=\"postmortem.md\">"), "{index}");
     assert!(!index.contains("src=\"http"), "{index}");
+
+    // Without --since the window starts 15 minutes before the first evidence, and says so.
+    let out2 = env.dir.path().join("bundle-default");
+    let default = run(bin()
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["-n", &env.ns, "-o", "json", "evidence", "deploy/web"])
+        .args(["--prometheus-url", &prom])
+        .args([
+            "--status-url",
+            &format!("{}/api/v1/summary", crate::standins::dead_url()),
+        ])
+        .arg("--out-dir")
+        .arg(&out2));
+    assert_eq!(default.code, 0, "{}{}", default.stdout, default.stderr);
+    let report = json(&default.stdout);
+    let window = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "evidence.window")
+        .unwrap_or_else(|| panic!("{report}"));
+    let note = window["measured"].as_str().unwrap();
+    assert!(
+        note.contains("15 minutes before the first evidence"),
+        "{note}"
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out2.join("manifest.json")).unwrap()).unwrap();
+    let since = manifest["window"]["since"].as_str().unwrap();
+    assert!(since.ends_with('m') && since.len() <= 3, "{since}: {note}");
 
     // The detected start is the first breaching sample, not the --since start.
     let breach = first_breach(&out).expect("a 5xx sample over 10/min");
