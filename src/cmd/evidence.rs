@@ -85,7 +85,7 @@ impl EvidenceArgs {
             target: TargetArg {
                 target: crate::cmd::DEFAULT_DEPLOYMENT.to_string(),
             },
-            since: None,
+            since: Some("1h".to_string()),
             out_dir: None,
             archive_dir: Some(archive_dir),
             max_log_requests: None,
