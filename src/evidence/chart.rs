@@ -580,6 +580,8 @@ mod tests {
         }
         let mut options = resvg::usvg::Options::default();
         options.fontdb_mut().load_system_fonts();
+        // fontdb maps sans-serif to Arial; a viewer maps it to the system's sans font.
+        options.fontdb_mut().set_sans_serif_family("DejaVu Sans");
         let tree = resvg::usvg::Tree::from_str(&svg, &options).expect("the SVG parses");
         let size = tree.size().to_int_size();
         let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).unwrap();
@@ -589,6 +591,10 @@ mod tests {
             &mut pixmap.as_mut(),
         );
         let png = pixmap.encode_png().unwrap();
+        // To look at it: CHART_PNG_OUT=/tmp/chart.png cargo test --lib evidence::chart
+        if let Some(out) = std::env::var_os("CHART_PNG_OUT") {
+            std::fs::write(out, &png).unwrap();
+        }
         assert!(png.len() > 10_000, "{} bytes", png.len());
         let drawn = pixmap
             .pixels()
