@@ -13,5 +13,9 @@ pub const COMMAND_ANNOTATION: &str = "kubectl-posthog.io/canary-command";
 pub const ROLLBACK_ANNOTATION: &str = "kubectl-posthog.io/rollback";
 /// The suffix of the Lease that holds a stable's canary state, command and rollback intent.
 pub const LEASE_SUFFIX: &str = "-kubectl-posthog";
+/// On the Kubernetes Events this tool writes about a stable: the domain event's kind
+/// (`canary.aborted`), and each of its facts under the prefix (`kubectl-posthog.io/fact.image`).
+pub const EVENT_KIND_ANNOTATION: &str = "kubectl-posthog.io/event";
+pub const EVENT_FACT_PREFIX: &str = "kubectl-posthog.io/fact.";
 /// On the canary Deployment: the stable it belongs to.
 pub const CANARY_OF_ANNOTATION: &str = "kubectl-posthog.io/canary-of";

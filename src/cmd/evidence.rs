@@ -38,7 +38,7 @@ Secrets the Deployment references, wherever they appear.
 Examples:
   kubectl posthog evidence deployment/posthog-integration -n prod --since 1h
   kubectl posthog evidence --out-dir ./incident --prometheus-url http://prometheus.monitoring:9090
-  tar -xzf incident-posthog-integration-20261122T104500Z.tar.gz && sha256sum -c <(jq -r '.files[] | \"\\(.sha256)  \\(.path)\"' manifest.json)
+  tar -xzf incident-posthog-integration-20261122T104500Z.tar.gz && cd incident-posthog-integration-20261122T104500Z && sha256sum -c <(jq -r '.files[] | \"\\(.sha256)  \\(.path)\"' manifest.json)
 
 Exit codes:
   0    the bundle was written (sources that could not be collected are listed in it)
@@ -53,9 +53,10 @@ pub struct EvidenceArgs {
     #[command(flatten)]
     pub target: TargetArg,
 
-    /// How far back logs, events and metrics go, e.g. 30m, 1h, 6h
-    #[arg(long, default_value = "1h", value_name = "DURATION")]
-    pub since: String,
+    /// How far back logs, events and metrics go, e.g. 30m, 1h, 6h (default: from 15 minutes
+    /// before the first evidence of the problem in the last 6h, else 1h; the report says which)
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
 
     /// Write the bundle as a directory here (created; must be empty) instead of a .tar.gz
     #[arg(long, value_name = "DIR", conflicts_with = "archive_dir")]
@@ -84,7 +85,7 @@ impl EvidenceArgs {
             target: TargetArg {
                 target: crate::cmd::DEFAULT_DEPLOYMENT.to_string(),
             },
-            since: "1h".to_string(),
+            since: Some("1h".to_string()),
             out_dir: None,
             archive_dir: Some(archive_dir),
             max_log_requests: None,
@@ -96,7 +97,7 @@ impl EvidenceArgs {
 
 pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
     let target = args.target.parse()?;
-    let since = parse_since(&args.since)?;
+    let since = args.since.as_deref().map(parse_since).transpose()?;
     let config = ctx.config()?;
     let settings = Settings::new(
         &config.evidence,
@@ -129,6 +130,21 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
         &args.sources.flags(),
         prometheus,
     )?;
+    let (since, since_text, since_note) = match (since, &args.since) {
+        (Some(since), Some(raw)) => (since, raw.clone(), None),
+        _ => {
+            let chosen = crate::evidence::window::incident_since(
+                &cluster.namespace,
+                &workload,
+                &connections,
+                &settings,
+                now,
+            )
+            .await;
+            ctx.ui.event(&chosen.note);
+            (chosen.since, chosen.text, Some(chosen.note))
+        }
+    };
     let mut secrets = gather::secrets(cluster, &workload).await;
     // The notify credentials are never in a bundle either, wherever they might turn up.
     for (i, value) in notifier.secrets().values().iter().enumerate() {
@@ -147,7 +163,7 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
             settings: &settings,
             health_url: args.sources.health_url.as_deref(),
             since,
-            since_text: args.since.clone(),
+            since_text,
             max_log_requests: args
                 .max_log_requests
                 .unwrap_or_else(|| settings.evidence.log_concurrency())
@@ -167,12 +183,33 @@ pub async fn run(args: EvidenceArgs, ctx: &Ctx) -> Result<Report> {
         &collected,
         now,
     );
+    let report = match since_note {
+        Some(note) => with_window_finding(report, note),
+        None => report,
+    };
     if notifier.is_active() {
         notifier
             .send(bundle_event(event_target(&report.target), &report))
             .await;
     }
     Ok(notifier.attach(report))
+}
+
+/// The report with how the window was chosen when `--since` was not given.
+fn with_window_finding(mut report: Report, note: String) -> Report {
+    use crate::report::{Finding, Severity, Status, Step};
+    report.findings.push(
+        Finding::new(
+            "evidence.window",
+            Step::Documentation,
+            Severity::P4,
+            Status::Pass,
+            "Window chosen from the incident",
+        )
+        .measured(note),
+    );
+    report.verdict.counts = crate::report::Counts::of(&report.findings);
+    report
 }
 
 /// `incident-<name>-<UTC timestamp>.tar.gz`, the timestamp without colons so it is a safe name.
@@ -202,6 +239,8 @@ mod tests {
         let parsed = crate::cmd::Cli::try_parse_from([
             "kubectl-posthog",
             "evidence",
+            "--since",
+            "1h",
             "--archive-dir",
             "/tmp/x",
         ])

@@ -191,10 +191,18 @@ impl Bundle {
                 mtime,
             } => {
                 let partial = archive.with_extension("gz.partial");
+                // One top-level directory, named as the archive: `tar xzf` spills nothing
+                // beside it, and the manifest's relative paths hold inside it.
+                let top = top_directory(&archive);
+                let paths: Vec<String> = entries
+                    .iter()
+                    .map(|(entry, _)| format!("{top}/{}", entry.path))
+                    .collect();
                 let members: Vec<Member> = entries
                     .iter()
-                    .map(|(entry, part)| Member {
-                        path: &entry.path,
+                    .zip(&paths)
+                    .map(|((entry, part), path)| Member {
+                        path,
                         size: entry.size,
                         part: part.as_deref(),
                     })
@@ -284,6 +292,24 @@ impl Write for EntryWriter<'_> {
     }
 }
 
+/// The directory an archive unpacks into: its file name without `.tar.gz`
+/// (`incident-web-20261122T100000Z`).
+pub fn top_directory(archive: &Path) -> String {
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .strip_suffix(".tar.gz")
+        .or_else(|| name.strip_suffix(".tgz"))
+        .unwrap_or(&name);
+    if stem.is_empty() || stem == "." || stem == ".." {
+        "incident".to_string()
+    } else {
+        stem.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,7 +356,12 @@ mod tests {
         let mut seen = Vec::new();
         for entry in archive.entries().unwrap() {
             let mut entry = entry.unwrap();
-            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            let full = entry.path().unwrap().to_string_lossy().into_owned();
+            // Every entry sits under the one top-level directory (issue 18 item 5).
+            let name = full
+                .strip_prefix("incident-web-20261122T100000Z/")
+                .unwrap_or_else(|| panic!("{full} is outside incident-web-20261122T100000Z/"))
+                .to_string();
             let mut data = Vec::new();
             entry.read_to_end(&mut data).unwrap();
             let listed = entries.iter().find(|e| e.path == name).unwrap();

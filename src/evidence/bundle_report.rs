@@ -106,16 +106,26 @@ pub fn evidence_report(
             "evidence.redactions",
             "Credentials redacted before writing",
             format!(
-                "{} redaction{} in {} file{}; Secret values redacted by value: {}",
+                "{} Secret value{} redacted{}; {} other credential-shaped string{} blanked; {} file{} touched",
                 m.redactions.total,
                 crate::report::plural(m.redactions.total),
+                if m.redactions.by_source.is_empty() {
+                    " (no Secret values to look for)".to_string()
+                } else {
+                    format!(
+                        " ({})",
+                        m.redactions
+                            .by_source
+                            .iter()
+                            .map(|s| format!("{} ×{}", s.source, s.count))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+                m.redactions.pattern_matches,
+                crate::report::plural(m.redactions.pattern_matches),
                 redacted_files,
                 crate::report::plural(redacted_files),
-                if m.redactions.secret_values_redacted.is_empty() {
-                    "none".to_string()
-                } else {
-                    m.redactions.secret_values_redacted.join(", ")
-                }
             ),
         ),
     ];

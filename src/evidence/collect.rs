@@ -124,7 +124,13 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
 
     let k8s = write_k8s(&bundle, &redactor, workload, secrets, related)?;
     missing.extend(k8s.missing);
-    let (mut queries, metrics_missing) = write_metrics(
+    let episodes = super::history::episodes(
+        &super::history::tool_events(&k8s.events, workload.name()),
+        workload.canary_state.as_ref(),
+        now,
+    );
+    let thresholds = &settings.evidence.thresholds;
+    let (mut queries, metrics_missing, chart_svg) = write_metrics(
         &bundle,
         &redactor,
         &MetricsInputs {
@@ -140,13 +146,24 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
             start,
             end: now,
             step,
-            latency_limit_ms: settings.evidence.thresholds.latency_p99_ms,
+            latency_limit_ms: thresholds.latency_p99_ms,
+            error_limits: vec![
+                (
+                    format!("alert: 5xx > {}/min", thresholds.server_errors_per_minute),
+                    thresholds.server_errors_per_minute,
+                ),
+                (
+                    format!("alert: 429 > {}/min", thresholds.rate_limited_per_minute),
+                    thresholds.rate_limited_per_minute,
+                ),
+            ],
+            episodes: &episodes,
         },
     )?;
     missing.extend(metrics_missing);
     queries.extend(instant_windows(&triage_queries, triage_window, now));
     missing.extend(write_posthog(&bundle, &redactor, &facts)?);
-    write_documents(
+    let documents = write_documents(
         &bundle,
         &redactor,
         &DocumentInputs {
@@ -158,10 +175,28 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
             thresholds: &settings.evidence.thresholds,
             history: &k8s.history,
             events: &k8s.events,
+            ranges: &ranges,
             start,
             now,
         },
     )?;
+
+    // The page that opens the bundle (issue 18, beyond): it links every other file.
+    let mut paths: Vec<String> = bundle.entries().into_iter().map(|e| e.path).collect();
+    paths.push("manifest.json".to_string());
+    paths.sort();
+    let index = super::index_html::index_html(&super::index_html::IndexInputs {
+        deployment: workload.name(),
+        namespace: &cluster.namespace,
+        outcome: &outcome,
+        detected: documents.detected.map(|d| (d.at, d.what)),
+        episodes: &documents.episodes,
+        timeline: &documents.timeline,
+        chart_svg: chart_svg.as_deref(),
+        files: &paths,
+        now,
+    });
+    bundle.add_text("index.html", &index, &redactor, 0)?;
 
     // The manifest, last: it lists everything else.
     let files = bundle.entries();
@@ -181,7 +216,7 @@ pub async fn collect(inputs: CollectInputs<'_>, bundle: Bundle) -> Result<Collec
             end: now,
         },
         queries,
-        redactions: redactions(&files, secrets, &notes),
+        redactions: redactions(&files, secrets, &notes, &redactor),
         files,
         missing,
     };
@@ -219,16 +254,87 @@ fn target_info(workload: &Workload) -> TargetInfo {
     }
 }
 
-fn redactions(files: &[Entry], secrets: &SecretsRead, notes: &RedactorNotes) -> Redactions {
+/// Secret values replaced, per source, apart from the other credentials blanked (issue 18
+/// item 6: a Secret's type or key names are never a redaction).
+fn redactions(
+    files: &[Entry],
+    secrets: &SecretsRead,
+    notes: &RedactorNotes,
+    redactor: &Redactor,
+) -> Redactions {
     let mut by_value: Vec<String> = secrets
         .values
         .iter()
         .map(|v| format!("{}/{}", v.secret, v.key))
         .collect();
     by_value.retain(|k| !notes.too_short.contains(k));
+    by_value.dedup();
+    let mut by_source: std::collections::BTreeMap<String, usize> =
+        by_value.iter().map(|k| (k.clone(), 0)).collect();
+    by_source.extend(redactor.secret_value_counts());
+    let total: usize = by_source.values().sum();
+    let all: usize = files.iter().map(|f| f.redactions).sum();
     Redactions {
-        total: files.iter().map(|f| f.redactions).sum(),
+        total,
+        by_source: by_source
+            .into_iter()
+            .map(|(source, count)| super::manifest::SourceCount { source, count })
+            .collect(),
+        pattern_matches: all.saturating_sub(total),
         secret_values_redacted: by_value,
         too_short_to_redact: notes.too_short.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::SecretValue;
+
+    /// Issue 18 item 6: the manifest counts Secret values redacted, per source, and nothing
+    /// else as one (a `secretType:` or a bearer token in a log is not a Secret value).
+    #[test]
+    fn the_manifest_counts_secret_value_redactions_per_source() {
+        let values = vec![
+            SecretValue {
+                secret: "posthog".into(),
+                key: "api-key".into(),
+                value: b"phc_abcdefghijklmnopqrstuvwxyz0123".to_vec(),
+            },
+            SecretValue {
+                secret: "db".into(),
+                key: "password".into(),
+                value: b"hunter2hunter2".to_vec(),
+            },
+        ];
+        let secrets = SecretsRead {
+            uses: vec![],
+            values,
+        };
+        let (redactor, notes) = Redactor::new(&secrets.values);
+        let (_, n) = redactor.redact_str(
+            "key=phc_abcdefghijklmnopqrstuvwxyz0123 again phc_abcdefghijklmnopqrstuvwxyz0123\n\
+             Authorization: Bearer sometokenvalue123\nsecretType: Opaque\n",
+        );
+        assert_eq!(n, 4);
+        let files = vec![Entry {
+            path: "logs/a.log".into(),
+            size: 1,
+            sha256: String::new(),
+            redactions: n,
+        }];
+        let r = redactions(&files, &secrets, &notes, &redactor);
+        assert_eq!(r.total, 2);
+        let counts: Vec<(&str, usize)> = r
+            .by_source
+            .iter()
+            .map(|s| (s.source.as_str(), s.count))
+            .collect();
+        assert_eq!(counts, [("db/password", 0), ("posthog/api-key", 2)]);
+        assert_eq!(r.pattern_matches, 2);
+        // The manifest's own text survives its redaction pass as JSON.
+        let json = serde_json::to_string_pretty(&r).unwrap();
+        let (redacted, n) = redactor.redact_str(&json);
+        assert_eq!(n, 0, "{redacted}");
     }
 }

@@ -9,7 +9,7 @@ use super::manifest::Missing;
 use super::objects::RevisionRow;
 use super::postmortem::{PostmortemInputs, communication, postmortem};
 use super::redact::Redactor;
-use super::timeline::{TimelineInputs, first_problem, timeline};
+use super::timeline::{TimelineInputs, timeline, window_episodes};
 use super::triage::{Thresholds, TriageOutcome};
 use super::triage_report::{triage_markdown, triage_report};
 use super::workload::Workload;
@@ -25,15 +25,24 @@ pub struct DocumentInputs<'a> {
     pub thresholds: &'a Thresholds,
     pub history: &'a [RevisionRow],
     pub events: &'a [Event],
+    /// The alert queries' answers over the window, for the first breaching sample.
+    pub ranges: &'a super::metrics_files::Ranges,
     pub start: jiff::Timestamp,
     pub now: jiff::Timestamp,
+}
+
+/// What the documents were written from, for `index.html`.
+pub struct DocumentsWritten {
+    pub timeline: Vec<super::timeline::TimelineEntry>,
+    pub episodes: Vec<super::history::Episode>,
+    pub detected: Option<super::detect::Detected>,
 }
 
 pub fn write_documents(
     bundle: &Bundle,
     redactor: &Redactor,
     inputs: &DocumentInputs,
-) -> Result<()> {
+) -> Result<DocumentsWritten> {
     let workload = inputs.workload;
     let target = ReportTarget::deployment(workload.name(), Some(inputs.namespace), inputs.context);
     let report = triage_report(
@@ -54,7 +63,8 @@ pub fn write_documents(
     let deployments: Vec<_> = std::iter::once(&workload.deployment)
         .chain(workload.canary.as_ref())
         .collect();
-    let entries = timeline(&TimelineInputs {
+    let timeline_inputs = TimelineInputs {
+        stable: workload.name(),
         history: inputs.history,
         deployments,
         canary: workload.canary_state.as_ref(),
@@ -62,18 +72,42 @@ pub fn write_documents(
         pods: workload.pods.iter().map(|(p, _)| p).collect(),
         start: inputs.start,
         end: inputs.now,
-    });
+    };
+    let entries = timeline(&timeline_inputs);
+    let episodes = window_episodes(&timeline_inputs);
+    let answered: Vec<&super::metrics::RangeResult> = match inputs.ranges {
+        Ok(results) => results.iter().filter_map(|r| r.as_ref().ok()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let detected = super::detect::detected(
+        super::detect::first_breach(&answered, inputs.thresholds),
+        inputs
+            .facts
+            .log_errors
+            .as_ref()
+            .ok()
+            .and_then(|l| l.first_error_at),
+        &entries,
+        inputs.start,
+    );
     let pm = PostmortemInputs {
         deployment: workload.name(),
         namespace: inputs.namespace,
         outcome: inputs.outcome,
         timeline: &entries,
-        detected: first_problem(&entries),
+        detected: detected.as_ref().map(|d| d.at),
+        detected_by: detected.as_ref().map(|d| d.what.clone()),
+        episodes: &episodes,
         now: inputs.now,
         window_start: inputs.start,
     };
     bundle.add_text("postmortem.md", &postmortem(&pm), redactor, 0)?;
-    bundle.add_text("communication.md", &communication(&pm), redactor, 0)
+    bundle.add_text("communication.md", &communication(&pm), redactor, 0)?;
+    Ok(DocumentsWritten {
+        timeline: entries,
+        episodes,
+        detected,
+    })
 }
 
 /// The status page and the health endpoint as they answered; what did not answer is missing.

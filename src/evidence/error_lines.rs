@@ -84,6 +84,9 @@ pub struct ScanResult {
     pub rate_limited: usize,
     pub server: usize,
     pub recent: VecDeque<String>,
+    /// When the stream's first error line was logged, before the triage window too: the
+    /// earliest evidence of a problem the log holds.
+    pub first_error_at: Option<jiff::Timestamp>,
 }
 
 /// A superset of everything [`classify_line`] looks for, as lowercase literals searched in a
@@ -173,17 +176,20 @@ impl ErrorTally {
     fn line(&mut self, line: &[u8], redactor: Option<&Redactor>) {
         let line = &line[..line.len().min(SCAN_LINE)];
         let text = String::from_utf8_lossy(line);
-        if let Some(cutoff) = self.cutoff {
-            let stamp = text
-                .split(' ')
-                .next()
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok());
-            if stamp.is_some_and(|t| t < cutoff) {
-                return;
-            }
-        }
+        let stamp = text
+            .split(' ')
+            .next()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok());
         let class = classify_line(&text);
         if !class.counts() {
+            return;
+        }
+        if self.result.first_error_at.is_none() {
+            self.result.first_error_at = stamp;
+        }
+        if let Some(cutoff) = self.cutoff
+            && stamp.is_some_and(|t| t < cutoff)
+        {
             return;
         }
         let result = &mut self.result;

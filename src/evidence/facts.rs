@@ -115,6 +115,9 @@ pub struct LogErrors {
     pub recent: Vec<String>,
     /// Pods whose logs could not be read, with the reason.
     pub unreadable: Vec<String>,
+    /// The first error line of any log read, over the whole `--since` window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error_at: Option<jiff::Timestamp>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]

@@ -61,7 +61,7 @@ pub fn write_k8s(
         &rollout_history_text(&history),
         0,
     )?;
-    write("k8s/secrets.yaml", &yaml(&secrets.uses), 0)?;
+    write_secrets(bundle, &secrets.uses)?;
     for secret in secrets.uses.iter().filter(|s| s.unreadable.is_some()) {
         missing.push(Missing::new(
             format!("secret/{}", secret.name),
@@ -107,4 +107,42 @@ pub fn write_k8s(
         events: related.events.unwrap_or_default(),
         missing,
     })
+}
+
+/// `k8s/secrets.yaml`: the referenced Secrets by name, type and key names, as read. It holds no
+/// value by construction, so it is not run through the pattern redactor, which would take
+/// `secretType: Opaque` for a credential (issue 18 item 6).
+pub fn write_secrets(
+    bundle: &Bundle,
+    uses: &[super::secrets::SecretUse],
+) -> Result<super::bundle::Entry> {
+    bundle.add("k8s/secrets.yaml", yaml(&uses).as_bytes(), 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::secrets::SecretUse;
+
+    /// Issue 18 item 6: `secretType: [REDACTED]` and "1 redaction" for a file without values.
+    #[test]
+    fn secrets_yaml_keeps_the_type_and_key_names_and_redacts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = Bundle::directory(&dir.path().join("b")).unwrap();
+        let uses = vec![SecretUse {
+            name: "posthog".into(),
+            used_as: vec!["env POSTHOG_API_KEY <- api-key".into()],
+            keys: vec!["api-key".into(), "password".into(), "secret_token".into()],
+            secret_type: Some("Opaque".into()),
+            unreadable: None,
+        }];
+        let entry = write_secrets(&bundle, &uses).unwrap();
+        assert_eq!(entry.redactions, 0);
+        let text = std::fs::read_to_string(dir.path().join("b/k8s/secrets.yaml")).unwrap();
+        assert!(text.contains("secretType: Opaque"), "{text}");
+        for key in ["api-key", "password", "secret_token", "POSTHOG_API_KEY"] {
+            assert!(text.contains(key), "{key} in {text}");
+        }
+        assert!(!text.contains("REDACTED"), "{text}");
+    }
 }

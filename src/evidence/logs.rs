@@ -104,6 +104,10 @@ pub fn aggregate(results: Vec<Result<ScanResult, String>>, window_minutes: f64) 
                 errors.auth += scan.auth;
                 errors.rate_limited += scan.rate_limited;
                 errors.server += scan.server;
+                errors.first_error_at = match (errors.first_error_at, scan.first_error_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 recent.extend(scan.recent);
             }
             Err(reason) => errors.unreadable.push(reason),

@@ -85,11 +85,26 @@ pub struct QueryWindow {
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Redactions {
+    /// Secret values replaced in the bundle's files: the sum of `bySource`.
     pub total: usize,
+    /// Replacements per Secret key (names only); 0 for a value looked for and never met. A
+    /// list, not a map: a key named `password` must not read as an assignment.
+    pub by_source: Vec<SourceCount>,
+    /// Other credential-shaped strings blanked (tokens, passwords in URLs, `password=` values,
+    /// fields named like credentials): not Secret values, not in `total`.
+    pub pattern_matches: usize,
     /// Secret keys whose values were redacted wherever they appeared (names only).
     pub secret_values_redacted: Vec<String>,
     /// Secret keys whose values were too short to redact without destroying the text.
     pub too_short_to_redact: Vec<String>,
+}
+
+/// Secret values of one Secret key replaced in the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SourceCount {
+    /// `secret/key`.
+    pub source: String,
+    pub count: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]

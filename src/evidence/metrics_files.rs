@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use super::bundle::Bundle;
-use super::chart::{ChartInput, Marker, render_svg};
+use super::chart::{ChartInput, Marker, MarkerKind, render_svg};
 use super::gather::Connections;
+use super::history::{Episode, EpisodeKind};
 use super::manifest::{Missing, QueryWindow};
 use super::metrics::{AlertQuery, RangeResult};
 use super::objects::RevisionRow;
@@ -46,22 +47,26 @@ pub struct MetricsInputs<'a> {
     pub end: jiff::Timestamp,
     pub step: Duration,
     pub latency_limit_ms: f64,
+    /// The errors panel's alert thresholds (label, per minute).
+    pub error_limits: Vec<(String, f64)>,
+    /// The window's canaries and rollbacks, marked as well as the revisions.
+    pub episodes: &'a [Episode],
 }
 
 /// Writes `metrics/ID.json` per answered query and `metrics/chart.svg`; returns the windows
-/// written and what could not be read.
+/// written, what could not be read and the chart as written (for `index.html`).
 pub fn write_metrics(
     bundle: &Bundle,
     redactor: &Redactor,
     inputs: &MetricsInputs,
-) -> Result<(Vec<QueryWindow>, Vec<Missing>)> {
+) -> Result<(Vec<QueryWindow>, Vec<Missing>, Option<String>)> {
     let mut windows = Vec::new();
     let mut missing = Vec::new();
     let results = match inputs.ranges {
         Ok(results) => results,
         Err(reason) => {
             missing.push(Missing::new("prometheus", reason.clone()));
-            return Ok((windows, missing));
+            return Ok((windows, missing, None));
         }
     };
     for (query, result) in inputs.queries.iter().zip(results) {
@@ -98,11 +103,16 @@ pub fn write_metrics(
             .collect(),
         latency: answered.iter().copied().find(|r| r.id == "latency-p99"),
         latency_limit_ms: inputs.latency_limit_ms,
-        markers: revision_markers(inputs.history, inputs.start),
+        error_limits: inputs.error_limits.clone(),
+        markers: revision_markers(inputs.history, inputs.start)
+            .into_iter()
+            .chain(episode_markers(inputs.episodes))
+            .collect(),
     })
     .map_err(|e| Error::Input(format!("cannot render the chart: {e}")))?;
     bundle.add_text("metrics/chart.svg", &svg, redactor, 0)?;
-    Ok((windows, missing))
+    let svg = redactor.redact_str(&svg).0.into_owned();
+    Ok((windows, missing, Some(svg)))
 }
 
 /// A marker per revision created in the window (`rev 3`, `canary rev 1`).
@@ -114,14 +124,54 @@ fn revision_markers(history: &[RevisionRow], start: jiff::Timestamp) -> Vec<Mark
             let canary = row.deployment.ends_with("-canary");
             Some(Marker {
                 at,
+                // The number it had then (issue 18 item 2).
                 label: format!(
                     "{}rev {}",
                     if canary { "canary " } else { "" },
-                    row.revision
+                    row.first_revision()
                 ),
+                kind: MarkerKind::Revision,
             })
         })
         .collect()
+}
+
+/// A marker for each canary's start and end (aborted or promoted) and each rollback.
+fn episode_markers(episodes: &[Episode]) -> Vec<Marker> {
+    let mut out = Vec::new();
+    for e in episodes {
+        match e.kind {
+            EpisodeKind::Rollback => out.push(Marker {
+                at: e.started,
+                label: "rollback".into(),
+                kind: MarkerKind::Rollback,
+            }),
+            EpisodeKind::Canary => {
+                out.push(Marker {
+                    at: e.started,
+                    label: format!("canary #{}", e.number),
+                    kind: MarkerKind::CanaryStart,
+                });
+                if let Some(end) = e.ended {
+                    let promoted = e.outcome == "promoted";
+                    out.push(Marker {
+                        at: end,
+                        label: format!(
+                            "#{} {}",
+                            e.number,
+                            if promoted { "promoted" } else { "aborted" }
+                        ),
+                        kind: if promoted {
+                            MarkerKind::CanaryPromote
+                        } else {
+                            MarkerKind::CanaryAbort
+                        },
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The triage's instant queries, as the manifest lists them.

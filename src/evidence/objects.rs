@@ -80,6 +80,7 @@ pub async fn fetch_related(
     let (events, hpas, pdbs) =
         tokio::join!(events.list(&params), hpas.list(&params), pdbs.list(&params));
     let names = involved_names(workload);
+    let canary_prefix = format!("{}-canary", workload.name());
     let deployments: Vec<&str> = [
         Some(workload.name()),
         workload
@@ -102,7 +103,12 @@ pub async fn fetch_related(
                 let mut items: Vec<Event> = list
                     .items
                     .into_iter()
-                    .filter(|e| names.contains(&e.involved_object.name.clone().unwrap_or_default()))
+                    .filter(|e| {
+                        let name = e.involved_object.name.clone().unwrap_or_default();
+                        // Earlier canaries' Deployment, ReplicaSets and pods are gone, their
+                        // events are not (issue 18 item 1).
+                        names.contains(&name) || name.starts_with(&canary_prefix)
+                    })
                     .filter(|e| event_time(e).is_none_or(|t| t >= since))
                     .collect();
                 items.sort_by_key(event_time);
@@ -187,6 +193,23 @@ pub struct RevisionRow {
     pub replicas: i32,
     pub ready: i32,
     pub change_cause: Option<String>,
+    /// The numbers this ReplicaSet had before (`deployment.kubernetes.io/revision-history`):
+    /// `rollout undo` renumbers the revision it brings back, so the first of these is the
+    /// number it had when it was created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_revisions: Vec<u64>,
+}
+
+impl RevisionRow {
+    /// The number the revision had when its ReplicaSet was created.
+    pub fn first_revision(&self) -> u64 {
+        self.earlier_revisions
+            .iter()
+            .copied()
+            .chain(std::iter::once(self.revision))
+            .min()
+            .unwrap_or(self.revision)
+    }
 }
 
 /// `kubectl rollout history`, with the images, creation time and replicas of each revision.
@@ -228,6 +251,10 @@ pub fn rollout_history(replica_sets: &[ReplicaSet]) -> Vec<RevisionRow> {
                     .and_then(|s| s.ready_replicas)
                     .unwrap_or(0),
                 change_cause: annotations.get("kubernetes.io/change-cause").cloned(),
+                earlier_revisions: annotations
+                    .get("deployment.kubernetes.io/revision-history")
+                    .map(|h| h.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+                    .unwrap_or_default(),
             }
         })
         .collect();

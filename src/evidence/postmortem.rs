@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::history::Episode;
 use super::timeline::TimelineEntry;
 use super::triage::{Branch, ErrorClass, TriageOutcome};
 use crate::report::Severity;
@@ -13,8 +14,12 @@ pub struct PostmortemInputs<'a> {
     pub namespace: &'a str,
     pub outcome: &'a TriageOutcome,
     pub timeline: &'a [TimelineEntry],
-    /// First sign of trouble in the window, if any.
+    /// First evidence of the problem in the window, if any ([`super::detect`]).
     pub detected: Option<jiff::Timestamp>,
+    /// What that first evidence was (`first errors-5xx sample over the 10/min threshold`).
+    pub detected_by: Option<String>,
+    /// Every canary and rollback of the window.
+    pub episodes: &'a [Episode],
     /// When the bundle was collected.
     pub now: jiff::Timestamp,
     pub window_start: jiff::Timestamp,
@@ -64,12 +69,15 @@ fn summary_draft(inputs: &PostmortemInputs) -> String {
     } else {
         signals.join("; ")
     };
-    let from = inputs
-        .detected
-        .unwrap_or(inputs.window_start)
-        .strftime("%H:%M");
+    let from = match inputs.detected {
+        Some(at) => format!("From {} UTC", at.strftime("%H:%M:%S")),
+        None => format!(
+            "In the window since {} UTC (no first evidence found)",
+            inputs.window_start.strftime("%H:%M")
+        ),
+    };
     format!(
-        "From {from} UTC, deployment/{} in namespace {} saw {seen}. The runbook's decision tree \
+        "{from}, deployment/{} in namespace {} saw {seen}. The runbook's decision tree \
          lands on: {}. [Edit into 1-2 sentences for readers outside the team.]",
         inputs.deployment, inputs.namespace, o.conclusion
     )
@@ -86,10 +94,15 @@ pub fn postmortem(inputs: &PostmortemInputs) -> String {
         Some(detected) => {
             let _ = writeln!(
                 md,
-                "**Duration:** {} hours {} minutes (detected {} UTC, still open when evidence was collected at {} UTC; adjust when resolved)",
+                "**Duration:** {} hours {} minutes (detected {} UTC{}, still open when evidence was collected at {} UTC; adjust when resolved)",
                 minutes / 60,
                 minutes % 60,
-                detected.strftime("%H:%M"),
+                detected.strftime("%H:%M:%S"),
+                inputs
+                    .detected_by
+                    .as_ref()
+                    .map(|w| format!(": {w}"))
+                    .unwrap_or_default(),
                 inputs.now.strftime("%H:%M")
             );
         }
@@ -111,6 +124,21 @@ pub fn postmortem(inputs: &PostmortemInputs) -> String {
     let _ = writeln!(md, "### Summary");
     let _ = writeln!(md, "{}", summary_draft(inputs));
     let _ = writeln!(md);
+    if !inputs.episodes.is_empty() {
+        let _ = writeln!(md, "### Canaries and rollbacks in the window");
+        for e in inputs.episodes {
+            let when = match e.ended.filter(|end| *end != e.started) {
+                Some(end) => format!(
+                    "{}–{} UTC",
+                    e.started.strftime("%H:%M:%S"),
+                    end.strftime("%H:%M:%S")
+                ),
+                None => format!("{} UTC", e.started.strftime("%H:%M:%S")),
+            };
+            let _ = writeln!(md, "- {when} {}: **{}**", e.title(), e.outcome);
+        }
+        let _ = writeln!(md);
+    }
     let _ = writeln!(md, "### Timeline");
     if inputs.timeline.is_empty() {
         let _ = writeln!(
@@ -122,7 +150,7 @@ pub fn postmortem(inputs: &PostmortemInputs) -> String {
         let _ = writeln!(
             md,
             "- {} - [{}] {}",
-            entry.at.strftime("%H:%M"),
+            entry.at.strftime("%H:%M:%S"),
             entry.source,
             entry.text
         );
@@ -324,6 +352,8 @@ mod tests {
             outcome,
             timeline,
             detected: detected.map(|d| d.parse().unwrap()),
+            detected_by: None,
+            episodes: &[],
             now: "2026-11-22T10:45:00Z".parse().unwrap(),
             window_start: "2026-11-22T09:45:00Z".parse().unwrap(),
         }
@@ -344,12 +374,12 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("**Duration:** 0 hours 47 minutes (detected 09:58 UTC"),
+            md.contains("**Duration:** 0 hours 47 minutes (detected 09:58:00 UTC"),
             "{md}"
         );
         assert!(md.contains("**Severity:** P2 (degraded service"), "{md}");
         assert!(
-            md.contains("- 09:58 - [event] Warning BackOff pod/web-1: back-off"),
+            md.contains("- 09:58:00 - [event] Warning BackOff pod/web-1: back-off"),
             "{md}"
         );
         for placeholder in [

@@ -6,6 +6,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use serde::Serialize;
 
+use super::history::{Episode, EpisodeKind, episodes, is_tool_event, tool_events};
 use super::objects::{RevisionRow, event_time};
 use crate::canary::state::CanaryState;
 
@@ -21,6 +22,8 @@ pub struct TimelineEntry {
 }
 
 pub struct TimelineInputs<'a> {
+    /// The stable Deployment's name (this tool's Events are about it).
+    pub stable: &'a str,
     pub history: &'a [RevisionRow],
     pub deployments: Vec<&'a Deployment>,
     /// The canary state recorded in the stable's Lease.
@@ -31,18 +34,35 @@ pub struct TimelineInputs<'a> {
     pub end: jiff::Timestamp,
 }
 
+/// The canaries and rollbacks of the window (see [`super::history`]), oldest first.
+pub fn window_episodes(inputs: &TimelineInputs) -> Vec<Episode> {
+    let mut all = episodes(
+        &tool_events(inputs.events, inputs.stable),
+        inputs.canary,
+        inputs.end,
+    );
+    all.retain(|e| e.ended.unwrap_or(inputs.end) >= inputs.start && e.started <= inputs.end);
+    all
+}
+
 /// Everything in `[start, end]`, oldest first.
 pub fn timeline(inputs: &TimelineInputs) -> Vec<TimelineEntry> {
     let mut entries = Vec::new();
     for row in inputs.history {
         if let Some(at) = row.created {
+            // The number it had then (issue 18 item 2); `rollout undo` renumbers it later.
+            let first = row.first_revision();
+            let renumbered = if first != row.revision {
+                format!(" [revision {} since a rollback]", row.revision)
+            } else {
+                String::new()
+            };
             entries.push(TimelineEntry {
                 at,
                 source: "rollout",
                 text: format!(
-                    "deployment/{} revision {} ({}){}",
+                    "deployment/{} revision {first} ({}){}{renumbered}",
                     row.deployment,
-                    row.revision,
                     row.images.join(", "),
                     row.change_cause
                         .as_ref()
@@ -53,7 +73,17 @@ pub fn timeline(inputs: &TimelineInputs) -> Vec<TimelineEntry> {
             });
         }
     }
-    if let Some(state) = inputs.canary {
+    let episodes = window_episodes(inputs);
+    for episode in &episodes {
+        episode_entries(episode, &mut entries);
+    }
+    // The Lease's state alone, when no Event of this tool recorded that canary (older versions).
+    if let Some(state) = inputs.canary.filter(|s| {
+        !episodes.iter().any(|e| {
+            e.kind == EpisodeKind::Canary
+                && s.started_at.duration_since(e.started).abs().as_secs() <= 10
+        })
+    }) {
         canary_entries(state, &mut entries);
     }
     for deployment in &inputs.deployments {
@@ -86,7 +116,7 @@ pub fn timeline(inputs: &TimelineInputs) -> Vec<TimelineEntry> {
             });
         }
     }
-    for event in inputs.events {
+    for event in inputs.events.iter().filter(|e| !is_tool_event(e)) {
         let Some(at) = event_time(event) else {
             continue;
         };
@@ -160,6 +190,54 @@ pub fn timeline(inputs: &TimelineInputs) -> Vec<TimelineEntry> {
     entries
 }
 
+/// `": detail"`, or nothing for no detail.
+fn detail_suffix(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    }
+}
+
+/// A canary's start, passed steps and end, or a rollback.
+fn episode_entries(episode: &Episode, entries: &mut Vec<TimelineEntry>) {
+    let title = episode.title();
+    if episode.kind == EpisodeKind::Rollback {
+        entries.push(TimelineEntry {
+            at: episode.started,
+            source: "rollback",
+            text: format!("{}{}", episode.outcome, detail_suffix(&episode.detail)),
+            problem: episode.problem,
+        });
+        return;
+    }
+    entries.push(TimelineEntry {
+        at: episode.started,
+        source: "canary",
+        text: format!("{title} started"),
+        problem: false,
+    });
+    for (at, step) in &episode.steps {
+        entries.push(TimelineEntry {
+            at: *at,
+            source: "canary",
+            text: format!("canary #{} {step}", episode.number),
+            problem: false,
+        });
+    }
+    entries.push(TimelineEntry {
+        at: episode.ended.unwrap_or(episode.started),
+        source: "canary",
+        text: format!(
+            "canary #{} {}{}",
+            episode.number,
+            episode.outcome,
+            detail_suffix(&episode.detail)
+        ),
+        problem: episode.problem,
+    });
+}
+
 /// The canary's state, recorded by `kubectl posthog canary` in the stable's Lease.
 fn canary_entries(state: &CanaryState, entries: &mut Vec<TimelineEntry>) {
     let images: Vec<String> = state.images.values().cloned().collect();
@@ -231,6 +309,7 @@ mod tests {
             replicas: 2,
             ready: 0,
             change_cause: Some("release 2".into()),
+            earlier_revisions: vec![],
         }];
         let event: Event = serde_json::from_value(json!({
             "metadata": {"name": "e"},
@@ -252,6 +331,7 @@ mod tests {
         .unwrap();
         let events = [old, event];
         let entries = timeline(&TimelineInputs {
+            stable: "web",
             history: &history,
             deployments: vec![],
             canary: None,
@@ -270,6 +350,44 @@ mod tests {
             ]
         );
         assert_eq!(first_problem(&entries), Some(ts("2026-11-22T09:34:00Z")));
+    }
+
+    /// Issue 18 item 2: `18:42 … revision 6 (1.6.0)` for what was revision 4 at 18:42.
+    #[test]
+    fn a_revision_shows_the_number_it_had_when_it_was_created() {
+        let row = |revision, earlier: Vec<u64>, image: &str, at| RevisionRow {
+            deployment: "web".into(),
+            revision,
+            replica_set: format!("web-{revision}"),
+            created: Some(ts(at)),
+            images: vec![image.into()],
+            replicas: 2,
+            ready: 2,
+            change_cause: None,
+            earlier_revisions: earlier,
+        };
+        let history = vec![
+            row(5, vec![], "app:1.7.0", "2026-11-22T18:50:00Z"),
+            row(6, vec![4], "app:1.6.0", "2026-11-22T18:42:00Z"),
+        ];
+        let entries = timeline(&TimelineInputs {
+            stable: "web",
+            history: &history,
+            deployments: vec![],
+            canary: None,
+            events: &[],
+            pods: vec![],
+            start: ts("2026-11-22T18:00:00Z"),
+            end: ts("2026-11-22T19:00:00Z"),
+        });
+        let texts: Vec<&str> = entries.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "deployment/web revision 4 (app:1.6.0) [revision 6 since a rollback]",
+                "deployment/web revision 5 (app:1.7.0)",
+            ]
+        );
     }
 
     #[test]
@@ -307,6 +425,7 @@ mod tests {
             autoscaler: None,
         };
         let entries = timeline(&TimelineInputs {
+            stable: "web",
             history: &[],
             deployments: vec![],
             canary: Some(&state),

@@ -26,7 +26,9 @@ pub(crate) fn error_signals(
                 Err(reason) => reason.clone(),
             };
             caveats.push(format!(
-                "{why}: error rates are estimated from pod log lines"
+                "{why}: error rates are estimated from pod log lines, which see only the \
+                 responses the pods log (a status code or an error word on a line); requests \
+                 served without a log line are not counted, so a quiet log is not proof of no errors"
             ));
             consulted.push("pod logs");
             from_logs(logs, th)

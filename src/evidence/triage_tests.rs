@@ -373,6 +373,12 @@ fn without_prometheus_error_classes_come_from_the_logs() {
         "{:?}",
         outcome.caveats
     );
+    // Issue 18 item 7: what the estimate cannot see is said plainly.
+    assert!(
+        outcome.caveats[0].contains("requests served without a log line are not counted"),
+        "{:?}",
+        outcome.caveats
+    );
 }
 
 #[test]

@@ -97,6 +97,9 @@ pub struct Notifier {
     first_pause: Duration,
     /// Threads kept in the cluster across runs (absent without a cluster).
     store: Option<threads::ThreadStore>,
+    /// Writes a Kubernetes Event on the Deployment for each rollout event (see
+    /// [`Notifier::recording`]); absent unless asked for.
+    recorder: Option<crate::kube::EventRecorder>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -121,6 +124,7 @@ impl Notifier {
             sent: Mutex::new(Vec::new()),
             first_pause: Duration::from_millis(500),
             store: None,
+            recorder: None,
         }
     }
 
@@ -238,6 +242,14 @@ impl Notifier {
         Ok(notifier)
     }
 
+    /// Also records every canary and rollback event as a Kubernetes Event on its Deployment
+    /// (with or without `--notify`), so one call emits both. Never for a dry run: the commands
+    /// return their plan before they build a notifier.
+    pub fn recording(mut self, cluster: &crate::kube::Cluster) -> Self {
+        self.recorder = crate::kube::EventRecorder::new(cluster);
+        self
+    }
+
     /// Whether any destination was chosen.
     pub fn is_active(&self) -> bool {
         !self.destinations.is_empty()
@@ -251,6 +263,9 @@ impl Notifier {
     /// Offers `event` to every destination, one after the other, each within its timeout.
     /// Never fails: what happened is kept for [`Notifier::attach`].
     pub async fn send(&self, event: Event) {
+        if let Some(recorder) = &self.recorder {
+            recorder.record(&event).await;
+        }
         for destination in &self.destinations {
             let notification = self.offer(destination, &event).await;
             match notification.outcome {

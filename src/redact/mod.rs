@@ -130,6 +130,9 @@ pub struct Redactor {
     /// Longest first, as in the combined regex.
     literals: Vec<(Vec<u8>, String)>,
     margin: usize,
+    /// Replacements of Secret values so far, by `secret/key` (shared by clones: one bundle's
+    /// redactor counts for all its writers).
+    secret_hits: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>,
 }
 
 /// Secret keys that were too short to redact by value (names only).
@@ -188,8 +191,18 @@ impl Redactor {
             value: compile(&format!("(?-u)^{VALUE_RULES}")),
             literals,
             margin: longest.max(RULE_MARGIN),
+            secret_hits: Default::default(),
         };
         (redactor, notes)
+    }
+
+    /// How many Secret values were replaced so far, by `secret/key` (names only): what a
+    /// bundle's manifest counts as redactions, apart from credential-shaped strings.
+    pub fn secret_value_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        self.secret_hits
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
     }
 
     /// How many bytes of look-ahead a decision can need; [`crate::evidence::redact_stream`] keeps this much
@@ -270,6 +283,12 @@ impl Redactor {
                     .iter()
                     .find(|(l, _)| l.as_slice() == matched)
                     .map_or("[REDACTED:secret]", |(_, label)| label.as_str());
+                let source = label
+                    .trim_start_matches("[REDACTED:secret/")
+                    .trim_end_matches(']');
+                if let Ok(mut hits) = self.secret_hits.lock() {
+                    *hits.entry(source.to_string()).or_default() += 1;
+                }
                 Some(label.as_bytes().to_vec())
             }
             (Rule::PostHogKey, _) => Some(mask_key(matched)),

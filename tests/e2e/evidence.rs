@@ -337,6 +337,27 @@ async fn the_unpacked_bundle_holds_no_planted_secret_and_its_checksums_verify() 
 
     let unpack_dir = incident.dir.path().join("unpacked");
     unpack(&archive, &unpack_dir);
+    // Issue 18 item 5: everything under one directory named as the archive, where
+    // `sha256sum -c` checks the manifest's sums.
+    let top = name.trim_end_matches(".tar.gz");
+    let listing: Vec<String> = std::fs::read_dir(&unpack_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(listing, [top], "one top-level directory");
+    let unpack_dir = unpack_dir.join(top);
+    let sums = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("jq -r '.files[] | \"\\(.sha256)  \\(.path)\"' manifest.json | sha256sum -c --quiet -")
+        .current_dir(&unpack_dir)
+        .output()
+        .expect("sha256sum runs");
+    assert!(
+        sums.status.success(),
+        "sha256sum -c: {}{}",
+        String::from_utf8_lossy(&sums.stdout),
+        String::from_utf8_lossy(&sums.stderr)
+    );
     let unpacked = files(&unpack_dir);
     let manifest = assert_checksums(&unpacked);
     assert_no_planted_secret(&unpacked);
@@ -425,6 +446,28 @@ async fn the_unpacked_bundle_holds_no_planted_secret_and_its_checksums_verify() 
             && secrets.contains("db-credentials"),
         "{secrets}"
     );
+    // Issue 18 item 6: the type and key names stay; only Secret values count as redactions.
+    assert!(secrets.contains("secretType: Opaque"), "{secrets}");
+    assert!(!secrets.contains("REDACTED"), "{secrets}");
+    assert_eq!(per_file["k8s/secrets.yaml"], 0);
+    let redactions = &manifest["redactions"];
+    let by_source = redactions["bySource"].as_array().unwrap();
+    assert!(
+        by_source
+            .iter()
+            .all(|s| s["source"].as_str().unwrap().contains('/'))
+            && !by_source.is_empty(),
+        "{redactions}"
+    );
+    assert_eq!(
+        redactions["total"].as_u64().unwrap(),
+        by_source
+            .iter()
+            .map(|v| v["count"].as_u64().unwrap())
+            .sum::<u64>(),
+        "{redactions}"
+    );
+    assert!(redactions["total"].as_u64().unwrap() > 0, "{redactions}");
     let deployment = String::from_utf8_lossy(&unpacked["k8s/canary-deployment.yaml"]);
     assert!(!deployment.contains("managedFields"));
     assert!(deployment.contains("[REDACTED"), "{deployment}");

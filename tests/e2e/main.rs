@@ -13,6 +13,7 @@ mod demo;
 mod evidence;
 mod github;
 mod hostile;
+mod incident_history;
 mod kubeconfig;
 mod leaks;
 mod missing;

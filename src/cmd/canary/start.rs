@@ -101,7 +101,12 @@ pub(super) async fn start(
         resolve::preconditions(&stable, &name)?;
     }
     // An unknown destination or an unset credential is refused before anything changes.
-    let notifier = run.notify.notifier(ctx, false).await?;
+    // Each event is also a Kubernetes Event on the stable, for the cluster's history.
+    let notifier = run
+        .notify
+        .notifier(ctx, false)
+        .await?
+        .recording(ctx.cluster().await?);
     let event_target = event_target(&report_target);
 
     let state = launch::driven_by_this_run(
@@ -125,7 +130,12 @@ pub(super) async fn start(
         );
         let started = started
             .fact("image", images)
-            .fact("steps", state.steps.len().to_string());
+            .fact("steps", state.steps.len().to_string())
+            .fact("stable-image", objects::images_text(&state.stable_images))
+            .fact(
+                "stable-revision",
+                crate::kube::events::revision_of(&stable.metadata),
+            );
         notifier.send(started).await;
     }
     let mut driver = Driver {
@@ -170,7 +180,9 @@ pub(super) async fn start(
     if let Some((kind, severity)) = end.event {
         let summary = report.verdict.summary.clone();
         let event = Event::new(kind, severity, event_target, summary, ctx.now());
-        notifier.send(event.findings(&report.findings)).await;
+        let outcome = report.details["outcome"].as_str().unwrap_or("");
+        let event = event.findings(&report.findings).fact("outcome", outcome);
+        notifier.send(event).await;
     }
     let report = notifier.attach(report);
     Ok(match end.incomplete {

@@ -162,7 +162,12 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
     }
 
     // An unknown destination or an unset credential is refused before anything changes.
-    let notifier = args.notify.notifier(ctx, false).await?;
+    // Each event is also a Kubernetes Event on the Deployment, for the cluster's history.
+    let notifier = args
+        .notify
+        .notifier(ctx, false)
+        .await?
+        .recording(ctx.cluster().await?);
     let ui = ctx.ui.clone();
     let on_event = move |line: &str| ui.event(line);
     let clock = ctx.clock.as_ref();
@@ -197,6 +202,7 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
                 .push(findings::health_finding(url.as_str(), health));
         }
     }
+    let undo = details.undo.clone();
     let report = report(ctx, &apis, &name, acted.findings, Some(details));
     let (kind, severity) = match report.verdict.result {
         VerdictResult::Fail => (EventKind::RollbackFailed, Severity::P1),
@@ -209,6 +215,20 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
         report.verdict.summary.clone(),
         ctx.now(),
     );
-    notifier.send(event.findings(&report.findings)).await;
+    let mut event = event.findings(&report.findings);
+    // The revision numbers as they are now: a later undo renumbers them.
+    if let Some(undo) = undo {
+        let facts = [
+            ("from-revision", undo.from_revision),
+            ("to-revision", Some(undo.to_revision)),
+            ("revision", undo.resulting_revision),
+        ];
+        for (fact, n) in facts {
+            if let Some(n) = n {
+                event = event.fact(fact, n.to_string());
+            }
+        }
+    }
+    notifier.send(event).await;
     Ok(notifier.attach(report))
 }

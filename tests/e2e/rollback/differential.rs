@@ -118,7 +118,11 @@ async fn already_at_the_revision_changes_nothing_like_kubectls_skip() {
         "{}",
         run.stdout
     );
-    assert_eq!(super::mutating(&ours.sim), Vec::<String>::new());
+    // Nothing changes but the record of the run: its Event on the Deployment (issue 18).
+    assert_eq!(
+        super::mutating(&ours.sim),
+        ["POST /api/v1/namespaces/default/events"]
+    );
     assert_eq!(
         ours.deployment("web")["metadata"]["resourceVersion"],
         before["metadata"]["resourceVersion"]
