@@ -34,7 +34,7 @@ impl Sample {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadingStatus {
     Pass,
@@ -43,7 +43,7 @@ pub enum ReadingStatus {
 }
 
 /// One metric measured once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reading {
     pub metric: String,
@@ -178,7 +178,7 @@ fn no_data_reason(sample: &Sample, track: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Policy {
     /// Consecutive breaching readings of a P2 (or lower) metric that abort.
@@ -200,7 +200,7 @@ impl Default for Policy {
 
 /// Consecutive-reading counters per metric; kept in the state annotation so a resumed canary
 /// continues the count.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Streaks {
     #[serde(default)]

@@ -161,12 +161,17 @@ pub async fn status(
         step.as_ref().map_or(0, |s| s.weight),
     );
     let verdict = Verdict::decided(result, summary, &findings);
-    Ok(Report::new("canary", target, verdict, findings, now)
-        .with_untyped_details(serde_json::to_value(&state).unwrap_or_default()))
+    Ok(Report::new("canary", target, verdict, findings, now).with_details(&state))
 }
 
 /// Asks the driver to end the current pause (or a hold). Refused once the canary has ended.
-pub async fn promote(apis: &Apis, name: &str, clock: &dyn Clock) -> Result<(CanaryState, bool)> {
+/// `full`: skip every remaining step and pause (Argo Rollouts' `promote --full`).
+pub async fn promote(
+    apis: &Apis,
+    name: &str,
+    full: bool,
+    clock: &dyn Clock,
+) -> Result<(CanaryState, bool)> {
     let (_, state) = read(apis, name).await?;
     let state = active(state, name)?;
     if matches!(state.phase, Phase::Promoting | Phase::Aborting) {
@@ -176,7 +181,11 @@ pub async fn promote(apis: &Apis, name: &str, clock: &dyn Clock) -> Result<(Cana
         )));
     }
     let command = Command {
-        action: Action::Promote,
+        action: if full {
+            Action::PromoteFull
+        } else {
+            Action::Promote
+        },
         step: state.step,
         at: clock.now(),
         by: state::driver_id(),
@@ -260,6 +269,7 @@ pub fn promote_report(
     target: ReportTarget,
     state: &CanaryState,
     alive: bool,
+    full: bool,
     now: jiff::Timestamp,
 ) -> Report {
     let name = target.name.clone();
@@ -271,11 +281,18 @@ pub fn promote_report(
         if alive { Status::Pass } else { Status::Warn },
         "Promote requested",
     )
-    .measured(format!(
-        "the pause at step {}/{} ({weight}%) ends at the driver's next look",
-        state.step + 1,
-        state.steps.len()
-    ));
+    .measured(match full {
+        true => format!(
+            "every remaining step is skipped from step {}/{} ({weight}%): the driver promotes at its next look",
+            state.step + 1,
+            state.steps.len()
+        ),
+        false => format!(
+            "the pause at step {}/{} ({weight}%) ends at the driver's next look",
+            state.step + 1,
+            state.steps.len()
+        ),
+    });
     if alive {
         finding = finding.evidence(format!("driven by {}", state.driver));
     } else {
@@ -285,7 +302,8 @@ pub fn promote_report(
         ));
     }
     let summary = format!(
-        "promote requested for deployment/{name} at step {}/{} ({weight}%)",
+        "{} requested for deployment/{name} at step {}/{} ({weight}%)",
+        if full { "full promotion" } else { "promote" },
         state.step + 1,
         state.steps.len()
     );

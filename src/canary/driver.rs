@@ -164,7 +164,8 @@ impl Driver<'_> {
             match self.run_step(&step).await? {
                 StepEnd::Next => {
                     self.step_passed(&step).await;
-                    self.state.step += 1;
+                    // `canary promote --full` may have jumped to the promotion already.
+                    self.state.step = self.state.step.max(step.number);
                     self.state.phase = Phase::Progressing;
                     self.state.pause_started_at = None;
                     self.state.step_started_at = self.clock.now();
@@ -379,15 +380,23 @@ impl Driver<'_> {
     /// A promote command for the current step, consumed (the annotation is cleared).
     pub(super) async fn take_promote(&mut self) -> Result<bool> {
         match self.stored.command.clone() {
-            Some(c) if c.action == Action::Promote => {
+            Some(c) if matches!(c.action, Action::Promote | Action::PromoteFull) => {
                 self.state.heartbeat = self.clock.now();
+                let full = c.action == Action::PromoteFull;
+                if full {
+                    // Straight to the promotion, recorded with the command's removal, so a
+                    // resume after a kill promotes too.
+                    self.state.step = self.state.steps.len().saturating_sub(1);
+                    self.state.phase = Phase::Progressing;
+                    self.state.pause_started_at = None;
+                }
                 self.stored = self
                     .apis
                     .write_held_with(&self.name, &self.stored, &self.state, |lease| {
                         store::with_annotation(&lease, state::COMMAND_ANNOTATION, None)
                     })
                     .await?;
-                Ok(c.step == self.state.step)
+                Ok(full || c.step == self.state.step)
             }
             _ => Ok(false),
         }

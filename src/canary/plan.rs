@@ -108,11 +108,15 @@ pub fn share_percent(canary: u32, total: u32) -> f64 {
 }
 
 /// How long a step waits (and analyses) before the next weight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Pause {
     /// Wait this long, analysing every interval.
-    For(#[serde(with = "humantime_serde_secs")] Duration),
+    For(
+        #[serde(with = "humantime_serde_secs")]
+        #[schemars(with = "u64")]
+        Duration,
+    ),
     /// Wait, analysing, until `kubectl posthog canary promote`.
     UntilPromoted,
 }
@@ -215,7 +219,7 @@ pub fn parse_pauses(raw: &str, steps: &[u32]) -> Result<Vec<Pause>, String> {
 }
 
 /// One weight of the plan with the pod counts it needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStep {
     /// 1-based position, as shown to people.

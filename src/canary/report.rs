@@ -1,15 +1,14 @@
 //! The canary's report: one finding per step, per metric (its latest reading, threshold and
 //! query) and for pod health, a verdict a person reads first, and the details a program wants.
 
-use serde_json::json;
-
 use super::analysis::{Reading, ReadingStatus, format_value};
+use super::details::{RunOutcome, run_details};
 use super::driver::{AbortKind, Outcome, Record};
 use super::health::PodHealth;
 use super::objects;
 use super::plan::CanaryStep;
 use super::settings::{BoundMetric, Settings};
-use super::state::{CanaryState, Phase};
+use super::state::CanaryState;
 use crate::report::{
     Finding, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
 };
@@ -221,8 +220,17 @@ pub fn plan_report(input: &ReportInput<'_>, notes: &[String]) -> Report {
         input.source
     );
     let verdict = Verdict::decided(VerdictResult::Pass, summary, &findings);
-    Report::new("canary", input.target.clone(), verdict, findings, input.now)
-        .with_untyped_details(details(input, "planned", None, notes))
+    Report::new("canary", input.target.clone(), verdict, findings, input.now).with_details(
+        &run_details(
+            input.state,
+            input.settings,
+            input.record,
+            input.source,
+            RunOutcome::Planned,
+            None,
+            notes,
+        ),
+    )
 }
 
 /// The final report of a run.
@@ -249,7 +257,7 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
                 state.stable_replicas,
                 state.steps.len()
             ),
-            "promoted",
+            RunOutcome::Promoted,
             None,
         ),
         Outcome::Aborted {
@@ -268,20 +276,13 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
                     "not found"
                 }
             ),
-            match kind {
-                AbortKind::Operator(_) => "aborted-by-operator",
-                AbortKind::Conflict => "aborted-by-conflict",
-                AbortKind::Error => "aborted-by-error",
-                AbortKind::Health => "aborted-by-health",
-                AbortKind::Inconclusive { .. } => "aborted-inconclusive",
-                AbortKind::Analysis => "aborted-by-analysis",
-            },
+            RunOutcome::aborted(kind),
             Some(summary),
         ),
         Outcome::PromotionFailed(message) => (
             VerdictResult::Fail,
             message.clone(),
-            "promotion-failed",
+            RunOutcome::PromotionFailed,
             None,
         ),
         Outcome::Interrupted {
@@ -292,7 +293,7 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
                 "interrupted at {step}%: aborted safely; stable restored to {} replicas, canary removed",
                 summary.stable_replicas
             ),
-            "interrupted-aborted",
+            RunOutcome::InterruptedAborted,
             Some(summary),
         ),
         Outcome::Interrupted { abort: None } => (
@@ -304,7 +305,7 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
                 state.phase.label(),
                 name = input.target.name,
             ),
-            "interrupted-left",
+            RunOutcome::InterruptedLeft,
             None,
         ),
         Outcome::Failed { error, abort: None } => (
@@ -315,7 +316,7 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
                  `kubectl posthog canary abort deployment/{name}` restores the stable",
                 name = input.target.name,
             ),
-            "failed",
+            RunOutcome::Failed,
             None,
         ),
         Outcome::Failed {
@@ -334,84 +335,36 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
                     "not found"
                 }
             ),
-            "failed-aborted",
+            RunOutcome::FailedAborted,
             Some(summary),
         ),
-        Outcome::Superseded(message) => (VerdictResult::Fail, message.clone(), "superseded", None),
+        Outcome::Superseded(message) => (
+            VerdictResult::Fail,
+            message.clone(),
+            RunOutcome::Superseded,
+            None,
+        ),
     };
     let verdict = Verdict::decided(result, summary, &findings);
-    let mut details = details(input, label, abort, notes);
-    if let Outcome::Aborted { kind, .. } = outcome {
-        details["abort"]["kind"] = json!(match kind {
-            AbortKind::Analysis => "analysis".to_string(),
-            AbortKind::Inconclusive {
-                infrastructure: true,
-            } => "inconclusive-source-failed".into(),
-            AbortKind::Inconclusive {
-                infrastructure: false,
-            } => "inconclusive-no-data".into(),
-            AbortKind::Health => "health".into(),
-            AbortKind::Operator(by) => format!("operator: {by}"),
-            AbortKind::Conflict => "conflict".into(),
-            AbortKind::Error => "error".into(),
-        });
-    }
-    Report::new("canary", input.target.clone(), verdict, findings, input.now)
-        .with_untyped_details(details)
-}
-
-fn details(
-    input: &ReportInput<'_>,
-    outcome: &str,
-    abort: Option<&super::abort::AbortSummary>,
-    notes: &[String],
-) -> serde_json::Value {
-    let state = input.state;
-    let record = input.record;
-    let mut value = json!({
-        "outcome": outcome,
-        "phase": state.phase,
-        "images": state.images,
-        "stableImages": state.stable_images,
-        "canary": state.canary_name,
-        "stableReplicas": state.stable_replicas,
-        "steps": state.steps,
-        "step": state.step + 1,
-        "interval": humantime::format_duration(input.settings.interval).to_string(),
-        "window": humantime::format_duration(input.settings.window).to_string(),
-        "policy": input.settings.policy,
-        "metricSource": input.source,
-        "analysisRounds": record.rounds,
-        "lastAnalysis": record.latest.values().collect::<Vec<_>>(),
-        "startedAt": state.started_at,
-        "notes": notes,
-    });
-    if let Some(finished) = record.finished_at {
-        value["finishedAt"] = json!(finished);
-        value["durationSeconds"] = json!(finished.duration_since(state.started_at).as_secs());
-    }
-    if let Some(summary) = abort {
-        value["abort"] = json!({
-            "reason": state.reason,
-            "decidedAt": record.decided_at,
-            "canaryZeroedAt": summary.canary_zeroed_at,
-            "stableReplicas": summary.stable_replicas,
-            "stableReady": summary.stable_ready,
-            "canaryRemoved": summary.canary_removed,
-        });
-        if let (Some(decided), Some(zeroed)) = (record.decided_at, summary.canary_zeroed_at) {
-            value["abort"]["decisionToZeroMs"] =
-                json!(zeroed.duration_since(decided).as_millis().max(0));
-        }
-    }
-    if state.phase == Phase::Promoted {
-        value["promotedAt"] = json!(record.finished_at);
-    }
-    value
+    let kind = match outcome {
+        Outcome::Aborted { kind, .. } => Some(kind),
+        _ => None,
+    };
+    let details = run_details(
+        state,
+        input.settings,
+        input.record,
+        input.source,
+        label,
+        abort.map(|summary| (summary, kind)),
+        notes,
+    );
+    Report::new("canary", input.target.clone(), verdict, findings, input.now).with_details(&details)
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::canary::state::Phase;
     use std::collections::BTreeMap;
 
     use super::*;

@@ -16,7 +16,7 @@ pub use crate::annotations::{CANARY_OF_ANNOTATION, COMMAND_ANNOTATION, STATE_ANN
 
 pub const STATE_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Phase {
     /// Scaling to a step's counts and waiting for the canary's pods.
@@ -59,7 +59,7 @@ impl Phase {
 }
 
 /// The whole canary, as stored in [`STATE_ANNOTATION`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryState {
     pub version: u32,
@@ -109,7 +109,7 @@ pub struct CanaryState {
 }
 
 /// The HorizontalPodAutoscaler that targets the stable, as the canary found it at its start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Autoscaler {
     /// The HPA's name (autoscaling/v2, `scaleTargetRef` the stable).
@@ -187,7 +187,11 @@ pub struct Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    /// End the current pause (or hold) and go on to the next step.
     Promote,
+    /// Skip every remaining step and pause: promote now (Argo Rollouts' `promote --full`).
+    #[serde(rename = "promote-full")]
+    PromoteFull,
     Abort,
 }
 

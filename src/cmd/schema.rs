@@ -24,6 +24,9 @@ fn details_types(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str
         of::<crate::evidence::bundle_report::EvidenceDetails>(generator),
         of::<crate::notify::NotifyDetails>(generator),
         of::<crate::rotate::Rotation>(generator),
+        of::<crate::canary::details::CanaryDetails>(generator),
+        of::<crate::rollback::details::RollbackDetails>(generator),
+        of::<crate::canary::state::CanaryState>(generator),
     ]
 }
 

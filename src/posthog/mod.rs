@@ -6,6 +6,7 @@
 pub mod client;
 pub mod health;
 pub mod keys;
+mod remote_error;
 pub mod status;
 
 pub use crate::config::posthog::{PostHogConfig, RegionName};

@@ -12,11 +12,11 @@
 //! output identical to redacting the whole text at once.
 
 pub mod document;
+mod forms;
 pub mod url_mask;
 
 use std::borrow::Cow;
 
-use base64::Engine;
 use regex::bytes::{Captures, Regex};
 
 pub use document::{is_sensitive_name, redact_document, redacted_value};
@@ -145,7 +145,7 @@ impl Redactor {
     }
 
     /// Builds the redactor: every line of every Secret value is redacted literally, in each form
-    /// it takes when written into something else ([`value_forms`]).
+    /// it takes when written into something else ([`forms::value_forms`]).
     pub fn new(secrets: &[SecretValue]) -> (Self, RedactorNotes) {
         let mut notes = RedactorNotes::default();
         let mut literals: Vec<(Vec<u8>, String)> = Vec::new();
@@ -159,7 +159,7 @@ impl Redactor {
                 continue;
             }
             let label = format!("[REDACTED:secret/{}/{}]", secret.secret, secret.key);
-            for form in value_forms(&secret.value) {
+            for form in forms::value_forms(&secret.value) {
                 if form.len() >= MIN_SECRET_LEN && !literals.iter().any(|(l, _)| *l == form) {
                     literals.push((form, label.clone()));
                 }
@@ -378,64 +378,6 @@ fn mask_key(key: &[u8]) -> Vec<u8> {
     out.extend_from_slice("…".as_bytes());
     out.extend_from_slice(&key[key.len() - 4..]);
     out
-}
-
-/// The forms a Secret value is found in: each line raw, JSON-escaped (also YAML's double-quoted
-/// style), URL-encoded (upper- and lowercase hex, `+` for a space), and the whole value (with and
-/// without its trailing newline) in base64 and base64url, padded or not, in case the Secret
-/// object itself was logged or the value was passed on encoded.
-fn value_forms(value: &[u8]) -> Vec<Vec<u8>> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    let mut forms = Vec::new();
-    for line in split_lines(value) {
-        forms.push(line.to_vec());
-        if let Ok(text) = std::str::from_utf8(line)
-            && let Ok(quoted) = serde_json::to_string(text)
-        {
-            let escaped = quoted.as_bytes()[1..quoted.len() - 1].to_vec();
-            // `/` may be written escaped too (`\/`), as some JSON encoders do.
-            forms.push(
-                String::from_utf8_lossy(&escaped)
-                    .replace('/', "\\/")
-                    .into_bytes(),
-            );
-            forms.push(escaped);
-        }
-        forms.push(percent_encode(line, true, false));
-        forms.push(percent_encode(line, false, false));
-        forms.push(percent_encode(line, true, true));
-    }
-    let whole = [value, value.trim_ascii()];
-    for v in whole {
-        for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
-            forms.push(engine.encode(v).into_bytes());
-        }
-    }
-    forms
-}
-
-/// `application/x-www-form-urlencoded`-style escaping of everything but the unreserved bytes.
-fn percent_encode(bytes: &[u8], upper: bool, plus_for_space: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() * 3);
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b);
-        } else if b == b' ' && plus_for_space {
-            out.push(b'+');
-        } else if upper {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
-        } else {
-            out.extend_from_slice(format!("%{b:02x}").as_bytes());
-        }
-    }
-    out
-}
-
-fn split_lines(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|b| *b == b'\n')
-        .map(<[u8]>::trim_ascii)
-        .filter(|l| !l.is_empty())
 }
 
 /// A byte-regex literal for arbitrary bytes (Secret values need not be UTF-8).

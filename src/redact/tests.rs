@@ -1,4 +1,5 @@
 use super::*;
+use base64::Engine;
 
 const PROJECT: &str = "phc_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0u";
 const PERSONAL: &str = "phx_Zy9Xw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa9876543";

@@ -23,8 +23,8 @@ pub struct DryRun {
     pub findings: Vec<Finding>,
     /// A unified diff; empty when the template would not change.
     pub diff: String,
-    /// `details.undo` (null when no undo would be sent).
-    pub undo: serde_json::Value,
+    /// `details.undo` (absent when no undo would be sent).
+    pub undo: Option<findings::UndoDetails>,
 }
 
 pub fn plan(
@@ -37,7 +37,7 @@ pub fn plan(
     let mut out = DryRun {
         findings: Vec::new(),
         diff: String::new(),
-        undo: serde_json::Value::Null,
+        undo: None,
     };
     if let Some(recovery) = recovery {
         out.findings
@@ -79,7 +79,7 @@ pub fn plan(
     }
     match undo::undo_patch(deployment, &fetched.replica_sets, to_revision) {
         Ok(plan) => {
-            out.undo = findings::undo_details(&plan, 0, false);
+            out.undo = Some(findings::UndoDetails::of(&plan, 0, false));
             out.findings.push(findings::undo_finding(&plan, 0, true));
         }
         Err(refusal) => out.findings.push(findings::refusal_finding(name, &refusal)),
@@ -119,8 +119,9 @@ mod tests {
                 .unwrap()
                 .starts_with("would roll back from revision 3 to revision 1")
         );
-        assert_eq!(out.undo["toRevision"], 1);
-        assert_eq!(out.undo["patched"], false);
+        let undo = out.undo.expect("an undo is planned");
+        assert_eq!(undo.to_revision, 1);
+        assert!(!undo.patched);
     }
 
     #[test]
@@ -128,7 +129,7 @@ mod tests {
         let out = plan("web", &fetched(true), None, None, None);
         assert!(!out.diff.is_empty());
         assert_eq!(out.findings[0].status, Status::Fail);
-        assert!(out.undo.is_null());
+        assert!(out.undo.is_none());
     }
 
     #[test]

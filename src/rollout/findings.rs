@@ -71,15 +71,35 @@ pub fn undo_finding(plan: &UndoPlan, conflicts: u32, dry_run: bool) -> Finding {
 }
 
 /// The report's `details.undo`: what was chosen and whether it was sent.
-pub fn undo_details(plan: &UndoPlan, conflicts: u32, patched: bool) -> serde_json::Value {
-    serde_json::json!({
-        "fromRevision": plan.current_revision,
-        "toRevision": plan.target_revision,
-        "replicaSet": plan.target_replica_set,
-        "resultingRevision": patched.then_some(plan.resulting_revision),
-        "patched": patched,
-        "conflictRetries": conflicts,
-    })
+/// The undo in a rollback report's `details.undo`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UndoDetails {
+    /// The Deployment's revision before the undo.
+    pub from_revision: Option<i64>,
+    /// The revision rolled back to.
+    pub to_revision: i64,
+    /// The ReplicaSet of that revision.
+    pub replica_set: String,
+    /// The number the target revision has after the undo (absent when nothing was patched).
+    pub resulting_revision: Option<i64>,
+    /// The undo patch was sent (false: a dry run, or the template already matched).
+    pub patched: bool,
+    /// 409 Conflicts met and re-decided on a fresh read.
+    pub conflict_retries: u32,
+}
+
+impl UndoDetails {
+    pub fn of(plan: &UndoPlan, conflicts: u32, patched: bool) -> Self {
+        UndoDetails {
+            from_revision: plan.current_revision,
+            to_revision: plan.target_revision,
+            replica_set: plan.target_replica_set.clone(),
+            resulting_revision: patched.then_some(plan.resulting_revision),
+            patched,
+            conflict_retries: conflicts,
+        }
+    }
 }
 
 /// The verdict: the first failing finding decides it; otherwise what was done, in order.

@@ -19,7 +19,7 @@ const STUCK_REASONS: [&str; 5] = [
 ];
 
 /// One failing container, as a person needs it in an incident.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodProblem {
     pub pod: String,

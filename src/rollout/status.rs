@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, ListParams, WatchEvent, WatchParams};
+use kube::api::{Api, WatchEvent, WatchParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 
 /// Where a Deployment's rollout stands, with the numbers kubectl prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +158,11 @@ pub async fn wait_for_rollout_from(
     wait_inner(api, &name, Some(deployment), timeout, on_change).await
 }
 
+/// The wait itself: from a Deployment in hand, one watch from its resourceVersion
+/// ([`follow_from`]); then (or without one) kube-runtime's watcher lists the one Deployment and
+/// watches it, re-listing on a 410 Gone or a cut watch; every object delivered is judged. A client error (4xx other
+/// than 429) ends the wait; a transient one is retried with the watcher's backoff until the
+/// deadline.
 async fn wait_inner(
     api: &Api<Deployment>,
     name: &str,
@@ -165,88 +172,46 @@ async fn wait_inner(
 ) -> Result<Deployment, WaitError> {
     let mut last = String::from("no status observed yet");
     let wait = async {
-        let api_err = |context: String| move |source| WaitError::Api { context, source };
-        let fields = format!("metadata.name={name}");
-        let (deployment, mut version) = match start {
-            Some(d) => (
-                d.clone(),
-                d.metadata.resource_version.clone().unwrap_or_default(),
-            ),
-            None => {
-                let list = api
-                    .list(&ListParams::default().fields(&fields))
-                    .await
-                    .map_err(api_err(format!("list deployment {name}")))?;
-                let version = list.metadata.resource_version.clone().unwrap_or_default();
-                let Some(deployment) = list.items.into_iter().next() else {
-                    return Err(WaitError::NotFound(name.to_string()));
-                };
-                (deployment, version)
-            }
-        };
-        if let Some(result) = judge(&deployment, &mut last, &mut on_change) {
+        if let Some(start) = start
+            && let Some(result) = follow_from(api, start, &mut last, &mut on_change).await
+        {
             return result;
         }
-        loop {
-            let params = WatchParams::default().fields(&fields).timeout(290);
-            let stream = match api.watch(&params.clone(), &version).await {
-                Ok(stream) => stream,
-                Err(kube::Error::Api(status)) if status.code == 410 => {
-                    // Our resourceVersion is too old: start again from a fresh GET.
-                    let deployment = api
-                        .get(name)
-                        .await
-                        .map_err(api_err(format!("get deployment {name}")))?;
-                    version = deployment
-                        .metadata
-                        .resource_version
-                        .clone()
-                        .unwrap_or_default();
-                    if let Some(result) = judge(&deployment, &mut last, &mut on_change) {
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let mut events = watcher::watcher(api.clone(), config)
+            .default_backoff()
+            .boxed();
+        // Whether the Deployment was seen (or handed in): a (re-)list without it means deleted.
+        let mut seen = start.is_some();
+        let mut listed = false;
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(Event::Apply(d) | Event::InitApply(d)) => {
+                    listed |= matches!(d.metadata.name.as_deref(), Some(n) if n == name);
+                    seen = true;
+                    if let Some(result) = judge(&d, &mut last, &mut on_change) {
                         return result;
                     }
-                    continue;
                 }
-                Err(e) => return Err(api_err(format!("watch deployment {name}"))(e)),
-            };
-            let mut stream = stream.boxed();
-            loop {
-                match stream.try_next().await {
-                    Ok(Some(WatchEvent::Added(d) | WatchEvent::Modified(d))) => {
-                        version = d.metadata.resource_version.clone().unwrap_or(version);
-                        if let Some(result) = judge(&d, &mut last, &mut on_change) {
-                            return result;
-                        }
+                Ok(Event::Delete(_)) => return Err(WaitError::Deleted(name.to_string())),
+                Ok(Event::Init) => listed = false,
+                Ok(Event::InitDone) if !listed && seen => {
+                    return Err(WaitError::Deleted(name.to_string()));
+                }
+                Ok(Event::InitDone) if !listed => {
+                    return Err(WaitError::NotFound(name.to_string()));
+                }
+                Ok(Event::InitDone) => {}
+                Err(e) => {
+                    if let Some(error) = lasting(e, name) {
+                        return Err(error);
                     }
-                    Ok(Some(WatchEvent::Deleted(_))) => {
-                        return Err(WaitError::Deleted(name.to_string()));
-                    }
-                    Ok(Some(WatchEvent::Bookmark(b))) => version = b.metadata.resource_version,
-                    Ok(Some(WatchEvent::Error(status))) if status.code == 410 => {
-                        let deployment = api
-                            .get(name)
-                            .await
-                            .map_err(api_err(format!("get deployment {name}")))?;
-                        version = deployment
-                            .metadata
-                            .resource_version
-                            .clone()
-                            .unwrap_or_default();
-                        if let Some(result) = judge(&deployment, &mut last, &mut on_change) {
-                            return result;
-                        }
-                        break;
-                    }
-                    Ok(Some(WatchEvent::Error(status))) => {
-                        return Err(api_err(format!("watch deployment {name}"))(
-                            kube::Error::Api(status),
-                        ));
-                    }
-                    // The server closed the watch (its timeout, a restart): re-open it.
-                    Ok(None) | Err(_) => break,
                 }
             }
         }
+        Err(WaitError::Failed(format!(
+            "the watch of deployment {name} ended"
+        )))
     };
     match tokio::time::timeout(timeout, wait).await {
         Ok(result) => result,
@@ -255,6 +220,66 @@ async fn wait_inner(
             timeout,
             last,
         }),
+    }
+}
+
+/// From a Deployment in hand (the answer to a PATCH): judge it, then watch from its
+/// resourceVersion, so no LIST is needed while that one watch lasts. `None` when the watch ends
+/// undecided (closed, cut, 410 Gone): the watcher takes over from a fresh list.
+async fn follow_from(
+    api: &Api<Deployment>,
+    start: &Deployment,
+    last: &mut String,
+    on_change: &mut (impl FnMut(&Deployment, &RolloutStatus) + Send),
+) -> Option<Result<Deployment, WaitError>> {
+    if let Some(result) = judge(start, last, on_change) {
+        return Some(result);
+    }
+    let name = start.metadata.name.as_deref().unwrap_or_default();
+    let version = start.metadata.resource_version.as_deref()?;
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={name}"))
+        .timeout(290);
+    let mut stream = api.watch(&params, version).await.ok()?.boxed();
+    while let Ok(Some(event)) = stream.try_next().await {
+        match event {
+            WatchEvent::Added(d) | WatchEvent::Modified(d) => {
+                if let Some(result) = judge(&d, last, on_change) {
+                    return Some(result);
+                }
+            }
+            WatchEvent::Deleted(_) => return Some(Err(WaitError::Deleted(name.to_string()))),
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(_) => return None,
+        }
+    }
+    None
+}
+
+/// A watcher error that retrying will not cure (the API's refusal: 401, 403, 404, 422 …), as
+/// the wait's error; `None` for one the watcher retries (a 410 Gone re-lists; a 5xx, a 429 or a
+/// cut stream is retried with backoff).
+fn lasting(error: watcher::Error, name: &str) -> Option<WaitError> {
+    let (verb, source) = match error {
+        watcher::Error::InitialListFailed(e) => ("list", e),
+        watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => ("watch", e),
+        watcher::Error::WatchError(status) => ("watch", kube::Error::Api(status)),
+        watcher::Error::NoResourceVersion => {
+            tracing::debug!("watch deployment {name}: no resourceVersion in the answer");
+            return None;
+        }
+    };
+    tracing::debug!("{verb} deployment {name}: {source}");
+    match &source {
+        kube::Error::Api(status)
+            if (400..500).contains(&status.code) && ![410, 429].contains(&status.code) =>
+        {
+            Some(WaitError::Api {
+                context: format!("{verb} deployment {name}"),
+                source,
+            })
+        }
+        _ => None,
     }
 }
 

@@ -1716,3 +1716,125 @@ async fn canary_and_rollback_notify_their_events() {
     let last = hooks.requests_to("/hook/").last().unwrap().json();
     assert_eq!(last["event"], "rollback.done", "{last}");
 }
+
+/// Argo Rollouts' `promote --full`: from the first of three steps, each with a manual pause,
+/// the driver skips every remaining step and pause and promotes.
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_full_skips_every_remaining_step_and_pause() {
+    let env = Env::start("promote-full", healthy(), true).await;
+    let prom = &prom::shared().prometheus;
+    let child = spawn(
+        env.canary(
+            &prom.url,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "25,50,100",
+                "--pause",
+                "manual",
+                "-o",
+                "json",
+            ],
+        )
+        .args(FAST)
+        .args(LENIENT),
+    );
+    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
+    assert_eq!(env.state().unwrap().step, 0, "paused at the first step");
+    let promote = run(&mut env.control(&["promote", "deploy/web", "--full", "-o", "json"]));
+    assert_eq!(promote.code, 0, "{}", promote.stderr);
+    let promote = json(&promote.stdout);
+    assert!(
+        promote["verdict"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("full promotion requested for deployment/web at step 1/3"),
+        "{promote}"
+    );
+    let out = finish(child);
+    assert_eq!(
+        out.code, 0,
+        "stderr:\n{}\nstdout:\n{}",
+        out.stderr, out.stdout
+    );
+    let report = json(&out.stdout);
+    assert_eq!(report["details"]["outcome"], "promoted");
+    assert_eq!(env.stable_image(), CANARY);
+    // The 50% step never ran: no canary scaled to its count, no pause of it.
+    assert!(
+        !out.stderr.contains("step 2/3"),
+        "the 50% step was skipped:\n{}",
+        out.stderr
+    );
+}
+
+/// `canary get -w` (`status --watch`), as `kubectl argo rollouts get rollout --watch`: frames of
+/// the tree while the canary runs, the last one once an operator aborts it, then the status
+/// report with its exit code (1: aborted).
+#[tokio::test(flavor = "multi_thread")]
+async fn status_watch_draws_the_tree_until_the_canary_ends() {
+    let env = Env::start("get-watch", healthy(), true).await;
+    let prom = &prom::shared().prometheus;
+    let child = spawn(
+        env.canary(
+            &prom.url,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "25,100",
+                "--pause",
+                "manual",
+            ],
+        )
+        .args(FAST)
+        .args(LENIENT),
+    );
+    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
+    let watch = env.control(&["get", "deploy/web", "-w"]);
+    // Human output: the tree is for people (`-o json` stays the state).
+    let args: Vec<String> = watch
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut watch = bin();
+    let mut args = args;
+    if let Some(i) = args.iter().position(|a| a == "json") {
+        args[i] = "table".into();
+    }
+    watch.args(&args);
+    let watcher = spawn(&mut watch);
+    std::thread::sleep(Duration::from_secs(3));
+    let abort = run(&mut env.control(&["abort", "deploy/web"]));
+    assert_eq!(abort.code, 0, "{}", abort.stderr);
+    let watched = finish(watcher);
+    assert_eq!(
+        watched.code, 1,
+        "aborted: {}\n{}",
+        watched.stdout, watched.stderr
+    );
+    let out = &watched.stdout;
+    for expected in [
+        "Status:          ॥ Paused at step 1/2 (25%) · driven by",
+        "  ► 1. 25%:",
+        "⟳ web ",
+        "⟳ web-canary ",
+        "Status:          ✖ Aborted at step 1/2 (25%) · ended",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.contains("□ web-") && l.contains("ready:1/1")),
+        "pods with their readiness:\n{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("⧉ web-") && l.contains(STABLE)),
+        "the stable's ReplicaSet with its image:\n{out}"
+    );
+    let _ = finish(child);
+}

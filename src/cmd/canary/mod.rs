@@ -64,9 +64,10 @@ pub struct CanaryArgs {
 pub enum CanaryAction {
     /// Where a canary stands: phase, step, weight, ready counts, last analysis. Exits 0 while
     /// it runs or once promoted, 1 once aborted (so CI can wait on it)
-    Status(ControlArgs),
+    #[command(visible_alias = "get")]
+    Status(StatusArgs),
     /// End the current pause (or a hold) and go on to the next step
-    Promote(ControlArgs),
+    Promote(PromoteArgs),
     /// Restore the stable at full capacity and remove the canary
     Abort(AbortArgs),
 }
@@ -75,6 +76,28 @@ pub enum CanaryAction {
 pub struct ControlArgs {
     #[command(flatten)]
     pub target: TargetArg,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArg,
+
+    /// Show the canary as a live tree (stable and canary, ReplicaSets, pods, steps, the last
+    /// analysis), redrawn as it changes, until it ends or Ctrl-C; then the status as usual
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub target: TargetArg,
+
+    /// Skip every remaining step and pause and promote now (Argo Rollouts' `promote --full`);
+    /// the analysis of the current step still aborts on a breach until the promotion starts
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -239,12 +262,22 @@ pub async fn run_with_source(
         Some(CanaryAction::Status(a)) => {
             let (apis, target) = connect(ctx, &a.target.parse()?).await?;
             let name = target.name.clone();
+            if a.watch {
+                watch_tree(ctx, &apis, &name).await?;
+            }
             control::status(&apis, &name, target, ctx.clock.as_ref()).await
         }
         Some(CanaryAction::Promote(a)) => {
             let (apis, target) = connect(ctx, &a.target.parse()?).await?;
-            let (state, alive) = control::promote(&apis, &target.name, ctx.clock.as_ref()).await?;
-            Ok(control::promote_report(target, &state, alive, ctx.now()))
+            let clock = ctx.clock.as_ref();
+            let (state, alive) = control::promote(&apis, &target.name, a.full, clock).await?;
+            Ok(control::promote_report(
+                target,
+                &state,
+                alive,
+                a.full,
+                ctx.now(),
+            ))
         }
         Some(CanaryAction::Abort(a)) => {
             let (apis, target) = connect(ctx, &a.target.parse()?).await?;
@@ -256,7 +289,8 @@ pub async fn run_with_source(
                 .await?;
             Ok(control::abort_report(target, &summary, ctx.now()))
         }
-        None => start(*args.run, &args.target.parse()?, ctx, source).await,
+        // Boxed: the canary's state machine is large, and a test or the demo may run it on a small stack.
+        None => Box::pin(start(*args.run, &args.target.parse()?, ctx, source)).await,
     }
 }
 
@@ -269,6 +303,42 @@ pub(super) async fn connect(ctx: &Ctx, target: &TargetRef) -> Result<(Apis, Repo
         cluster.context.as_deref(),
     );
     Ok((apis, report_target))
+}
+
+/// `canary status --watch`: the tree on stdout, redrawn in place on a terminal (printed again
+/// only when an object changed otherwise), until the canary ends or Ctrl-C. With `-o json` or
+/// `-o yaml` only the final status is printed.
+async fn watch_tree(ctx: &Ctx, apis: &Apis, name: &str) -> Result<()> {
+    use std::io::IsTerminal;
+    let human = matches!(
+        ctx.global.output,
+        crate::render::Format::Table | crate::render::Format::Markdown
+    );
+    let terminal = std::io::stdout().is_terminal();
+    let _interrupts_handled_here = ctx.interrupt.take_over();
+    let mut last_key = String::new();
+    loop {
+        let seen = crate::canary::tree::observe(apis, name).await?;
+        let key = seen.version_key();
+        if human && (terminal || key != last_key) {
+            let frame = crate::canary::tree::render(name, &seen, ctx.now(), &ctx.out_styles);
+            let clear = if terminal { "\x1b[H\x1b[2J" } else { "" };
+            let gap = if terminal || last_key.is_empty() {
+                ""
+            } else {
+                "\n"
+            };
+            ctx.write_stdout(&format!("{clear}{gap}{frame}"))?;
+        }
+        last_key = key;
+        if seen.ended() {
+            return Ok(());
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = ctx.interrupt.wait() => return Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

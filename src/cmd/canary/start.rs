@@ -1,23 +1,21 @@
-//! Starting or resuming a canary: resolve the run from flags, the config and the recorded
-//! state, check every query, claim the canary (one conditional write decides between two runs),
-//! then drive it and turn the outcome into the report.
+//! Starting or resuming a canary: args → read the stable and its Lease → decide the run
+//! ([`launch::decide`]) → check every query → claim the canary (one conditional write decides
+//! between two runs) → drive it → the outcome as the report.
 
 use super::{RunArgs, connect};
-use crate::canary::driver::{AbortKind, Driver, Outcome, Record};
+use crate::canary::driver::{Driver, Record};
+use crate::canary::launch::{self, Request};
 use crate::canary::objects::{self, ImageArg};
-use crate::canary::ops::{self};
 use crate::canary::report::{self, ReportInput};
 use crate::canary::resolve;
 use crate::canary::settings::{self, SavedOptions};
-use crate::canary::source::{MetricSource, SourceError};
-use crate::canary::state::{self, CanaryState, Phase, STATE_VERSION};
+use crate::canary::source::MetricSource;
 use crate::canary::view::LiveView;
 use crate::cmd::notify_args::event_target;
 use crate::cmd::{Ctx, TargetRef};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
-use crate::report::Severity;
-use crate::report::{Incomplete, Report};
+use crate::report::{Report, Severity};
 
 pub(super) async fn start(
     run: RunArgs,
@@ -32,99 +30,42 @@ pub(super) async fn start(
                 .into(),
         ));
     }
-    let images_args: Vec<ImageArg> = run
+    let images: Vec<ImageArg> = run
         .image
         .iter()
         .map(|raw| ImageArg::parse(raw).map_err(Error::Usage))
         .collect::<Result<_>>()?;
     let (apis, report_target) = connect(ctx, target).await?;
     let name = target.name.clone();
-    let (stable, stored) = tokio::try_join!(apis.get(&name), apis.read_stored(&name))?;
-    let existing = stored.state.clone();
-    let now = ctx.now();
-
-    let mut plan_notes = Vec::new();
-    let (state, mut settings) = if run.resume {
-        let state = resolve::resumable(existing, &name, now, run.force)?;
-        let saved: SavedOptions = serde_json::from_value(state.options.clone()).map_err(|e| {
-            Error::Input(format!(
-                "the canary state on deployment/{name} lacks its options: {e}"
-            ))
-        })?;
-        let mut settings = resolve::resolve(&run.flags(), &config.canary, Some(&saved), &stable)?;
-        settings.steps = state.steps.clone();
-        (state, settings)
-    } else {
-        if let Some(s) = existing.as_ref().filter(|s| !s.phase.is_terminal()) {
-            return Err(already_running(s, &name));
-        }
-        let mut settings = resolve::resolve(&run.flags(), &config.canary, None, &stable)?;
-        let hpas = apis.autoscalers().await?;
-        let autoscaler;
-        (autoscaler, plan_notes) =
-            resolve::shape_plan(&mut settings, &stable, &hpas, run.strict_weights)?;
-        let images = objects::resolve_images(&stable, &images_args).map_err(Error::Usage)?;
-        let stable_images = objects::template_images(&stable);
-        if images.iter().all(|(c, i)| stable_images.get(c) == Some(i)) {
-            return Err(Error::Usage(format!(
-                "deployment/{name} already runs {}: nothing to roll out",
-                images.values().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-        let state = CanaryState {
-            version: STATE_VERSION,
-            phase: Phase::Progressing,
-            step: 0,
-            steps: settings.steps.clone(),
-            images,
-            stable_images,
-            stable_replicas: ops::current_replicas(&stable),
-            canary_name: objects::canary_name(&name),
-            started_at: now,
-            step_started_at: now,
-            pause_started_at: None,
-            interval_secs: settings.interval.as_secs().max(1),
-            heartbeat: now,
-            driver: state::driver_id(),
-            streaks: Default::default(),
-            last_analysis: Vec::new(),
-            reason: None,
-            options: serde_json::Value::Null,
-            stable_generation: None,
-            released: false,
-            autoscaler,
-        };
-        (state, settings)
-    };
-
-    let saved_url = serde_json::from_value::<SavedOptions>(state.options.clone())
-        .ok()
-        .and_then(|s| s.prometheus_url);
-    let (source, prometheus_url): (Box<dyn MetricSource>, Option<String>) = match source {
-        Some(source) => (source, None),
-        None => {
-            let prometheus = ctx
-                .prometheus(run.prometheus_url.as_deref(), saved_url.as_deref())
-                .await?;
-            match prometheus {
-                Some(prometheus) => {
-                    let url = prometheus.url().to_string();
-                    (
-                        Box::new(crate::canary::prometheus_source::PrometheusSource { prometheus }),
-                        Some(url),
-                    )
-                }
-                // A dry run prints the plan and the queries anyway, saying they were not validated.
-                None if run.dry_run => (Box::new(crate::canary::source::Unconfigured), None),
-                None => {
-                    return Err(Error::Usage(
-                        "the canary's analysis needs Prometheus: pass --prometheus-url URL \
-                         (or set PROMETHEUS_URL, or prometheus.url in kubectl-posthog.yaml)"
-                            .into(),
-                    ));
-                }
+    let (stable, stored, hpas) =
+        tokio::try_join!(apis.get(&name), apis.read_stored(&name), async {
+            // A resumed canary keeps the shape it was planned with.
+            match run.resume {
+                true => Ok(Vec::new()),
+                false => apis.autoscalers().await,
             }
-        }
+        })?;
+    let now = ctx.now();
+    let request = Request {
+        name: &name,
+        images: &images,
+        resume: run.resume,
+        force: run.force,
+        strict_weights: run.strict_weights,
+    };
+    let (state, mut settings, plan_notes) = launch::decide(
+        request,
+        &run.flags(),
+        &config.canary,
+        &stable,
+        stored.state.clone(),
+        &hpas,
+        now,
+    )?;
+
+    let (source, prometheus_url) = match source {
+        Some(source) => (source, None),
+        None => prometheus_source(ctx, &run, &state.options).await?,
     };
     // The P1 guard reads as often as Prometheus scrapes, unless told (or resumed with) a pace.
     if settings.guard_interval.is_none() {
@@ -133,67 +74,24 @@ pub(super) async fn start(
     let bound = settings::bind_metrics(&settings, &apis.namespace, &name, &state.canary_name, &[])
         .map_err(Error::Input)?;
     let source_name = source.describe();
-
     // Every query is checked before the first change to the cluster.
     let mut notes = plan_notes;
-    match settings::validate(source.as_ref(), &bound).await {
-        Ok(found) => {
-            for metric in found.no_stable_data {
-                notes.push(format!(
-                    "metric {metric}: no data for the stable's pods yet; if the canary's pods \
-                     have none either, its readings are inconclusive"
-                ));
-            }
-        }
-        Err(SourceError::Invalid(m)) => {
-            return Err(Error::Input(format!("{m}; nothing was changed")));
-        }
-        Err(SourceError::Unavailable(m)) if run.dry_run => {
-            notes.push(format!("queries not validated: {m}"));
-        }
-        Err(SourceError::Unavailable(m)) => {
-            return Err(Error::Remote(format!(
-                "cannot validate the canary's queries: {m}; nothing was changed"
-            )));
-        }
-    }
+    notes.extend(launch::check_queries(source.as_ref(), &bound, run.dry_run).await?);
     for note in &notes {
         ctx.ui.event(&format!("note: {note}"));
     }
     // `-v`: the plan the run follows, as decided.
     tracing::info!(
-        "canary plan for deployment/{name}: {}; interval {}, window {}, metrics from {source_name}, {}",
-        state
-            .steps
-            .iter()
-            .map(|s| format!(
-                "{}% ({} canary + {} stable{})",
-                s.weight,
-                s.canary_replicas,
-                s.stable_replicas,
-                if s.is_promotion() {
-                    String::new()
-                } else {
-                    format!(", {:.0}% of traffic", s.actual_share())
-                }
-            ))
-            .collect::<Vec<_>>()
-            .join(" → "),
-        humantime::format_duration(settings.interval),
-        humantime::format_duration(settings.window),
-        settings.guard().map_or_else(
-            || "no P1 guard (scrape interval unknown or not shorter)".to_string(),
-            |g| format!("P1 guard every {}", humantime::format_duration(g))
-        ),
+        "{}",
+        launch::plan_line(&name, &state, &settings, &source_name)
     );
-    let mut record = Record::default();
     if run.dry_run {
         let input = ReportInput {
             target: report_target,
             state: &state,
             settings: &settings,
             bound: &bound,
-            record: &record,
+            record: &Record::default(),
             source: &source_name,
             now,
         };
@@ -206,51 +104,29 @@ pub(super) async fn start(
     let notifier = run.notify.notifier(ctx, false).await?;
     let event_target = event_target(&report_target);
 
-    let mut state = state;
-    state.options = serde_json::to_value(settings.saved(prometheus_url.as_deref()))
-        .unwrap_or(serde_json::Value::Null);
-    state.driver = state::driver_id();
-    state.released = false;
-    state.interval_secs = settings.interval.as_secs().max(1);
+    let state = launch::driven_by_this_run(
+        state,
+        &settings,
+        prometheus_url.as_deref(),
+        &stable,
+        run.resume,
+    );
     // From here on the cluster changes: first of all, record the plan where anyone can find it.
     let _interrupts_handled_by_the_driver = ctx.interrupt.take_over();
+    let stored = launch::claim(&apis, &stable, &state, &stored, run.resume).await?;
     if !run.resume {
-        state.stable_generation = stable.metadata.generation;
-    }
-    // The claim is one conditional write: of two runs started at the same moment, the API
-    // server lets exactly one create (or take over) the Lease; the other is refused here.
-    let read_version = stored.version().map(str::to_string);
-    let resume = run.resume;
-    let stored = apis
-        .claim(&stable, &state, |found| match &found.state {
-            Some(s) if !resume && !s.phase.is_terminal() => Err(already_running(s, &name)),
-            _ if resume && found.version() != read_version.as_deref() => {
-                Err(Error::Usage(format!(
-                    "the canary of deployment/{name} changed while this --resume started ({}): \
-                     see `kubectl posthog canary status deployment/{name}`",
-                    found.describe()
-                )))
-            }
-            _ => Ok(()),
-        })
-        .await?;
-    if !run.resume {
-        notifier
-            .send(
-                Event::new(
-                    EventKind::CanaryStarted,
-                    Severity::P4,
-                    event_target.clone(),
-                    format!(
-                        "canary of {} started on deployment/{name}",
-                        objects::images_text(&state.images)
-                    ),
-                    ctx.now(),
-                )
-                .fact("image", objects::images_text(&state.images))
-                .fact("steps", state.steps.len().to_string()),
-            )
-            .await;
+        let images = objects::images_text(&state.images);
+        let started = Event::new(
+            EventKind::CanaryStarted,
+            Severity::P4,
+            event_target.clone(),
+            format!("canary of {images} started on deployment/{name}"),
+            ctx.now(),
+        );
+        let started = started
+            .fact("image", images)
+            .fact("steps", state.steps.len().to_string());
+        notifier.send(started).await;
     }
     let mut driver = Driver {
         apis: apis.clone(),
@@ -264,7 +140,7 @@ pub(super) async fn start(
         view: LiveView::new(&ctx.ui, state.steps.len(), &settings.metrics),
         interrupt: ctx.interrupt.clone(),
         state,
-        record: std::mem::take(&mut record),
+        record: Record::default(),
         stable,
         stored,
         resumed_late: false,
@@ -279,7 +155,7 @@ pub(super) async fn start(
             driver.state.phase.label()
         ));
     }
-    let outcome = driver.run().await;
+    let outcome = Box::pin(driver.run()).await;
     let input = ReportInput {
         target: report_target,
         state: &driver.state,
@@ -290,72 +166,49 @@ pub(super) async fn start(
         now: ctx.now(),
     };
     let report = report::outcome_report(&input, &outcome, &notes);
-    if let Some((kind, severity)) = outcome_event(&outcome) {
-        notifier
-            .send(
-                Event::new(
-                    kind,
-                    severity,
-                    event_target,
-                    report.verdict.summary.clone(),
-                    ctx.now(),
-                )
-                .findings(&report.findings),
-            )
-            .await;
+    let end = launch::end(&outcome);
+    if let Some((kind, severity)) = end.event {
+        let summary = report.verdict.summary.clone();
+        let event = Event::new(kind, severity, event_target, summary, ctx.now());
+        notifier.send(event.findings(&report.findings)).await;
     }
     let report = notifier.attach(report);
-    Ok(match outcome {
-        // Prometheus failing is not a verdict on the release: exit 3, as for any remote failure.
-        Outcome::Aborted {
-            kind: AbortKind::Inconclusive {
-                infrastructure: true,
-            },
-            ..
-        } => report.incomplete(Incomplete::Unavailable),
-        // Superseded: another process holds the canary now; exit 1, never success.
-        Outcome::Promoted
-        | Outcome::Aborted { .. }
-        | Outcome::PromotionFailed(_)
-        | Outcome::Superseded(_) => report,
-        Outcome::Interrupted { .. } => report.incomplete(Incomplete::Interrupted),
-        Outcome::Failed { error, .. } => {
-            ctx.ui.event(&format!("error: {}", report.verdict.summary));
-            report.incomplete(match error.exit() {
-                crate::error::Exit::Usage => Incomplete::Input,
-                crate::error::Exit::Interrupted => Incomplete::Interrupted,
-                _ => Incomplete::Unavailable,
-            })
+    Ok(match end.incomplete {
+        Some(why) => {
+            if matches!(outcome, crate::canary::driver::Outcome::Failed { .. }) {
+                ctx.ui.event(&format!("error: {}", report.verdict.summary));
+            }
+            report.incomplete(why)
         }
+        None => report,
     })
 }
 
-fn already_running(s: &state::CanaryState, name: &str) -> Error {
-    Error::Usage(format!(
-        "a canary is already {} on deployment/{name} (step {}/{}, {}, driven by {}): \
-         use `canary --resume`, `canary status` or `canary abort`",
-        s.phase.label(),
-        s.step + 1,
-        s.steps.len(),
-        s.images.values().cloned().collect::<Vec<_>>().join(", "),
-        s.driver
-    ))
-}
-
-/// The event a canary's end is to the people notified, and how severe: a release aborted by its
-/// analysis or pods, or a failed promotion, is a P1; the rest of the ends are worth a look.
-fn outcome_event(outcome: &Outcome) -> Option<(EventKind, Severity)> {
-    Some(match outcome {
-        Outcome::Promoted => (EventKind::CanaryPromoted, Severity::P4),
-        Outcome::PromotionFailed(_) => (EventKind::CanaryPromotionFailed, Severity::P1),
-        Outcome::Aborted {
-            kind: AbortKind::Analysis | AbortKind::Health,
-            ..
-        } => (EventKind::CanaryAborted, Severity::P1),
-        Outcome::Aborted { .. } | Outcome::Failed { .. } | Outcome::Superseded(_) => {
-            (EventKind::CanaryAborted, Severity::P3)
+/// The Prometheus the analysis reads: the flag, `PROMETHEUS_URL`, the config, or the URL a
+/// resumed run saved. A dry run without one prints the plan, saying the queries were not
+/// validated; a real run refuses to start.
+async fn prometheus_source(
+    ctx: &Ctx,
+    run: &RunArgs,
+    saved: &serde_json::Value,
+) -> Result<(Box<dyn MetricSource>, Option<String>)> {
+    let saved_url = serde_json::from_value::<SavedOptions>(saved.clone())
+        .ok()
+        .and_then(|s| s.prometheus_url);
+    let prometheus = ctx
+        .prometheus(run.prometheus_url.as_deref(), saved_url.as_deref())
+        .await?;
+    match prometheus {
+        Some(prometheus) => {
+            let url = prometheus.url().to_string();
+            let source = crate::canary::prometheus_source::PrometheusSource { prometheus };
+            Ok((Box::new(source), Some(url)))
         }
-        Outcome::Interrupted { abort: Some(_) } => (EventKind::CanaryAborted, Severity::P3),
-        Outcome::Interrupted { abort: None } => return None,
-    })
+        None if run.dry_run => Ok((Box::new(crate::canary::source::Unconfigured), None)),
+        None => Err(Error::Usage(
+            "the canary's analysis needs Prometheus: pass --prometheus-url URL \
+             (or set PROMETHEUS_URL, or prometheus.url in kubectl-posthog.yaml)"
+                .into(),
+        )),
+    }
 }

@@ -7,24 +7,16 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use url::Url;
 
-use crate::annotations::ROLLBACK_ANNOTATION;
 use crate::canary::objects::ImageArg;
 use crate::cmd::notify_args::event_target;
 use crate::cmd::{Ctx, TargetArg};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::kube::Apps;
-use crate::report::{Finding, Report, Severity, Status, Step, VerdictResult};
-use crate::rollback::dry_run;
-use crate::rollback::findings::{
-    canary_finding, earlier_rollback_finding, unreadable_canary_finding,
-};
-use crate::rollback::guard::{self, Guard};
-use crate::rollback::intent::{self, Resume, RollbackIntent};
-use crate::rollback::recover::{self};
-use crate::rollout::apply::{self, Fetched, RolloutError};
+use crate::report::{Report, Severity, VerdictResult};
+use crate::rollback::details::RollbackDetails;
+use crate::rollback::run;
 use crate::rollout::findings;
-use crate::rollout::undo::{self, HASH_LABEL, UndoAction};
 use crate::rollout::wait::{self, WaitOutcome};
 
 mod output;
@@ -136,293 +128,87 @@ pub(super) async fn connect(ctx: &Ctx) -> Result<Apps> {
     ))
 }
 
-pub(super) async fn fetch(apis: &Apps, name: &str) -> Result<Fetched> {
-    apply::fetch(&apis.deployments, &apis.replica_sets, &apis.namespace, name)
-        .await
-        .map_err(|e| e.into_error(&apis.server))
-}
-
-pub(super) fn rollout_error(apis: &Apps) -> impl Fn(RolloutError) -> Error + '_ {
-    |e| e.into_error(&apis.server)
-}
-
+/// args → observe → decide → act (recover the canary, undo) → wait → Report.
 pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
     if let Some(RollbackCommand::History(history)) = args.command {
         return run_history(history, ctx).await;
     }
     let name = args.target.parse()?.name;
-    let apis = connect(ctx).await?;
-    let (fetched, stored) = tokio::try_join!(fetch(&apis, &name), async {
-        // An unreadable canary record is reported (and refuses the guard), not an outage.
-        match apis.read_stored(&name).await {
-            Ok(stored) => Ok(Ok(stored)),
-            Err(Error::Input(problem)) => Ok(Err(problem)),
-            Err(e) => Err(e),
-        }
-    })?;
-    // Every canary this tool starts records its state in the stable's Lease before creating the
-    // canary Deployment, so without one there is no canary to look for.
-    let has_canary_state = stored.as_ref().map_or(true, |s| s.state.is_some());
-    let canary = match has_canary_state {
-        true => {
-            apis.get_opt(&crate::canary::objects::canary_name(&name))
-                .await?
-        }
-        false => None,
-    };
-    let recorded = stored
-        .as_ref()
-        .map(|s| s.state.as_ref())
-        .map_err(String::as_str);
-    let intent = stored
-        .as_ref()
-        .ok()
-        .and_then(|s| s.annotation(ROLLBACK_ANNOTATION))
-        .and_then(RollbackIntent::decode);
-    if let Some(raw) = &args.only_canary_of {
-        let wanted = ImageArg::parse(raw)
-            .map_err(|e| Error::Usage(e.replace("--image", "--only-canary-of")))?;
-        let (status, why) =
-            match guard::only_canary_of(&fetched.deployment, recorded, canary.as_ref(), &wanted) {
-                Guard::Proceed(why) => {
-                    ctx.ui.event(&format!("rolling back: {why}"));
-                    (None, why)
-                }
-                Guard::NothingToUndo(why) => (Some(Status::Pass), why),
-                Guard::Unknown(why) => (Some(Status::Warn), why),
-            };
-        if let Some(status) = status {
-            let finding = Finding::new(
-                "rollback.only-canary-of",
-                Step::Rollout,
-                Severity::P2,
-                status,
-                "Only what a canary of the image left unfinished is rolled back",
-            )
-            .measured(why);
-            return Ok(report(
-                ctx,
-                &apis,
-                &name,
-                vec![finding],
-                serde_json::Value::Null,
-            ));
-        }
-    }
-    let mut findings = Vec::new();
-    let recovery = match recorded {
-        Ok(state) => recover::plan_recovery(&fetched.deployment, state, canary.as_ref(), ctx.now()),
-        Err(problem) => {
-            findings.push(unreadable_canary_finding(problem));
-            None
-        }
-    };
-    // An earlier rollback that did not finish (a lost answer, a kill): finish that one.
-    let resume = match args.to_revision {
-        Some(_) => Resume::Fresh,
-        None => intent::decide(
-            intent.as_ref(),
-            undo::current_hash(&fetched.deployment, &fetched.replica_sets).as_deref(),
+    let only_canary_of = match &args.only_canary_of {
+        Some(raw) => Some(
+            ImageArg::parse(raw)
+                .map_err(|e| Error::Usage(e.replace("--image", "--only-canary-of")))?,
         ),
+        None => None,
     };
-    let mut undo_needed = dry_run::undo_needed(recovery.as_ref(), args.to_revision);
-    let mut to_revision = args.to_revision.unwrap_or(0);
-    match &resume {
-        Resume::Applied(earlier) => {
-            undo_needed = false;
-            findings.push(earlier_rollback_finding(&name, earlier));
+    let apis = connect(ctx).await?;
+    let observed = run::observe(&apis, &name).await?;
+    if let Some(wanted) = &only_canary_of {
+        match run::only_canary_of(&observed, wanted) {
+            (Some(finding), _) => return Ok(report(ctx, &apis, &name, vec![finding], None)),
+            (None, why) => ctx.ui.event(&format!("rolling back: {why}")),
         }
-        Resume::NotApplied(earlier) => to_revision = earlier.to_revision,
-        Resume::Fresh => {}
     }
+    let plan = run::decide(&observed, args.to_revision, ctx.now());
     if args.dry_run {
         return Ok(dry_run(
             ctx,
             &apis,
             &name,
-            &fetched,
-            recovery.as_ref(),
+            &observed.fetched,
+            plan,
             args.to_revision,
-            findings,
         ));
     }
 
     // An unknown destination or an unset credential is refused before anything changes.
     let notifier = args.notify.notifier(ctx, false).await?;
-    let mut first = Some(fetched.clone());
-    if let Some(recovery) = &recovery {
-        let ui = ctx.ui.clone();
-        let on_event = move |line: &str| ui.event(line);
-        let done = recover::recover(
-            &apis,
-            &name,
-            recovery,
-            args.timeout,
-            ctx.clock.as_ref(),
-            &on_event,
-        )
-        .await?;
-        findings.push(canary_finding(
-            recovery,
-            Some(&done),
-            recover::heartbeat_age(recovery, ctx.now()),
-        ));
-        // Our own writes changed the Deployment: decide the undo on a fresh read.
-        first = None;
-    }
-
-    let mut resume_revision = undo::revision_of(fetched.deployment.metadata.annotations.as_ref());
-    let mut undo_details = serde_json::Value::Null;
-    // The target's pod-template-hash, and the Deployment the PATCH answered (the wait starts there).
-    let mut intent_written = None;
-    // The Lease as this run last wrote it: the next write starts from it.
-    let mut lease = None;
-    let (target_hash, patched) = if undo_needed {
-        let fetched_now = match first.take() {
-            Some(fetched) => fetched,
-            None => fetch(&apis, &name).await?,
-        };
-        // Recorded before the PATCH, so that a re-run after a lost answer finishes this rollback.
-        if let Ok(plan) = undo::undo_patch(
-            &fetched_now.deployment,
-            &fetched_now.replica_sets,
-            to_revision,
-        ) && matches!(plan.action, UndoAction::Patch { .. })
-        {
-            let record = RollbackIntent {
-                from_revision: plan.current_revision,
-                from_hash: undo::current_hash(&fetched_now.deployment, &fetched_now.replica_sets),
-                to_revision: plan.target_revision,
-                to_hash: plan.target_hash.clone(),
-                at: ctx.now(),
-                by: crate::canary::state::driver_id(),
-                done: false,
-            };
-            let known = stored.as_ref().ok().filter(|_| recovery.is_none()).cloned();
-            lease = Some(
-                apis.write_annotation(
-                    &fetched_now.deployment,
-                    known,
-                    ROLLBACK_ANNOTATION,
-                    Some(record.encode()),
-                )
-                .await?,
-            );
-            intent_written = Some(record);
-        }
-        let first = Some(fetched_now);
-        match apply::undo(
-            &apis.deployments,
-            &apis.replica_sets,
-            &apis.namespace,
-            &name,
-            to_revision,
-            first,
-        )
-        .await
-        {
-            Ok(outcome) => {
-                findings.push(findings::undo_finding(
-                    &outcome.plan,
-                    outcome.conflicts,
-                    false,
-                ));
-                undo_details = findings::undo_details(
-                    &outcome.plan,
-                    outcome.conflicts,
-                    outcome.patched.is_some(),
-                );
-                if matches!(outcome.plan.action, UndoAction::Patch { .. }) {
-                    resume_revision = Some(outcome.plan.resulting_revision);
-                    ctx.ui.event(&format!(
-                        "deployment.apps/{name} rolled back to revision {}",
-                        outcome.plan.target_revision
-                    ));
-                }
-                (outcome.plan.target_hash, outcome.patched)
-            }
-            Err(RolloutError::Undo(refusal)) => {
-                findings.push(findings::refusal_finding(&name, &refusal));
-                return Ok(report(ctx, &apis, &name, findings, serde_json::Value::Null));
-            }
-            Err(e) => {
-                let error = rollout_error(&apis)(e);
-                return Err(match (&intent_written, error) {
-                    (Some(_), Error::Cluster(message)) => Error::Cluster(format!(
-                        "{message}; the rollback may have been applied all the same: run \
-                         `kubectl posthog rollback deployment/{name}` again, it finds the \
-                         rollback recorded and finishes it instead of undoing twice"
-                    )),
-                    (_, error) => error,
-                });
-            }
-        }
-    } else if let Resume::Applied(earlier) = &resume {
-        intent_written = Some(earlier.clone());
-        (earlier.to_hash.clone(), None)
-    } else {
-        findings.push(findings::stable_kept_finding(resume_revision));
-        (
-            undo::current_hash(&fetched.deployment, &fetched.replica_sets),
-            None,
-        )
+    let ui = ctx.ui.clone();
+    let on_event = move |line: &str| ui.event(line);
+    let clock = ctx.clock.as_ref();
+    let mut acted = run::act(
+        &apis,
+        &name,
+        &observed,
+        plan,
+        args.timeout,
+        clock,
+        &on_event,
+    )
+    .await?;
+    let mut details = RollbackDetails {
+        canary: acted.recovery.clone(),
+        undo: acted.undo.clone(),
+        ..RollbackDetails::default()
     };
-
-    let mut details = serde_json::json!({"canary": recovery, "undo": undo_details});
-    // The rollback target's pods: the Deployment's selector plus the target's hash.
-    let target_pods = undo::selector_of(&fetched.deployment)
-        .ok()
-        .zip(target_hash)
-        .map(|(selector, hash)| format!("{selector},{HASH_LABEL}={hash}"));
-    if !args.no_wait {
-        let outcome = wait_with_progress(
-            ctx,
-            &apis,
-            &name,
-            patched.as_ref(),
-            target_pods,
-            args.timeout,
-            resume_revision,
-        )
-        .await?;
-        findings.push(findings::wait_finding(&name, &outcome));
-        if let (WaitOutcome::Complete(_), Some(mut record)) = (&outcome, intent_written.take()) {
-            record.done = true;
-            let known = lease.take().or_else(|| stored.as_ref().ok().cloned());
-            apis.write_annotation(
-                &fetched.deployment,
-                known,
-                ROLLBACK_ANNOTATION,
-                Some(record.encode()),
-            )
-            .await?;
+    if !acted.refused && !args.no_wait {
+        let outcome = wait_with_progress(ctx, &apis, &name, &acted, args.timeout).await?;
+        acted.findings.push(findings::wait_finding(&name, &outcome));
+        if let WaitOutcome::Complete(_) = &outcome {
+            run::mark_done(&apis, &observed, &mut acted).await?;
         }
         if let WaitOutcome::PodsFailing { problems } = &outcome {
-            details["failingPods"] = serde_json::json!(problems);
+            details.failing_pods = Some(problems.clone());
         }
         if let (WaitOutcome::Complete(_), Some(url)) = (&outcome, &args.health_url) {
-            findings.push(findings::health_finding(
-                url.as_str(),
-                wait::probe_health(url).await,
-            ));
+            let health = wait::probe_health(url).await;
+            acted
+                .findings
+                .push(findings::health_finding(url.as_str(), health));
         }
     }
-    let report = report(ctx, &apis, &name, findings, details);
+    let report = report(ctx, &apis, &name, acted.findings, Some(details));
     let (kind, severity) = match report.verdict.result {
         VerdictResult::Fail => (EventKind::RollbackFailed, Severity::P1),
         _ => (EventKind::RollbackDone, Severity::P4),
     };
-    notifier
-        .send(
-            Event::new(
-                kind,
-                severity,
-                event_target(&report.target),
-                report.verdict.summary.clone(),
-                ctx.now(),
-            )
-            .findings(&report.findings),
-        )
-        .await;
+    let event = Event::new(
+        kind,
+        severity,
+        event_target(&report.target),
+        report.verdict.summary.clone(),
+        ctx.now(),
+    );
+    notifier.send(event.findings(&report.findings)).await;
     Ok(notifier.attach(report))
 }

@@ -1,16 +1,15 @@
 //! What a rollback shows: the wait drawn as a progress bar, the dry run, and the report.
 
-use super::rollout_error;
 use std::time::Duration;
-
-use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::cmd::Ctx;
 use crate::error::{Error, Result};
 use crate::kube::Apps;
 use crate::report::{Finding, Preface, Report, ReportTarget, Verdict};
+use crate::rollback::details::RollbackDetails;
 use crate::rollback::dry_run;
-use crate::rollback::recover::{self, CanaryRecovery};
+use crate::rollback::recover;
+use crate::rollback::run::{Acted, Plan};
 use crate::rollout::apply::Fetched;
 use crate::rollout::findings;
 use crate::rollout::progress::RolloutProgress;
@@ -21,10 +20,8 @@ pub(super) async fn wait_with_progress(
     ctx: &Ctx,
     apis: &Apps,
     name: &str,
-    patched: Option<&Deployment>,
-    target_pods: Option<String>,
+    acted: &Acted,
     timeout: Duration,
-    resume_revision: Option<i64>,
 ) -> Result<WaitOutcome> {
     let mut progress = RolloutProgress::new(&ctx.ui, name);
     let _interrupts_handled_here = ctx.interrupt.take_over();
@@ -32,8 +29,8 @@ pub(super) async fn wait_with_progress(
         &apis.deployments,
         &apis.pods,
         name,
-        patched,
-        target_pods.as_deref(),
+        acted.patched.as_ref(),
+        acted.target_pods.as_deref(),
         timeout,
         |d, s| progress.update(d, s),
     );
@@ -42,7 +39,7 @@ pub(super) async fn wait_with_progress(
         () = ctx.interrupt.wait() => {
             progress.finish();
             // Re-running plain `rollback` would undo the rollback: point at the idempotent form.
-            if let Some(revision) = resume_revision {
+            if let Some(revision) = acted.resume_revision {
                 ctx.ui.event(&format!(
                     "the rollback (to revision {revision}) was applied; to keep waiting run: \
                      kubectl posthog rollback deployment/{name} (it finishes this rollback, it does not undo it)"
@@ -52,7 +49,7 @@ pub(super) async fn wait_with_progress(
         }
     };
     progress.finish();
-    outcome.map_err(rollout_error(apis))
+    outcome.map_err(|e| e.into_error(&apis.server))
 }
 
 pub(super) fn dry_run(
@@ -60,10 +57,10 @@ pub(super) fn dry_run(
     apis: &Apps,
     name: &str,
     fetched: &Fetched,
-    recovery: Option<&CanaryRecovery>,
+    plan: Plan,
     to_revision: Option<i64>,
-    findings: Vec<Finding>,
 ) -> Report {
+    let recovery = plan.recovery.as_ref();
     let heartbeat_age = recovery.and_then(|r| recover::heartbeat_age(r, ctx.now()));
     let planned = dry_run::plan(name, fetched, recovery, heartbeat_age, to_revision);
     let preface = (!planned.diff.is_empty()).then(|| Preface {
@@ -71,12 +68,16 @@ pub(super) fn dry_run(
         markdown: format!("```diff\n{}```\n\n", planned.diff),
         only: false,
     });
-    let details = serde_json::json!({
-        "dryRun": true, "diff": planned.diff, "canary": recovery, "undo": planned.undo,
-    });
-    let mut all = findings;
+    let details = RollbackDetails {
+        dry_run: true,
+        diff: Some(planned.diff),
+        canary: plan.recovery.clone(),
+        undo: planned.undo,
+        failing_pods: None,
+    };
+    let mut all = plan.findings;
     all.extend(planned.findings);
-    let report = report(ctx, apis, name, all, details);
+    let report = report(ctx, apis, name, all, Some(details));
     match preface {
         Some(preface) => report.with_preface(preface),
         None => report,
@@ -88,11 +89,15 @@ pub(super) fn report(
     apis: &Apps,
     name: &str,
     findings: Vec<Finding>,
-    details: serde_json::Value,
+    details: Option<RollbackDetails>,
 ) -> Report {
     let (result, summary) = findings::verdict(&findings);
     let verdict = Verdict::decided(result, summary, &findings);
     let context = ctx.global.context.clone();
     let target = ReportTarget::deployment(name, Some(&apis.namespace), context.as_deref());
-    Report::new("rollback", target, verdict, findings, ctx.now()).with_untyped_details(details)
+    let report = Report::new("rollback", target, verdict, findings, ctx.now());
+    match details {
+        Some(details) => report.with_details(&details),
+        None => report,
+    }
 }

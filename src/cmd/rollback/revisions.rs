@@ -1,7 +1,8 @@
 //! `rollback history`: the revisions to choose from, with their images, change-cause, age and
 //! which one runs now.
 
-use super::{HistoryArgs, connect, fetch};
+use super::{HistoryArgs, connect};
+use crate::rollback::run::fetch;
 
 use crate::cmd::Ctx;
 use crate::error::{Error, Result};

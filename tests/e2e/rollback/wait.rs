@@ -356,3 +356,91 @@ async fn request_count_next_to_kubectl_undo_and_status() {
         "one patch"
     );
 }
+
+/// A watch cut again and again mid-rollout (a proxy's idle timeout, an apiserver restart): the
+/// wait re-lists and re-watches (kube-runtime's watcher) and still ends at completion.
+#[tokio::test]
+async fn the_wait_survives_watches_cut_every_300ms() {
+    let env = with_history(10.0).await;
+    script(
+        &env,
+        PodBehavior {
+            ready_after: Duration::from_secs(3),
+            ..PodBehavior::default()
+        },
+    );
+    env.sim.clear_requests();
+    env.sim.inject(simcluster::Fault::DropWatches {
+        after: Duration::from_millis(300),
+    });
+    let run = env.rollback(&["deployment/web", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        measured(&report(&run), "rollback.rollout")
+            .starts_with("deployment \"web\" successfully rolled out"),
+        "{}",
+        run.stdout
+    );
+    let requests = env.sim.requests();
+    let watches = requests.iter().filter(|r| is_deployment_watch(r)).count();
+    assert!(watches >= 3, "re-watched after each cut: {watches} watches");
+    let lists = requests
+        .iter()
+        .filter(|r| r.method == "GET" && !r.is_watch && r.path.ends_with("/deployments"))
+        .count();
+    assert!(
+        lists >= 1,
+        "the watcher re-lists once the first watch is cut"
+    );
+    let status = env.kubectl(&["rollout", "status", "deployment/web", "--timeout=5s"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+}
+
+/// Once the first watch is cut, a re-list refused for good (403: RBAC changed mid-rollback)
+/// ends the wait at once with the request named, instead of retrying until --timeout.
+#[tokio::test]
+async fn a_relist_refused_403_ends_the_wait_naming_it() {
+    let env = with_history(10.0).await;
+    script(
+        &env,
+        PodBehavior {
+            ready_after: Duration::from_secs(30),
+            ..PodBehavior::default()
+        },
+    );
+    let mut cmd = env.rollback_command(&["deployment/web", "--timeout", "60s"]);
+    let started = std::time::Instant::now();
+    let run = tokio::task::spawn_blocking(move || crate::support::run(&mut cmd));
+    // Once the undo is patched, the Deployment's reads are refused and its watches cut.
+    let sim = env.sim.clone();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !sim.requests().iter().any(|r| r.method == "PATCH") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the rollback patches");
+    env.sim.inject(simcluster::Fault::Errors {
+        path_contains: Some("/deployments".into()),
+        methods: vec!["GET".into()],
+        status: 403,
+        share: 1.0,
+        retry_after: None,
+        count: None,
+    });
+    env.sim.inject(simcluster::Fault::DropWatches {
+        after: Duration::from_millis(100),
+    });
+    let run = run.await.expect("the rollback ends");
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("deployment web") && run.stderr.contains("403"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "not retried until --timeout: {:?}",
+        started.elapsed()
+    );
+}
