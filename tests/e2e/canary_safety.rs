@@ -518,6 +518,10 @@ async fn chaos_kills_and_api_faults_always_end_clean() {
                 count: 2,
             }),
         ];
+        // The previous trial's canary stays recorded until this one claims the Lease: a kill
+        // before the claim leaves that one, which is "nothing was changed" here.
+        let previous = env.state().map(|s| s.started_at);
+        let this_trials = || env.state().filter(|s| Some(s.started_at) != previous);
         let mut driver = start_driver(&env, &prom, "3s", &[]);
         // Kill at a random moment of the run (start, scaling, pause, promotion).
         let kill_after = Duration::from_millis(300 + next(7000));
@@ -536,7 +540,7 @@ async fn chaos_kills_and_api_faults_always_end_clean() {
                 "trial {trial}: never finished: {:?}",
                 env.state()
             );
-            let Some(state) = env.state() else {
+            let Some(state) = this_trials() else {
                 break; // killed before the claim: nothing was changed
             };
             if state.phase.is_terminal() {
@@ -557,7 +561,7 @@ async fn chaos_kills_and_api_faults_always_end_clean() {
             env.sim.clear_fault(fault);
         }
         let min = capacity.stop();
-        let state = env.state();
+        let state = this_trials();
         let image = env.stable_image();
         assert!(
             env.deployment("web-canary").is_none(),
