@@ -119,10 +119,8 @@ pub async fn status(
             "Ready pods",
         )
         .measured(super::view::pods_text(
-            canary_ready,
-            if canary.is_some() { canary_want } else { 0 },
-            stable_ready,
-            stable_want,
+            Some((canary_ready, if canary.is_some() { canary_want } else { 0 })),
+            Some((stable_ready, stable_want)),
         )),
     );
     for reading in &state.last_analysis {

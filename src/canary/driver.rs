@@ -238,9 +238,10 @@ impl Driver<'_> {
         let name = objects::canary_name(&self.name);
         let deployments = self.apis.deployments.clone();
         let view = self.view.clone();
-        let (want, stable_want) = (step.canary_replicas, step.stable_replicas);
+        let want = step.canary_replicas;
         let watch = wait_for_rollout(&deployments, &name, self.settings.ready_timeout, |d, _| {
-            view.pods(ops::ready_replicas(d), want, 0, stable_want);
+            // The stable is not read here: its last known count stays (never a false zero).
+            view.pods(Some((ops::ready_replicas(d), want)), None);
         });
         tokio::pin!(watch);
         let interrupt = self.interrupt.clone();
@@ -293,10 +294,11 @@ impl Driver<'_> {
         self.rescope(&pods)?;
         let health = health::assess(&pods, self.settings.max_restarts);
         self.view.pods(
-            health.ready,
-            step.canary_replicas,
-            ops::ready_replicas(&self.stable),
-            ops::current_replicas(&self.stable),
+            Some((health.ready, step.canary_replicas)),
+            Some((
+                ops::ready_replicas(&self.stable),
+                ops::current_replicas(&self.stable),
+            )),
         );
         self.record.health = health.clone();
         if health.is_failing() {

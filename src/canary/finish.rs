@@ -204,7 +204,7 @@ impl Driver<'_> {
             } else {
                 want
             };
-            view.pods(canary, canary, ops::ready_replicas(d), want);
+            view.pods(Some((canary, canary)), Some((ops::ready_replicas(d), want)));
             if let crate::rollout::status::RolloutStatus::Progressing { updated, .. } = s {
                 view.scaling(&format!("stable rollout: {updated}/{want} updated"));
             }
@@ -332,7 +332,7 @@ impl Driver<'_> {
             &self.apis.deployments,
             &patched,
             self.settings.timeout,
-            |d, _| view.pods(0, 0, ops::ready_replicas(d), want),
+            |d, _| view.pods(Some((0, 0)), Some((ops::ready_replicas(d), want))),
         )
         .await
         .map_err(|e| format!("rolled back to revision {}, but {e}", plan.target_revision))?;

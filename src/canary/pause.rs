@@ -13,6 +13,9 @@ use super::settings::BoundMetric;
 use super::state::Phase;
 use crate::error::Result;
 
+/// How often the pause's countdown is redrawn.
+const FRAME: Duration = Duration::from_secs(1);
+
 impl Driver<'_> {
     pub(super) async fn pause(
         &mut self,
@@ -72,6 +75,8 @@ impl Driver<'_> {
             if let Some(at) = next_guard {
                 wake = wake.min(at);
             }
+            // The countdown moves every second, whatever the tick and the interval.
+            wake = wake.min(tokio::time::Instant::now() + FRAME);
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
                 () = interrupt.wait() => return Ok(StepEnd::Interrupted),

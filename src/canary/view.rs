@@ -19,7 +19,13 @@ pub struct LiveView {
     pause: ProgressBar,
     pods: ProgressBar,
     metrics: Vec<(String, ProgressBar)>,
+    /// The last ready counts known of each track, so a caller that knows only one side never
+    /// draws a false zero for the other.
+    known: std::sync::Arc<std::sync::Mutex<(Option<Ready>, Option<Ready>)>>,
 }
+
+/// Ready pods out of those wanted.
+pub type Ready = (u32, u32);
 
 fn line_style() -> ProgressStyle {
     ProgressStyle::with_template("{prefix:>14} {msg}")
@@ -49,6 +55,7 @@ impl LiveView {
                 (m.id.clone(), bar)
             })
             .collect();
+        pods.set_message(pods_text(None, None));
         LiveView {
             ui: ui.clone(),
             styles: ui.styles,
@@ -56,6 +63,7 @@ impl LiveView {
             pause,
             pods,
             metrics,
+            known: Default::default(),
         }
     }
 
@@ -72,19 +80,24 @@ impl LiveView {
         self.event(&text);
     }
 
-    pub fn pods(&self, canary_ready: u32, canary_want: u32, stable_ready: u32, stable_want: u32) {
-        self.pods.set_message(pods_text(
-            canary_ready,
-            canary_want,
-            stable_ready,
-            stable_want,
-        ));
+    /// The ready counts; `None` for a side this caller did not read (the last known stays).
+    pub fn pods(&self, canary: Option<Ready>, stable: Option<Ready>) {
+        let text = match self.known.lock() {
+            Ok(mut known) => {
+                known.0 = canary.or(known.0);
+                known.1 = stable.or(known.1);
+                pods_text(known.0, known.1)
+            }
+            Err(_) => pods_text(canary, stable),
+        };
+        self.pods.set_message(text);
     }
 
     /// The countdown: `elapsed` of `total`, or an indefinite wait.
     pub fn pause(&self, elapsed: Duration, total: Option<Duration>, note: Option<&str>) {
         match total {
             Some(total) => {
+                self.pause.set_prefix("pause");
                 self.pause.set_length(total.as_secs().max(1));
                 self.pause
                     .set_position(elapsed.as_secs().min(total.as_secs()));
@@ -95,6 +108,7 @@ impl LiveView {
                 self.pause.set_message(text);
             }
             None => {
+                self.pause.set_prefix("pause");
                 self.pause.set_length(1);
                 self.pause.set_position(0);
                 let text = note.unwrap_or("waiting for `kubectl posthog canary promote`");
@@ -106,7 +120,14 @@ impl LiveView {
         }
     }
 
+    /// Waiting for pods (scaling, a rollout): the bar says so instead of `pause`.
     pub fn scaling(&self, text: &str) {
+        let label = if text.contains("rollout") || text.contains("rolling") {
+            "rollout"
+        } else {
+            "scaling"
+        };
+        self.pause.set_prefix(label);
         self.pause.set_length(1);
         self.pause.set_position(0);
         self.pause.set_message(text.to_string());
@@ -120,14 +141,7 @@ impl LiveView {
             }
         }
         if !self.ui.is_drawing() {
-            let parts: Vec<String> = readings
-                .iter()
-                .map(|r| format!("{} {} {}", r.metric, r.describe(), status_word(r.status)))
-                .collect();
-            self.event(&format!(
-                "analysis #{round} at {weight}%: {}",
-                parts.join("; ")
-            ));
+            self.event(&readings_line(round, weight, readings));
         }
     }
 
@@ -169,13 +183,41 @@ pub fn step_text(step: &CanaryStep, total: usize) -> String {
     )
 }
 
-pub fn pods_text(
-    canary_ready: u32,
-    canary_want: u32,
-    stable_ready: u32,
-    stable_want: u32,
-) -> String {
-    format!("canary {canary_ready}/{canary_want} ready · stable {stable_ready}/{stable_want} ready")
+/// `canary 1/1 ready · stable 3/3 ready`; a side not read yet says `reading…`, never a zero.
+pub fn pods_text(canary: Option<Ready>, stable: Option<Ready>) -> String {
+    let side = |name: &str, ready: Option<Ready>| match ready {
+        Some((ready, want)) => format!("{name} {ready}/{want} ready"),
+        None => format!("{name} reading…"),
+    };
+    format!("{} · {}", side("canary", canary), side("stable", stable))
+}
+
+/// One round as a line for logs: each metric's value; readings that failed for the same reason
+/// (Prometheus down: every query fails alike) share one mention of it.
+pub fn readings_line(round: usize, weight: u32, readings: &[Reading]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut shared: Vec<(String, Vec<&str>)> = Vec::new();
+    for r in readings {
+        match (&r.value, &r.reason) {
+            (None, Some(reason)) => match shared.iter_mut().find(|(why, _)| why == reason) {
+                Some((_, metrics)) => metrics.push(&r.metric),
+                None => shared.push((reason.clone(), vec![&r.metric])),
+            },
+            _ => parts.push(format!(
+                "{} {} {}",
+                r.metric,
+                r.describe(),
+                status_word(r.status)
+            )),
+        }
+    }
+    for (reason, metrics) in shared {
+        parts.push(format!(
+            "{} no data ({reason}) inconclusive",
+            metrics.join(", ")
+        ));
+    }
+    format!("analysis #{round} at {weight}%: {}", parts.join("; "))
 }
 
 pub fn countdown_text(elapsed: Duration, total: Duration) -> String {
@@ -205,6 +247,7 @@ mod tests {
     use super::*;
     use crate::canary::plan::{Pause, plan_steps};
     use crate::report::Severity;
+    use crate::ui::Ui;
 
     #[test]
     fn step_lines_name_weights_counts_and_pauses() {
@@ -228,7 +271,10 @@ mod tests {
             countdown_text(Duration::from_secs(130), Duration::from_secs(600)),
             "7m 50s left of 10m"
         );
-        assert_eq!(pods_text(1, 1, 9, 9), "canary 1/1 ready · stable 9/9 ready");
+        assert_eq!(
+            pods_text(Some((1, 1)), Some((9, 9))),
+            "canary 1/1 ready · stable 9/9 ready"
+        );
     }
 
     #[test]
@@ -252,5 +298,70 @@ mod tests {
             "✘ BREACH 42/min > 10/min  P1"
         );
         assert!(reading_text(&reading, &Styles::colored()).contains('\x1b'));
+    }
+
+    fn inconclusive(metric: &str, reason: &str) -> Reading {
+        Reading {
+            metric: metric.into(),
+            severity: Severity::P2,
+            status: ReadingStatus::Inconclusive,
+            value: None,
+            threshold: 1.0,
+            unit: "/min".into(),
+            baseline: None,
+            reason: Some(reason.into()),
+            source_failed: true,
+            query: "q".into(),
+            baseline_query: None,
+            at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    /// Issue 15, view item 1: the first seconds of a canary (and of a resume) read only the
+    /// canary's rollout; the stable was drawn `0/3 ready` while it had 3/3.
+    #[test]
+    fn a_side_not_read_shows_what_is_known_never_a_false_zero() {
+        let view = LiveView::new(&Ui::silent(), 3, &[]);
+        assert_eq!(view.pods.message(), "canary reading… · stable reading…");
+        view.pods(None, Some((3, 3)));
+        assert_eq!(view.pods.message(), "canary reading… · stable 3/3 ready");
+        // The canary's rollout watch knows only the canary.
+        view.pods(Some((0, 1)), None);
+        assert_eq!(view.pods.message(), "canary 0/1 ready · stable 3/3 ready");
+        view.pods(Some((1, 1)), Some((2, 3)));
+        assert_eq!(view.pods.message(), "canary 1/1 ready · stable 2/3 ready");
+    }
+
+    /// View item 4: during the promotion the bar said `pause` over `stable rollout: 1/3 updated`.
+    #[test]
+    fn the_progress_bar_is_labelled_for_what_it_shows() {
+        let view = LiveView::new(&Ui::silent(), 3, &[]);
+        view.scaling("stable rollout: 1/3 updated");
+        assert_eq!(view.pause.prefix(), "rollout");
+        view.scaling("waiting for 1 canary pod(s) to be ready");
+        assert_eq!(view.pause.prefix(), "scaling");
+        view.pause(Duration::from_secs(5), Some(Duration::from_secs(60)), None);
+        assert_eq!(view.pause.prefix(), "pause");
+        assert_eq!(view.pause.message(), "55s left of 1m");
+    }
+
+    /// View item 4: with Prometheus down the same connection error was repeated once per metric.
+    #[test]
+    fn one_failure_shared_by_every_metric_is_said_once() {
+        let down = "cannot reach http://prom:9090: connection refused";
+        let readings = [
+            inconclusive("errors-5xx", down),
+            inconclusive("errors-429", down),
+            inconclusive("latency-p95", down),
+            inconclusive("auth-errors", down),
+        ];
+        let line = readings_line(3, 10, &readings);
+        assert_eq!(line.matches(down).count(), 1, "{line}");
+        assert_eq!(
+            line,
+            format!(
+                "analysis #3 at 10%: errors-5xx, errors-429, latency-p95, auth-errors no data ({down}) inconclusive"
+            )
+        );
     }
 }

@@ -157,6 +157,14 @@ pub(super) async fn start(
         notifier: &notifier,
         event_target: event_target.clone(),
     };
+    // What is known of the stable from the start: the view never shows it at a false zero.
+    driver.view.pods(
+        None,
+        Some((
+            crate::canary::ops::ready_replicas(&driver.stable),
+            crate::canary::ops::current_replicas(&driver.stable),
+        )),
+    );
     if run.resume {
         driver.view.event(&format!(
             "resuming the canary of deployment/{name} at step {}/{} ({})",
