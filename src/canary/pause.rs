@@ -15,6 +15,8 @@ use crate::error::Result;
 
 /// How often the pause's countdown is redrawn.
 const FRAME: Duration = Duration::from_secs(1);
+/// The earliest first reading of a step, whatever the scrape interval.
+const FIRST_READING_MIN: Duration = Duration::from_secs(2);
 
 impl Driver<'_> {
     pub(super) async fn pause(
@@ -46,10 +48,19 @@ impl Driver<'_> {
         // Resumed after the pause's end (nobody drove it meanwhile): analyse once more, now,
         // before deciding on what the state holds.
         self.resumed_late = length.is_some_and(|l| !l.is_zero() && elapsed >= l);
+        // The step's pods are ready: the first reading comes as soon as Prometheus can have
+        // scraped them (two scrape intervals), not a whole interval later.
+        let first_reading = match self.settings.guard_interval {
+            Some(scrape) => self
+                .settings
+                .interval
+                .min((scrape * 2).max(FIRST_READING_MIN)),
+            None => self.settings.interval,
+        };
         let mut next_reading = if self.resumed_late {
             now
         } else {
-            now + self.settings.interval
+            now + first_reading
         };
         let mut next_tick = now + self.settings.tick();
         // The P1 guard: the P1 metrics alone, as often as Prometheus has new data, between rounds.

@@ -33,6 +33,8 @@ async fn a_p1_breach_aborts_within_seconds_at_the_default_30s_interval() {
         .args(LENIENT),
     );
     env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
+    // After the step's first reading (two scrapes in), the next round is 30 s away.
+    env.wait_state(Duration::from_secs(30), |s| !s.last_analysis.is_empty());
     // Healthy so far; now half the canary's responses are 503s.
     env.sim.script_image(
         CANARY,
@@ -73,4 +75,40 @@ async fn a_p1_breach_aborts_within_seconds_at_the_default_30s_interval() {
         "aborted {took:?} after the 503s began, at --interval 30s"
     );
     env.assert_restored();
+}
+
+/// Issue 15, view item 4: at the default 30 s interval the view said "waiting for the first
+/// reading" for 30 s after the step's pods were ready. The first reading now comes once
+/// Prometheus can have scraped them (two scrape intervals: 2 s here).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_reading_comes_once_the_pods_can_have_been_scraped() {
+    let env = Env::start("first-reading", healthy(), true).await;
+    let prometheus = prom::shared().prometheus.url.clone();
+    let child = spawn(
+        env.canary(
+            &prometheus,
+            &[
+                "deploy/web",
+                "--image",
+                CANARY,
+                "--steps",
+                "50,100",
+                "--pause",
+                "10m",
+            ],
+        )
+        .args(["--interval", "30s", "--window", "5s", "--timeout", "60s"])
+        .args(LENIENT),
+    );
+    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
+    let paused = Instant::now();
+    env.wait_state(Duration::from_secs(25), |s| !s.last_analysis.is_empty());
+    let took = paused.elapsed();
+    let abort = crate::support::run(&mut env.control(&["abort", "deploy/web"]));
+    assert_eq!(abort.code, 0, "{}", abort.stderr);
+    let _ = finish(child);
+    assert!(
+        took < Duration::from_secs(12),
+        "first reading {took:?} after the pause began, at --interval 30s"
+    );
 }
