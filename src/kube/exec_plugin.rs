@@ -27,11 +27,14 @@ pub async fn build_client(
     let mut config = config;
     config.default_retry = false;
     let timeout = timeout.unwrap_or(EXEC_PLUGIN_TIMEOUT);
-    // Every request in the log (`-v` changes, `-vv` requests, `-vvv` details), innermost so a
-    // retried request shows each attempt.
-    let trace = super::http_trace::HttpTraceLayer::new(config.cluster_url.to_string().as_str());
+    // Every answer capped (innermost, so the -vvv log below never holds more), every request
+    // in the log (`-v` changes, `-vv` requests, `-vvv` details), so a retried request shows
+    // each attempt.
+    let url = config.cluster_url.to_string();
+    let cap = super::body_cap::BodyCapLayer::new(&url, super::body_cap::api_body_cap());
+    let trace = super::http_trace::HttpTraceLayer::new(&url);
     let build = tokio::task::spawn_blocking(move || {
-        kube::client::ClientBuilder::try_from(config).map(|b| b.with_layer(&trace))
+        kube::client::ClientBuilder::try_from(config).map(|b| b.with_layer(&cap).with_layer(&trace))
     });
     match tokio::time::timeout(timeout, build).await {
         Ok(Ok(Ok(builder))) => Ok(match retry {

@@ -256,3 +256,171 @@ async fn a_retry_after_beyond_the_budget_fails_at_once_naming_the_wait() {
         run.stderr
     );
 }
+
+/// Issue 14 item 10: Prometheus' query answers were read whole by the query crate (4.9 GB peak
+/// RSS for 1 GiB answers). An instant and a range query are cut at the query cap (64 MiB) as
+/// soon as the answer passes it. (Peak RSS: `cargo bench --bench body_rss`.)
+#[tokio::test]
+async fn a_gigabyte_prometheus_answer_is_cut_at_the_query_cap() {
+    use kubectl_posthog::prometheus::{Auth, Prometheus, QueryError};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = HostileServer::start(Hostile::Huge(1 << 30)).await;
+    let prom = Prometheus::new(&server.url, &Auth::None, Duration::from_secs(60)).unwrap();
+    let started = Instant::now();
+    let instant = prom.instant("up").await;
+    let now = jiff::Timestamp::now();
+    let range = prom
+        .range(
+            "up",
+            now - jiff::SignedDuration::from_secs(3600),
+            now,
+            Duration::from_secs(15),
+        )
+        .await;
+    let took = started.elapsed();
+    for answer in [instant.map(|_| ()), range.map(|_| ())] {
+        match answer {
+            Err(QueryError::Unavailable(detail)) => {
+                assert!(detail.contains("larger than 64 MiB"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+/// A kubeconfig whose one cluster is `server` (a bearer token, no TLS).
+fn kubeconfig_for(dir: &std::path::Path, server: &str) -> String {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster: {{server: {server}}}\n\
+             contexts:\n- name: c\n  context: {{cluster: c, user: u, namespace: prod}}\nusers:\n- name: u\n  user: {{token: not-a-real-token}}\n"
+        ),
+    )
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// Issue 14 item 10: a 1 GiB answer from the API server was read whole by kube (7.2 GB peak
+/// RSS). It is cut at the Kubernetes API cap (128 MiB, overridden here to 8 MiB to keep the
+/// test quick) with one line naming the server and the cap. (Peak RSS at the default cap:
+/// `cargo bench --bench body_rss`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gigabyte_api_server_answer_is_cut_at_the_api_cap() {
+    let server = HostileServer::start(Hostile::Huge(1 << 30)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig_for(dir.path(), &server.url);
+    let started = Instant::now();
+    let run = tokio::task::spawn_blocking(move || {
+        crate::support::run(
+            crate::support::bin()
+                .args(["rollback", "history", "deployment/web", "--kubeconfig"])
+                .arg(&kubeconfig)
+                .env(
+                    "KUBECTL_POSTHOG_MAX_API_BODY_BYTES",
+                    (8u64 << 20).to_string(),
+                ),
+        )
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let expected = format!(
+        "the API server at {} answered more than 8 MiB (the cap on one Kubernetes API answer",
+        server.url
+    );
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+/// Spawns `preflight ARGS` (stdin a pipe nobody writes to), sends SIGTERM after a second and
+/// returns its exit code and how long it took to end after the signal.
+fn sigterm_after_a_second(args: &[String]) -> (Option<i32>, Duration, String) {
+    use std::process::Stdio;
+    let mut child = crate::support::bin()
+        .args(args)
+        .env("POSTHOG_API_KEY", PROJECT)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin = child.stdin.take();
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let signalled = Instant::now();
+    let deadline = signalled + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = signalled.elapsed();
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        use std::io::Read;
+        let _ = err.read_to_string(&mut stderr);
+    }
+    (status.and_then(|s| s.code()), took, stderr)
+}
+
+/// Issue 14 item 9: the first SIGTERM ends a command that has nothing to clean up, even one
+/// stuck in a read that blocks its thread (`preflight -f -` on a pipe nobody writes to used to
+/// ignore SIGTERM) or waiting on a server that never answers: exit 130 within 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_sigterm_ends_a_command_with_nothing_to_clean_up() {
+    let silent = HostileServer::start(Hostile::Silent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("deploy.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: posthog-integration}\nspec:\n  replicas: 2\n  \
+         selector: {matchLabels: {app: x}}\n  template:\n    metadata: {labels: {app: x}}\n    spec:\n      containers:\n      \
+         - name: app\n        image: x:1\n        env:\n        - {name: POSTHOG_API_KEY, valueFrom: {secretKeyRef: {name: s, key: k}}}\n",
+    )
+    .unwrap();
+    let manifest = manifest.to_string_lossy().into_owned();
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        (
+            "-f - on a silent pipe",
+            ["preflight", "-f", "-", "--offline"]
+                .map(String::from)
+                .into(),
+        ),
+        (
+            "a PostHog that never answers",
+            [
+                "preflight",
+                "-f",
+                &manifest,
+                "--posthog-host",
+                &silent.url,
+                "--remote-timeout",
+                "60s",
+            ]
+            .map(String::from)
+            .into(),
+        ),
+    ];
+    for (name, args) in cases {
+        let (code, took, stderr) =
+            tokio::task::spawn_blocking(move || sigterm_after_a_second(&args))
+                .await
+                .unwrap();
+        eprintln!("{name}: exit {code:?} {took:?} after SIGTERM");
+        assert_eq!(code, Some(130), "{name}: {stderr}");
+        assert!(took < Duration::from_secs(2), "{name}: took {took:?}");
+        assert!(stderr.contains("interrupted"), "{name}: {stderr}");
+    }
+}
