@@ -139,7 +139,7 @@ fn main() {
             .stderr(Stdio::null());
         let (code, wall, rss_kb) = measure(&mut cmd);
         println!(
-            "body_rss: {what} answering {mib} MiB each: preflight exit {code} in {:.2} s, peak RSS {:.1} MB",
+            "body_rss: {what} answering {mib} MiB each: exit {code} in {:.2} s, peak RSS {:.1} MB",
             wall.as_secs_f64(),
             rss_kb as f64 / 1024.0
         );

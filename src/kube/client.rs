@@ -263,6 +263,10 @@ pub fn api_error(request: &str, server: &str, error: kube::Error) -> Error {
                 status.code
             ))
         }
+        _ if super::exec_plugin::describe_refresh(&error).is_some() => Error::Cluster(format!(
+            "{request} failed: {}",
+            super::exec_plugin::describe_refresh(&error).unwrap_or_default()
+        )),
         _ if too_large(&error).is_some() => Error::Cluster(format!(
             "{request} failed: {}",
             too_large(&error)

@@ -424,3 +424,60 @@ async fn the_first_sigterm_ends_a_command_with_nothing_to_clean_up() {
         assert!(stderr.contains("interrupted"), "{name}: {stderr}");
     }
 }
+
+/// Issue 14 item 8: kube re-runs the exec credential plugin when its token expires mid-run, and
+/// that run had no deadline (a plugin that hangs on refresh blocked the command for as long as
+/// it hung). The plugin here answers for a second (kube runs it up to three times while
+/// building the client) with a token kube must refresh two seconds later, then hangs; the API
+/// server takes 2.5 s over the Deployment, so the next request refreshes the token: that run
+/// is killed at `--request-timeout` and the error names the plugin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_plugin_that_hangs_on_refresh_ends_at_the_deadline_naming_it() {
+    use crate::triage::{DEPLOYMENT, Incident, healthy};
+    let incident = Incident::start(healthy(), 1, false).await;
+    incident.sim.inject(simcluster::Fault::Latency {
+        path_contains: Some(format!("/deployments/{DEPLOYMENT}")),
+        delay: Duration::from_millis(2500),
+    });
+    let dir = incident.dir.path();
+    let (script, first) = (dir.join("token.sh"), dir.join("first-run"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nnow=$(date +%s%N)\n[ -e '{first}' ] || echo $now > '{first}'\nt0=$(cat '{first}')\n\
+             if [ $((now - t0)) -gt 1000000000 ]; then exec sleep 600; fi\n\
+             exp=$(date -u -d @$((t0 / 1000000000 + 62)) +%Y-%m-%dT%H:%M:%SZ)\n\
+             echo '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"simcluster\",\"expirationTimestamp\":\"'$exp'\"}}}}'\n",
+            first = first.display()
+        ),
+    )
+    .unwrap();
+    let kubeconfig = std::fs::read_to_string(&incident.kubeconfig).unwrap().replace(
+        "    token: simcluster\n",
+        &format!(
+            "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh\n      \
+             args: ['{}']\n      interactiveMode: Never\n",
+            script.display()
+        ),
+    );
+    std::fs::write(&incident.kubeconfig, kubeconfig).unwrap();
+    let started = Instant::now();
+    let run = incident
+        .run(&["rollback", "history", DEPLOYMENT, "--request-timeout", "5s"])
+        .await;
+    let took = started.elapsed();
+    eprintln!(
+        "exec plugin hanging on refresh: exit {} in {took:?}",
+        run.code
+    );
+    assert!(first.exists(), "the plugin ran");
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the exec credential plugin \"sh\" did not finish within 5s"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(took < Duration::from_secs(12), "took {took:?}");
+}
