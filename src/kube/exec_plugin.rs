@@ -32,13 +32,19 @@ pub async fn build_client(
         .then(|| super::retry::RetryPolicy::within(timeout));
     let mut config = config;
     config.default_retry = false;
+    let request_timeout = timeout;
     let timeout = timeout.unwrap_or(EXEC_PLUGIN_TIMEOUT);
     bound_plugin(&mut config, timeout);
     // Every answer capped (innermost, so the -vvv log below never holds more), every request
     // in the log (`-v` changes, `-vv` requests, `-vvv` details), so a retried request shows
     // each attempt.
     let url = config.cluster_url.to_string();
-    let cap = super::body_cap::BodyCapLayer::new(&url, super::body_cap::api_body_cap());
+    let cap =
+        super::body_cap::BodyCapLayer::new(&url, super::body_cap::api_body_cap(), request_timeout)
+            .with_refresh(match config.auth_info.exec {
+                Some(_) => timeout + Duration::from_secs(1),
+                None => Duration::ZERO,
+            });
     let trace = super::http_trace::HttpTraceLayer::new(&url);
     let build = tokio::task::spawn_blocking(move || {
         kube::client::ClientBuilder::try_from(config).map(|b| b.with_layer(&cap).with_layer(&trace))

@@ -25,7 +25,8 @@ const SYSTEM: &str = "kubernetes";
 pub(super) fn logged_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
     let server = config.cluster_url.to_string();
     let layer = HttpTraceLayer::new(&server);
-    let cap = super::body_cap::BodyCapLayer::new(&server, super::body_cap::api_body_cap());
+    let idle = config.read_timeout;
+    let cap = super::body_cap::BodyCapLayer::new(&server, super::body_cap::api_body_cap(), idle);
     Ok(kube::client::ClientBuilder::try_from(config)?
         .with_layer(&cap)
         .with_layer(&layer)

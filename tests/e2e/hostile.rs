@@ -20,6 +20,9 @@ pub enum Hostile {
     Huge(u64),
     /// Accepts and reads the request, never answers.
     Silent,
+    /// Sends these bytes (a status line and headers, perhaps a first chunk), then nothing,
+    /// without closing: a watch or a log stream that stopped.
+    Stall(String),
 }
 
 /// A hostile server on 127.0.0.1: its base URL and how many connections it accepted.
@@ -69,6 +72,10 @@ impl HostileServer {
                             let _ = socket.write_all(b"0\r\n\r\n").await;
                         }
                         Hostile::Silent => {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                        }
+                        Hostile::Stall(head) => {
+                            let _ = socket.write_all(head.as_bytes()).await;
                             tokio::time::sleep(Duration::from_secs(3600)).await;
                         }
                     }
@@ -480,4 +487,112 @@ async fn an_exec_plugin_that_hangs_on_refresh_ends_at_the_deadline_naming_it() {
     );
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
     assert!(took < Duration::from_secs(12), "took {took:?}");
+}
+
+/// A cluster connection to `server` as the commands make it (`extra` flags such as
+/// `--request-timeout`).
+async fn connect_to(
+    dir: &std::path::Path,
+    server: &str,
+    extra: &[&str],
+) -> kubectl_posthog::kube::Cluster {
+    use clap::Parser;
+    let kubeconfig = kubeconfig_for(dir, server);
+    let mut argv = vec!["kubectl-posthog", "--kubeconfig", &kubeconfig];
+    argv.extend_from_slice(extra);
+    argv.extend_from_slice(&["completion", "bash"]);
+    let global = kubectl_posthog::cmd::Cli::try_parse_from(argv)
+        .unwrap()
+        .global
+        .connect_options();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    kubectl_posthog::kube::connect(&global).await.unwrap()
+}
+
+/// Issue 14 item 8: a watch that stops sending without closing hung the command (the rollout
+/// waits re-open a watch only when it ends). A watch the server does not end within its
+/// `timeoutSeconds` plus 10 s now ends with an error naming the server, and the waits open a
+/// new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_that_goes_silent_ends_past_its_timeout() {
+    use futures::TryStreamExt as _;
+    use k8s_openapi::api::core::v1::Pod;
+    let server = HostileServer::start(Hostile::Stall(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+            .to_string(),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = connect_to(dir.path(), &server.url, &[]).await;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(cluster.client.clone(), "prod");
+    let started = Instant::now();
+    let params = kube::api::WatchParams::default().timeout(1);
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        let stream = pods.watch(&params, "0").await.unwrap();
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            match stream.try_next().await {
+                Ok(Some(_)) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+    })
+    .await;
+    let took = started.elapsed();
+    eprintln!("silent watch (timeoutSeconds=1): ended after {took:?}: {ended:?}");
+    let error = ended
+        .expect("the silent watch was still open after 30 s")
+        .unwrap_err();
+    let text = format!("{error} {:?}", std::error::Error::source(&error));
+    assert!(text.contains("sent nothing for 11s on a watch"), "{text}");
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(14),
+        "{took:?}"
+    );
+}
+
+/// Issue 14 item 8: a pod log that stops sending without closing (evidence reads one per
+/// container) hung the bundle when `--request-timeout` was not given. It ends after 30 s
+/// without a byte (the default idle bound), keeping what came before; evidence then records
+/// that log as unreadable with the reason, in the bundle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_log_that_goes_silent_ends_at_the_idle_bound() {
+    use futures::AsyncBufReadExt as _;
+    use k8s_openapi::api::core::v1::Pod;
+    let server = HostileServer::start(Hostile::Stall(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n6\r\nhello\n\r\n"
+            .to_string(),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = connect_to(dir.path(), &server.url, &[]).await;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(cluster.client.clone(), "prod");
+    let started = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(60), async {
+        let params = kube::api::LogParams {
+            since_seconds: Some(60),
+            ..Default::default()
+        };
+        let mut lines = pods.log_stream("web-1", &params).await.unwrap().lines();
+        let mut read = Vec::new();
+        loop {
+            use futures::TryStreamExt as _;
+            match lines.try_next().await {
+                Ok(Some(line)) => read.push(line),
+                Ok(None) => return (read, None),
+                Err(e) => return (read, Some(e.to_string())),
+            }
+        }
+    })
+    .await;
+    let took = started.elapsed();
+    eprintln!("silent pod log: ended after {took:?}: {ended:?}");
+    let (read, error) = ended.expect("the silent log was still open after 60 s");
+    assert_eq!(read, ["hello"], "what came before the silence is kept");
+    let error = error.expect("the silence is an error, not the end of the log");
+    assert!(
+        error.contains("sent nothing for 30s on a pod log"),
+        "{error}"
+    );
+    assert!(took < Duration::from_secs(35), "{took:?}");
 }
