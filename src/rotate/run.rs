@@ -37,6 +37,9 @@ pub struct Inputs {
     pub remote_timeout: Duration,
     pub dry_run: bool,
     pub revert: bool,
+    /// `--resume`: finish the rotation (or the revert) the Secret's state annotation records;
+    /// `new_key` may then be empty (the Secret holds it).
+    pub resume: bool,
     pub now: jiff::Timestamp,
 }
 
@@ -134,8 +137,33 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
         .or_else(|| plan::env_value(&deployment, &inputs.host_env))
         .unwrap_or_else(|| "https://us.i.posthog.com".to_string());
     let region = Region::from_host(&host).unwrap_or(Region::Us);
+    let given = inputs.new_key.trim();
+    // A revert was under way (killed while restoring the old key): finish it, never re-apply
+    // the key that failed.
+    if state.as_deref() == Some("reverting") {
+        return finish_revert(cluster, &secrets, &key, readers, current, region, inputs).await;
+    }
+    let new_key = match (inputs.resume, state.as_deref(), current.as_deref()) {
+        (true, Some(_), Some(current)) if given.is_empty() || given == current => current,
+        (true, Some(_), _) => {
+            return Err(Error::Usage(format!(
+                "--resume: secret {ns}/{} holds another key than the one given: the rotation \
+                 under way is to {}; resume without a key, or finish it first",
+                key.secret,
+                mask(current.as_deref().unwrap_or_default())
+            )));
+        }
+        (true, None, _) if given.is_empty() => {
+            return Err(Error::Usage(format!(
+                "--resume: no rotation is under way on secret {ns}/{} (no {STATE_ANNOTATION} \
+                 annotation); give the new key (--from-env, --from-file or stdin) to start one",
+                key.secret
+            )));
+        }
+        _ => given,
+    };
     // Resuming: the Secret already holds the new key and says a rotation was under way.
-    let resuming = state.is_some() && current.as_deref() == Some(inputs.new_key.trim());
+    let resuming = state.is_some() && current.as_deref() == Some(new_key);
     let old = match (&state, resuming) {
         (Some(_), true) => previous_value(&secrets, &key).await.unwrap_or_default(),
         _ => current.clone().unwrap_or_default(),
@@ -145,7 +173,7 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
         key: key.key.clone(),
         readers: readers.clone(),
         old_key: mask(&old),
-        new_key: mask(inputs.new_key.trim()),
+        new_key: mask(new_key),
         region: region.name(),
         result: Result_::Refused,
         steps: Vec::new(),
@@ -165,17 +193,14 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
     );
 
     if !resuming {
-        if let Some(why) = refusal(&inputs.new_key, current.as_deref()) {
+        if let Some(why) = refusal(new_key, current.as_deref()) {
             rotation.step("rotate.validate", false, "The new key is refused", why);
             return Ok(rotation);
         }
         let client =
             PostHogClient::new(inputs.remote_timeout).map_err(|e| Error::Remote(e.to_string()))?;
         let ingest = region.ingest_url();
-        match client
-            .check_project_key(&ingest, inputs.new_key.trim())
-            .await
-        {
+        match client.check_project_key(&ingest, new_key).await {
             Ok(ProjectKeyCheck::Valid { .. }) => rotation.step(
                 "rotate.validate",
                 true,
@@ -190,7 +215,7 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
                     format!(
                         "POST {}flags?v=2 answered {status} for {} ({}): a key of another project or region, or revoked",
                         ingest,
-                        mask(inputs.new_key.trim()),
+                        mask(new_key),
                         region.name()
                     ),
                 );
@@ -249,15 +274,7 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
                 key.secret
             ),
         );
-        let conflicts = set_key(
-            cluster,
-            &secrets,
-            &key,
-            &old,
-            inputs.new_key.trim(),
-            Some("restarting"),
-        )
-        .await?;
+        let conflicts = set_key(cluster, &secrets, &key, &old, new_key, Some("restarting")).await?;
         rotation.conflicts += conflicts;
         rotation.step(
             "rotate.secret",
@@ -290,15 +307,7 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
     )
     .await;
     if verified {
-        set_key(
-            cluster,
-            &secrets,
-            &key,
-            inputs.new_key.trim(),
-            inputs.new_key.trim(),
-            None,
-        )
-        .await?;
+        set_key(cluster, &secrets, &key, new_key, new_key, None).await?;
         rotation.result = Result_::Rotated;
         return Ok(rotation);
     }
@@ -312,16 +321,7 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
         );
         return Ok(rotation);
     }
-    match set_key(
-        cluster,
-        &secrets,
-        &key,
-        inputs.new_key.trim(),
-        &old,
-        Some("reverting"),
-    )
-    .await
-    {
+    match set_key(cluster, &secrets, &key, new_key, &old, Some("reverting")).await {
         Ok(conflicts) => {
             rotation.conflicts += conflicts;
             rotation.step(
@@ -361,6 +361,75 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
     } else {
         Result_::RevertFailed
     };
+    Ok(rotation)
+}
+
+/// The Secret says a revert was under way: the old key (from `NAME-previous`) is put back if
+/// it is not already, every reader restarted, and the state cleared.
+async fn finish_revert(
+    cluster: &Cluster,
+    secrets: &Api<Secret>,
+    key: &KeyRef,
+    readers: Vec<String>,
+    current: Option<String>,
+    region: Region,
+    inputs: &Inputs,
+) -> Result<Rotation> {
+    let current = current.unwrap_or_default();
+    let old = previous_value(secrets, key).await.ok_or_else(|| {
+        Error::Cluster(format!(
+            "a revert of secret {}/{} was under way but {} holds no key {:?}: restore the old key by hand",
+            cluster.namespace,
+            key.secret,
+            previous_name(&key.secret),
+            key.key
+        ))
+    })?;
+    let mut rotation = Rotation {
+        secret: key.secret.clone(),
+        key: key.key.clone(),
+        readers: readers.clone(),
+        old_key: mask(&old),
+        new_key: mask(&current),
+        region: region.name(),
+        result: Result_::Reverted,
+        steps: Vec::new(),
+        conflicts: 0,
+    };
+    rotation.step(
+        "rotate.resume",
+        true,
+        "A revert was under way",
+        format!(
+            "state \"reverting\": restoring {} from secret {}",
+            mask(&old),
+            previous_name(&key.secret)
+        ),
+    );
+    if inputs.dry_run {
+        rotation.result = Result_::DryRun;
+        return Ok(rotation);
+    }
+    rotation.conflicts += set_key(cluster, secrets, key, &current, &old, Some("reverting")).await?;
+    rotation.step(
+        "rotate.revert",
+        true,
+        "The old key is restored",
+        format!("key {} of secret {}: {}", key.key, key.secret, mask(&old)),
+    );
+    let restored = restart_all(
+        cluster,
+        &readers,
+        inputs,
+        &mut rotation,
+        "rotate.revert-restart",
+        jiff::Timestamp::now().max(inputs.now),
+    )
+    .await;
+    set_key(cluster, secrets, key, &old, &old, None).await?;
+    if !restored {
+        rotation.result = Result_::RevertFailed;
+    }
     Ok(rotation)
 }
 
