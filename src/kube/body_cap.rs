@@ -44,7 +44,7 @@ pub const WATCH_GRACE: Duration = Duration::from_secs(10);
 
 /// A stream sent nothing within its idle bound.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("the API server at {server} sent nothing for {} on {what}", humantime::format_duration(*idle))]
+#[error("{what} timed out: the API server at {server} sent nothing for {}", humantime::format_duration(*idle))]
 pub struct StreamIdle {
     pub server: String,
     pub idle: Duration,

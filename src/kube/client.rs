@@ -273,6 +273,10 @@ pub fn api_error(request: &str, server: &str, error: kube::Error) -> Error {
                 .map(ToString::to_string)
                 .unwrap_or_default()
         )),
+        _ if silent(&error).is_some() => Error::Cluster(format!(
+            "{request} failed: {}",
+            silent(&error).map(ToString::to_string).unwrap_or_default()
+        )),
         _ => Error::Cluster(format!(
             "{request} failed: cannot reach the cluster at {server}: {}; \
              check --context and that the API server is reachable",
@@ -288,6 +292,20 @@ fn too_large<'e>(
     let mut current = Some(error);
     while let Some(e) = current {
         if let Some(found) = e.downcast_ref::<super::body_cap::ApiBodyTooLarge>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The idle bound a request or stream passed ([`super::body_cap`]).
+fn silent<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e super::body_cap::StreamIdle> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<super::body_cap::StreamIdle>() {
             return Some(found);
         }
         current = e.source();
