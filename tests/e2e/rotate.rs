@@ -575,3 +575,72 @@ async fn killed_during_the_revert_rotate_key_resume_finishes_the_revert() {
     assert_eq!(value(&secret, "personal-key"), PERSONAL_KEY);
     assert_eq!(state_of(&incident), None);
 }
+
+/// Issue 19: a new key PostHog accepts at validation but that makes the pods fail (the image's
+/// script: pods started with the new key in their env never become ready, as an app that
+/// exits its readiness on 401s) is reverted automatically: the rollout of the first reader
+/// does not complete within --timeout, the old key is restored from `-previous`, and every
+/// reader is restarted onto it and becomes ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_whose_pods_never_become_ready_is_reverted_automatically() {
+    let (incident, posthog) = setup().await;
+    incident.sim.script_secret_value(
+        "posthog-secrets",
+        "api-key",
+        NEW_KEY,
+        simcluster::PodBehavior {
+            readiness: simcluster::Readiness::NeverReady,
+            ..healthy()
+        },
+    );
+    let out = incident
+        .run_with_env(
+            &[
+                "rotate-key",
+                "--from-env",
+                "TEST_NEW_KEY",
+                "--posthog-host",
+                posthog.url(),
+                "--timeout",
+                "6s",
+                "-o",
+                "json",
+            ],
+            &[("TEST_NEW_KEY", NEW_KEY)],
+        )
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report = crate::support::report_json(&out.stdout);
+    assert_eq!(
+        report["details"]["result"], "reverted",
+        "{}",
+        report["details"]
+    );
+    let ids = steps(&report);
+    assert!(ids.contains(&("rotate.restart".into(), false)), "{ids:?}");
+    assert!(ids.contains(&("rotate.revert".into(), true)), "{ids:?}");
+    assert_eq!(
+        ids.iter()
+            .filter(|(id, ok)| id == "rotate.revert-restart" && *ok)
+            .count(),
+        2,
+        "{ids:?}"
+    );
+    let secret = secret_of(&incident, "posthog-secrets");
+    assert_eq!(
+        value(&secret, "api-key"),
+        PROJECT_KEY,
+        "the old key is back"
+    );
+    assert_eq!(value(&secret, "personal-key"), PERSONAL_KEY);
+    assert_eq!(state_of(&incident), None);
+    let deployment = incident
+        .sim
+        .get("apps/v1", "Deployment", Some(&incident.ns), DEPLOYMENT)
+        .unwrap();
+    assert_eq!(
+        deployment.pointer("/status/readyReplicas"),
+        Some(&serde_json::json!(2)),
+        "{deployment}"
+    );
+}
