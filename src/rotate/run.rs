@@ -40,7 +40,32 @@ pub struct Inputs {
     /// `--resume`: finish the rotation (or the revert) the Secret's state annotation records;
     /// `new_key` may then be empty (the Secret holds it).
     pub resume: bool,
+    /// With Prometheus: no 401/403 from the restarted pods over a window before success.
+    pub auth_check: Option<AuthCheck>,
     pub now: jiff::Timestamp,
+}
+
+/// The check after the restarts that the new pods get no 401/403 (issue 19 step 5).
+pub struct AuthCheck {
+    pub prometheus: crate::prometheus::Prometheus,
+    pub naming: crate::prometheus::alert_table::Naming,
+    /// How long the new pods serve before their 401/403 are counted (`--verify-window`).
+    pub window: Duration,
+}
+
+impl AuthCheck {
+    /// The 401/403 responses of `deployment`'s pods over the window (0 when it served none).
+    pub fn query(&self, namespace: &str, deployment: &str) -> String {
+        let n = &self.naming;
+        let selector = n.deployment_selector(namespace, deployment);
+        format!(
+            r#"sum(increase({}{{{selector},{}=~"401|403"}}[{}s])) or sum({}{{{selector}}}) * 0"#,
+            n.requests,
+            n.status,
+            self.window.as_secs().max(1),
+            n.requests
+        )
+    }
 }
 
 /// How it ended.
@@ -606,6 +631,59 @@ async fn restart_all(
     if !all_ok {
         return false;
     }
+    let healthy = check_health(inputs, rotation, require_health).await;
+    if !(healthy && require_health) {
+        return healthy;
+    }
+    match &inputs.auth_check {
+        Some(check) => check_auth(cluster, readers, check, rotation).await,
+        None => true,
+    }
+}
+
+/// Once the new pods have served for the window: any 401/403 from them fails the rotation. A
+/// check Prometheus cannot answer is reported and does not undo a rotation that otherwise
+/// verified.
+async fn check_auth(
+    cluster: &Cluster,
+    readers: &[String],
+    check: &AuthCheck,
+    rotation: &mut Rotation,
+) -> bool {
+    tokio::time::sleep(check.window).await;
+    let window = humantime::format_duration(check.window);
+    let mut all_ok = true;
+    for name in readers {
+        let query = check.query(&cluster.namespace, name);
+        match check.prometheus.instant(&query).await {
+            Ok(Some(n)) if n > 0.0 => {
+                all_ok = false;
+                rotation.step(
+                    "rotate.verify-auth",
+                    false,
+                    &format!("deployment/{name}'s new pods get 401/403"),
+                    format!("{n:.0} 401/403 responses over {window} ({query})"),
+                );
+            }
+            Ok(_) => rotation.step(
+                "rotate.verify-auth",
+                true,
+                &format!("deployment/{name}'s new pods get no 401/403"),
+                format!("0 over {window} ({query})"),
+            ),
+            Err(e) => rotation.step(
+                "rotate.verify-auth",
+                false,
+                &format!("401/403 of deployment/{name} could not be read (not reverted for it)"),
+                e.to_string(),
+            ),
+        }
+    }
+    all_ok
+}
+
+/// The health endpoint after the restarts (when `--health-url` is given).
+async fn check_health(inputs: &Inputs, rotation: &mut Rotation, require_health: bool) -> bool {
     let Some(url) = &inputs.health_url else {
         rotation.step(
             "rotate.verify",

@@ -644,3 +644,76 @@ async fn a_new_key_whose_pods_never_become_ready_is_reverted_automatically() {
         "{deployment}"
     );
 }
+
+/// Issue 19 step 5: with Prometheus, the restarted pods must get no 401/403 over the
+/// verification window (`--verify-window`) before the rotation counts as done. A stand-in
+/// Prometheus answers the 401/403 query with 3: the rotation is reverted. With 0 it succeeds,
+/// and the query asked is for the readers' own pods over the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_prometheus_401s_from_the_new_pods_over_the_window_revert_the_rotation() {
+    use crate::triage::{PrometheusStandIn, Rates};
+    let args = |prometheus: &str| -> Vec<String> {
+        ["--prometheus-url", prometheus, "--verify-window", "1s"]
+            .map(String::from)
+            .into()
+    };
+    let (incident, posthog) = setup().await;
+    let failing = PrometheusStandIn::start(Rates {
+        auth: Some(3.0),
+        ..Rates::default()
+    })
+    .await;
+    let extra = args(&failing.url);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let out = rotate(&incident, &posthog, NEW_KEY, &extra).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report = crate::support::report_json(&out.stdout);
+    assert_eq!(
+        report["details"]["result"], "reverted",
+        "{}",
+        report["details"]
+    );
+    let ids = steps(&report);
+    assert!(
+        ids.contains(&("rotate.verify-auth".into(), false)),
+        "{ids:?}"
+    );
+    assert!(ids.contains(&("rotate.revert".into(), true)), "{ids:?}");
+    assert_eq!(
+        value(&secret_of(&incident, "posthog-secrets"), "api-key"),
+        PROJECT_KEY
+    );
+    let asked = failing.queries.lock().unwrap().clone();
+    assert!(
+        asked.iter().any(
+            |q| q.contains(r#"pod=~"posthog-integration-[a-z0-9]+-[a-z0-9]+""#)
+                && q.contains("401|403")
+                && q.contains("[1s]")
+        ),
+        "{asked:?}"
+    );
+
+    let clean = PrometheusStandIn::start(Rates {
+        auth: Some(0.0),
+        ..Rates::default()
+    })
+    .await;
+    let extra = args(&clean.url);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let out = rotate(&incident, &posthog, NEW_KEY, &extra).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = crate::support::report_json(&out.stdout);
+    assert_eq!(report["details"]["result"], "rotated");
+    let ids = steps(&report);
+    assert_eq!(
+        ids.iter()
+            .filter(|(id, ok)| id == "rotate.verify-auth" && *ok)
+            .count(),
+        2,
+        "both readers checked: {ids:?}"
+    );
+    assert_eq!(
+        value(&secret_of(&incident, "posthog-secrets"), "api-key"),
+        NEW_KEY
+    );
+}
