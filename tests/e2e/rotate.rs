@@ -452,18 +452,23 @@ async fn killed_before_the_patch_or_during_the_restarts_rotate_key_resume_finish
     let (incident, posthog) = setup().await;
     let slow = incident.sim.inject(simcluster::Fault::Latency {
         path_contains: Some("/secrets/posthog-secrets-previous".into()),
-        delay: std::time::Duration::from_secs(5),
+        delay: std::time::Duration::from_secs(8),
     });
     let mut child = spawn_rotation(&incident, &posthog);
+    // Killed 2 s after the Secret was first read: the copy to -previous that follows (after a
+    // validation with the local PostHog of milliseconds) hangs 8 s, so the Secret's own patch
+    // has not happened yet. (The simulator records a request once it has answered it.)
+    let secret_path = format!("/api/v1/namespaces/{}/secrets/posthog-secrets", incident.ns);
     let seen = incident
         .sim
-        .wait_until(std::time::Duration::from_secs(20), |sim| {
+        .wait_until(std::time::Duration::from_secs(20), move |sim| {
             sim.requests()
                 .iter()
-                .any(|r| r.method == "PATCH" && r.path.contains("posthog-secrets-previous"))
+                .any(|r| r.method == "GET" && r.path == secret_path)
         })
         .await;
-    assert!(seen, "the rotation never wrote the -previous copy");
+    assert!(seen, "the rotation never read the Secret");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     child.kill().unwrap();
     let _ = child.wait();
     incident.sim.clear_fault(slow);
