@@ -1,9 +1,11 @@
 //! Peak RSS when every remote answers with a 1 GiB body (issue 14 item 10: 5.8 GB RSS from the
 //! PostHog, status, health and Prometheus stand-ins). A local server answers every request with
 //! a chunked 1 GiB body; `preflight -f` (not offline) then asks it for the status page, the
-//! project key check, the staging health URL and Prometheus' rules. Each read stops at the body
-//! cap (16 MiB, `src/http.rs`), so peak RSS stays near the binary's baseline — except Prometheus'
-//! query client (prometheus-http-query), which still reads a body whole.
+//! project key check, the staging health URL and Prometheus' rules; `canary --dry-run`'s
+//! Prometheus queries read it too, and `rollback history` reads it as the API server. Each read
+//! stops at its cap — 16 MiB for PostHog, status and health (`src/http.rs`), 64 MiB for a
+//! Prometheus query answer (`src/prometheus/client.rs`), 128 MiB for a Kubernetes API answer
+//! (`src/kube/body_cap.rs`) — so peak RSS stays near the binary's baseline plus the cap.
 //!
 //! `cargo bench --bench body_rss`; `BODY_RSS_BENCH_MIB` changes the body size (default 1024).
 
@@ -80,8 +82,7 @@ fn main() {
          - name: app\n        image: x:1\n        env:\n        - {name: POSTHOG_API_KEY, valueFrom: {secretKeyRef: {name: s, key: k}}}\n",
     )
     .expect("manifest");
-    // The PostHog-side remotes (capped), then Prometheus alone (its query client is not capped
-    // yet: the figure shows what remains).
+    // The PostHog-side remotes, then Prometheus alone, then the API server.
     let posthog_side: Vec<String> = [
         "--posthog-host".to_string(),
         url.clone(),
@@ -92,9 +93,38 @@ fn main() {
     ]
     .into();
     let prometheus = vec!["--prometheus-url".to_string(), url.clone()];
-    for (what, remotes) in [
-        ("PostHog, status page, staging health", posthog_side),
-        ("Prometheus", prometheus),
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster: {{server: {url}}}\n\
+             contexts:\n- name: c\n  context: {{cluster: c, user: u, namespace: prod}}\nusers:\n- name: u\n  user: {{token: t}}\n"
+        ),
+    )
+    .expect("kubeconfig");
+    let preflight = |remotes: &[String]| -> Vec<String> {
+        let mut args = vec!["preflight".to_string(), "-f".to_string()];
+        args.push(manifest.to_string_lossy().into_owned());
+        args.extend(remotes.iter().cloned());
+        args.extend(["--remote-timeout", "60s", "-o", "json"].map(String::from));
+        args
+    };
+    let api_server = vec![
+        "rollback".to_string(),
+        "history".to_string(),
+        "deployment/web".to_string(),
+        "--kubeconfig".to_string(),
+        kubeconfig.to_string_lossy().into_owned(),
+        "--request-timeout".to_string(),
+        "60s".to_string(),
+    ];
+    for (what, args) in [
+        (
+            "PostHog, status page, staging health",
+            preflight(&posthog_side),
+        ),
+        ("Prometheus rules and queries", preflight(&prometheus)),
+        ("Kubernetes API server", api_server),
     ] {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubectl-posthog"));
         cmd.current_dir(dir.path())
@@ -103,18 +133,20 @@ fn main() {
                 "phc_BenchProjectKey7Lm2Qx9Rt4Vw8Yz3Bn6Cd1",
             )
             .env("CI", "true")
-            .args(["preflight", "-f"])
-            .arg(&manifest)
-            .args(&remotes)
-            .args(["--remote-timeout", "60s", "-o", "json"])
+            .env_remove("KUBECONFIG")
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let (code, wall, rss_kb) = measure(&mut cmd);
         println!(
-            "body_rss: {what} answering {mib} MiB each: preflight exit {code} in {:.2} s, peak RSS {:.1} MB",
+            "body_rss: {what} answering {mib} MiB each: exit {code} in {:.2} s, peak RSS {:.1} MB",
             wall.as_secs_f64(),
             rss_kb as f64 / 1024.0
         );
     }
-    println!("body_rss: cap per body 16 MiB (src/http.rs BODY_CAP)");
+    println!(
+        "body_rss: caps per body: PostHog/status/health/Prometheus rules 16 MiB (src/http.rs \
+         BODY_CAP), Prometheus queries 64 MiB (QUERY_BODY_CAP), Kubernetes API 128 MiB \
+         (src/kube/body_cap.rs)"
+    );
 }

@@ -5,8 +5,9 @@
 
 use futures::StreamExt;
 
-/// The most a status page, key check, health endpoint or Prometheus API answer may be. A real
-/// answer is a few KiB (a range query over an hour, a few hundred KiB).
+/// The most a status page, key check, health endpoint or Prometheus rules answer may be. A real
+/// answer is a few KiB. (Prometheus' query answers have their own cap,
+/// `prometheus::client::QUERY_BODY_CAP`.)
 pub const BODY_CAP: usize = 16 << 20;
 
 /// Redirects followed at most, all on the origin of the first request.
@@ -78,6 +79,15 @@ pub enum SendError {
 /// log (`-vv` the request line, `-vvv` headers and bodies; `system` names the service:
 /// `prometheus`, `posthog`).
 pub async fn send(system: &str, builder: reqwest::RequestBuilder) -> Result<Answer, SendError> {
+    send_capped(system, builder, BODY_CAP).await
+}
+
+/// [`send`] with another cap on the body (Prometheus' query answers: 64 MiB).
+pub async fn send_capped(
+    system: &str,
+    builder: reqwest::RequestBuilder,
+    cap: usize,
+) -> Result<Answer, SendError> {
     use crate::http_log::{Outcome, details, exchange};
     let (client, request) = builder.build_split();
     let request = request.map_err(SendError::Request)?;
@@ -118,9 +128,7 @@ pub async fn send(system: &str, builder: reqwest::RequestBuilder) -> Result<Answ
         Outcome::Status(status.as_u16()),
         started.elapsed(),
     );
-    let body = read_capped(response, BODY_CAP)
-        .await
-        .map_err(SendError::Body)?;
+    let body = read_capped(response, cap).await.map_err(SendError::Body)?;
     details(system, "response", Some(&headers), Some(body.as_bytes()));
     Ok(Answer {
         status,

@@ -84,8 +84,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Arc::new(SystemClock),
         interrupt,
     );
+    watch_signals(interrupt_tx, ctx.interrupt.clone());
     let result = runtime.block_on(async {
-        tokio::spawn(forward_signals(interrupt_tx));
         let command = dispatch(cli.command, &ctx);
         tokio::pin!(command);
         tokio::select! {
@@ -188,8 +188,33 @@ fn publish(ctx: &Ctx, report: &Report) -> Result<()> {
     Ok(())
 }
 
-/// First SIGINT/SIGTERM: tell the command (a canary aborts safely). Second: exit at once.
-async fn forward_signals(tx: tokio::sync::watch::Sender<bool>) {
+/// How long a command with nothing to clean up has to end by itself after the first signal
+/// before the process exits anyway (a read that blocks the command's thread: `-f -` on a pipe
+/// nobody writes to).
+const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Signals are watched on a thread of their own, so a command that blocks every runtime thread
+/// still hears them.
+fn watch_signals(tx: tokio::sync::watch::Sender<bool>, interrupt: Interrupt) {
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(forward_signals(tx, interrupt));
+        });
+    if let Err(e) = spawned {
+        eprintln!("cannot watch for SIGINT/SIGTERM: {e}");
+    }
+}
+
+/// First SIGINT/SIGTERM: tell the command (a canary aborts safely); a command that has nothing
+/// to clean up ends, within [`INTERRUPT_GRACE`] even if it is stuck. Second: exit at once.
+async fn forward_signals(tx: tokio::sync::watch::Sender<bool>, interrupt: Interrupt) {
     let mut received = 0;
     loop {
         if wait_for_signal().await.is_err() {
@@ -201,6 +226,16 @@ async fn forward_signals(tx: tokio::sync::watch::Sender<bool>) {
             std::process::exit(i32::from(Exit::Interrupted.code()));
         }
         let _ = tx.send(true);
+        if !interrupt.is_taken_over() {
+            tokio::select! {
+                () = tokio::time::sleep(INTERRUPT_GRACE) => {}
+                r = wait_for_signal() => if r.is_err() { return },
+            }
+            if !interrupt.is_taken_over() {
+                eprintln!("error: interrupted");
+                std::process::exit(i32::from(Exit::Interrupted.code()));
+            }
+        }
     }
 }
 

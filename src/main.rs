@@ -10,6 +10,9 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("__complete") {
         return kubectl_posthog::complete(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some(kubectl_posthog::kube::exec_plugin::BOUNDED_EXEC) {
+        return kubectl_posthog::kube::exec_plugin::run_bounded(&args[1..]);
+    }
     match Cli::try_parse() {
         Ok(cli) => kubectl_posthog::run(cli),
         Err(error) => {

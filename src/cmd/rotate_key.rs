@@ -28,10 +28,14 @@ read from an environment variable (--from-env), a file (--from-file), or stdin.
   3. keeps the old value in NAME-previous (label kubectl-posthog/previous-of=NAME, owned by the
      Secret), then patches only that key of the Secret under its resourceVersion;
   4. restarts each reader like `kubectl rollout restart` and waits like `kubectl rollout status`;
-  5. verifies: the rollouts complete and --health-url reports posthog.connected; on failure the
-     old key is restored and the readers restarted again (--no-revert leaves the new key).
-Interrupted? Run the same command again: the Secret's kubectl-posthog/rotation annotation says
-a rotation was under way and it resumes at the restarts.
+  5. verifies: the rollouts complete, --health-url reports posthog.connected and, with
+     Prometheus (--prometheus-url, $PROMETHEUS_URL or prometheus.url), the restarted pods get no
+     401/403 over --verify-window (30s); on failure the old key is restored and the readers
+     restarted again (--no-revert leaves the new key).
+Interrupted (even by kill -9)? `rotate-key --resume` finishes from the Secret's
+kubectl-posthog/rotation annotation: a rotation under way resumes at the restarts with the key
+the Secret holds (no key needed), a revert under way is finished. Running the same command
+again does the same.
 
 Examples:
   POSTHOG_NEW_KEY=phc_… kubectl posthog rotate-key deployment/posthog-integration -n prod --from-env POSTHOG_NEW_KEY
@@ -78,16 +82,43 @@ pub struct RotateKeyArgs {
     #[arg(long)]
     pub no_revert: bool,
 
+    /// Prometheus, to check that the restarted pods get no 401/403 over --verify-window
+    /// (else $PROMETHEUS_URL, else prometheus.url in the config)
+    #[arg(long, value_name = "URL")]
+    pub prometheus_url: Option<String>,
+
+    /// With Prometheus: how long the restarted pods serve before their 401/403 are counted
+    /// (any fails the rotation, which is then reverted)
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = crate::config::duration::duration_arg)]
+    pub verify_window: Duration,
+
+    /// Finish an interrupted rotation (or revert) from the Secret's state annotation; the new
+    /// key is then optional
+    #[arg(long)]
+    pub resume: bool,
+
     #[command(flatten)]
     pub notify: NotifyArgs,
 }
 
 pub async fn run(args: RotateKeyArgs, ctx: &Ctx) -> Result<Report> {
     let target = args.target.parse()?;
-    let new_key = read_key(&args)?;
+    // Resuming needs no key (the Secret holds it); stdin is not read for one then.
+    let new_key = match args.resume && args.from_env.is_none() && args.from_file.is_none() {
+        true => String::new(),
+        false => read_key(&args)?,
+    };
     let config = ctx.config()?;
     let notifier = args.notify.notifier(ctx, args.dry_run).await?;
     let cluster = ctx.cluster().await?;
+    let auth_check = ctx
+        .prometheus(args.prometheus_url.as_deref(), None)
+        .await?
+        .map(|prometheus| crate::rotate::run::AuthCheck {
+            prometheus,
+            naming: crate::prometheus::alert_table::Naming::from_config(&config.canary),
+            window: args.verify_window,
+        });
     let spinner = ctx
         .ui
         .spinner(&format!("rotating the PostHog key of {target}"));
@@ -107,6 +138,8 @@ pub async fn run(args: RotateKeyArgs, ctx: &Ctx) -> Result<Report> {
                 .unwrap_or(Duration::from_secs(10)),
             dry_run: args.dry_run,
             revert: !args.no_revert,
+            resume: args.resume,
+            auth_check,
             now: ctx.now(),
         },
     )

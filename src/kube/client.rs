@@ -263,12 +263,54 @@ pub fn api_error(request: &str, server: &str, error: kube::Error) -> Error {
                 status.code
             ))
         }
+        _ if super::exec_plugin::describe_refresh(&error).is_some() => Error::Cluster(format!(
+            "{request} failed: {}",
+            super::exec_plugin::describe_refresh(&error).unwrap_or_default()
+        )),
+        _ if too_large(&error).is_some() => Error::Cluster(format!(
+            "{request} failed: {}",
+            too_large(&error)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        )),
+        _ if silent(&error).is_some() => Error::Cluster(format!(
+            "{request} failed: {}",
+            silent(&error).map(ToString::to_string).unwrap_or_default()
+        )),
         _ => Error::Cluster(format!(
             "{request} failed: cannot reach the cluster at {server}: {}; \
              check --context and that the API server is reachable",
             error_chain(&error)
         )),
     }
+}
+
+/// The cap an answer passed ([`super::body_cap`]), wherever kube wrapped it.
+fn too_large<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e super::body_cap::ApiBodyTooLarge> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<super::body_cap::ApiBodyTooLarge>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The idle bound a request or stream passed ([`super::body_cap`]).
+fn silent<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e super::body_cap::StreamIdle> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<super::body_cap::StreamIdle>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// The innermost causes, which say "connection refused" where the outer error says "ServiceError".

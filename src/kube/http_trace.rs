@@ -20,10 +20,15 @@ use crate::http_log::{self, Outcome};
 
 const SYSTEM: &str = "kubernetes";
 
-/// kube's client with every request in the log (`-v` changes, `-vv` requests, `-vvv` details).
+/// kube's client with every request in the log (`-v` changes, `-vv` requests, `-vvv` details)
+/// and every answer capped ([`super::body_cap`]).
 pub(super) fn logged_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
-    let layer = HttpTraceLayer::new(config.cluster_url.to_string().as_str());
+    let server = config.cluster_url.to_string();
+    let layer = HttpTraceLayer::new(&server);
+    let idle = config.read_timeout;
+    let cap = super::body_cap::BodyCapLayer::new(&server, super::body_cap::api_body_cap(), idle);
     Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&cap)
         .with_layer(&layer)
         .build())
 }
@@ -84,11 +89,7 @@ where
         let changes = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
         // Watches and followed logs never end: their bodies are not read here. Pod logs are not
         // shown either: what an application prints is redacted by `evidence`, not by this log.
-        let path = uri.split('?').next().unwrap_or_default();
-        let streaming = uri.contains("watch=true")
-            || uri.contains("watch=1")
-            || uri.contains("follow=true")
-            || path.ends_with("/log");
+        let streaming = super::body_cap::is_stream(request.uri());
         let details = http_log::details_enabled();
         let sent = details.then(|| (request.headers().clone(), request.body().try_clone()));
         let started = Instant::now();

@@ -2,6 +2,7 @@
 //! and turning API errors into one line that names the object and what to do.
 
 pub mod apps;
+pub mod body_cap;
 mod client;
 mod contexts;
 mod credential;

@@ -16,7 +16,18 @@ use backon::ExponentialBuilder;
 pub fn transient(error: &kube::Error) -> bool {
     match error {
         kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        kube::Error::HyperError(_) => true,
+        // A credential plugin that failed or hung (on a token refresh), an answer over the
+        // body cap and a server that sent nothing within the idle bound (it already had the
+        // whole bound): not retried.
+        kube::Error::Service(inner) => {
+            !(inner.is::<kube::client::AuthError>()
+                || inner.is::<super::body_cap::ApiBodyTooLarge>()
+                || inner.is::<super::body_cap::StreamIdle>()
+                || inner
+                    .downcast_ref::<kube::Error>()
+                    .is_some_and(|e| matches!(e, kube::Error::Auth(_))))
+        }
         _ => false,
     }
 }

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use prometheus_http_query::response::Data;
-
 use crate::error::{Error, Result};
 
 /// How requests to Prometheus authenticate.
@@ -49,8 +47,7 @@ pub struct RangeSeries {
 /// A connected Prometheus HTTP API.
 #[derive(Clone)]
 pub struct Prometheus {
-    client: prometheus_http_query::Client,
-    /// The same HTTP client (auth headers, timeout) for the endpoints the crate does not cover.
+    /// The HTTP client with the auth header and timeout.
     http: reqwest::Client,
     url: String,
 }
@@ -104,10 +101,7 @@ impl Prometheus {
             .redirect(crate::http::same_origin_redirects())
             .build()
             .map_err(|e| Error::Input(format!("cannot build the Prometheus HTTP client: {e}")))?;
-        let client = prometheus_http_query::Client::from(http.clone(), url)
-            .map_err(|e| Error::Usage(format!("invalid Prometheus URL {url:?}: {e}")))?;
         Ok(Prometheus {
-            client,
             http,
             url: url.trim_end_matches('/').to_string(),
         })
@@ -154,40 +148,21 @@ impl Prometheus {
         end: jiff::Timestamp,
         step: Duration,
     ) -> Result<Vec<RangeSeries>, QueryError> {
-        let started = std::time::Instant::now();
-        let answer = self
-            .client
-            .query_range(
-                query,
-                start.as_second(),
-                end.as_second(),
-                step.as_secs_f64(),
-            )
-            .get()
-            .await;
-        let url = format!(
-            "{}/api/v1/query_range?query={}&start={}&end={}&step={}",
-            self.url,
-            encode(query),
-            start.as_second(),
-            end.as_second(),
-            step.as_secs_f64()
-        );
-        self.log_query(&url, answer.as_ref().err(), started);
-        let answer = answer.map_err(|e| self.query_error(e))?;
-        match answer.data() {
-            Data::Matrix(vectors) => Ok(vectors
-                .iter()
-                .map(|v| RangeSeries {
-                    labels: v
-                        .metric()
+        let params = [
+            ("query", query.to_string()),
+            ("start", start.as_second().to_string()),
+            ("end", end.as_second().to_string()),
+            ("step", step.as_secs_f64().to_string()),
+        ];
+        match self.query_api("query_range", &params).await? {
+            QueryData::Matrix(series) => Ok(series
+                .into_iter()
+                .map(|s| RangeSeries {
+                    labels: s.metric,
+                    samples: s
+                        .values
                         .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    samples: v
-                        .samples()
-                        .iter()
-                        .map(|s| (s.timestamp(), s.value()))
+                        .map(|(t, v)| (*t, parse_value(v)))
                         .filter(|(_, value)| value.is_finite())
                         .collect(),
                 })
@@ -214,21 +189,22 @@ impl Prometheus {
     /// Runs an instant query and reduces it to one number: a scalar, or the largest element of
     /// an instant vector (the worst pod or series); an empty vector is `None`.
     pub async fn instant(&self, query: &str) -> Result<Option<f64>, QueryError> {
-        let started = std::time::Instant::now();
-        let result = self.client.query(query).get().await;
-        let url = format!("{}/api/v1/query?query={}", self.url, encode(query));
-        self.log_query(&url, result.as_ref().err(), started);
-        let result = result.map_err(|e| self.query_error(e))?;
-        let value = match result.data() {
-            Data::Scalar(sample) => Ok(Some(sample.value())),
-            Data::Vector(vector) => Ok(vector
+        let data = self
+            .query_api("query", &[("query", query.to_string())])
+            .await?;
+        let value = match data {
+            QueryData::Scalar((_, v)) => Ok(Some(parse_value(&v))),
+            QueryData::Vector(vector) => Ok(vector
                 .iter()
-                .map(|v| v.sample().value())
+                .filter_map(|v| v.value.as_ref().map(|(_, v)| parse_value(v)))
                 .reduce(|a, b| if b > a || a.is_nan() { b } else { a })),
-            Data::Matrix(_) => Err(QueryError::Shape(
+            QueryData::Matrix(_) => Err(QueryError::Shape(
                 "the query returns a range vector; wrap it in a function such as rate(…[5m]) \
                  or max_over_time(…[5m]) so it yields one number"
                     .to_string(),
+            )),
+            QueryData::String(_) => Err(QueryError::Shape(
+                "the query returns a string, not a number".to_string(),
             )),
         };
         if let Ok(value) = &value {
@@ -238,68 +214,125 @@ impl Prometheus {
         value
     }
 
-    /// The `-vv` line for a query the query crate sent (it sends it itself: GET, as `.get()` asks).
-    fn log_query(
+    /// `GET {url}/api/v1/{endpoint}?…`, its answer read up to [`QUERY_BODY_CAP`] (issue 14 item
+    /// 10: a 1 GiB answer used to be held whole, 4.9 GB peak RSS) and decoded from the API's
+    /// envelope (`status`, `data`, `errorType`, `error`).
+    async fn query_api(
         &self,
-        url: &str,
-        error: Option<&prometheus_http_query::Error>,
-        started: std::time::Instant,
-    ) {
-        use crate::http_log::{Outcome, exchange};
-        let status = match error {
-            None => Some(200),
-            Some(prometheus_http_query::Error::Client(e)) => e
-                .inner()
-                .and_then(reqwest::Error::status)
-                .map(|s| s.as_u16()),
-            // Prometheus's own error JSON comes with 400 (bad data) or 422 (execution).
-            Some(prometheus_http_query::Error::Prometheus(e)) if e.is_bad_data() => Some(400),
-            Some(prometheus_http_query::Error::Prometheus(e)) if e.is_execution() => Some(422),
-            Some(_) => None,
-        };
-        let text = error.map(|e| innermost(e)).unwrap_or_default();
-        let outcome = match status {
-            Some(status) => Outcome::Status(status),
-            None => Outcome::Failed(&text),
-        };
-        exchange("prometheus", "GET", url, outcome, started.elapsed());
-    }
-
-    fn query_error(&self, error: prometheus_http_query::Error) -> QueryError {
-        match error {
-            prometheus_http_query::Error::Prometheus(e) if e.is_bad_data() || e.is_execution() => {
-                QueryError::Rejected(e.message().to_string())
+        endpoint: &str,
+        params: &[(&str, String)],
+    ) -> Result<QueryData, QueryError> {
+        let url = format!("{}/api/v1/{endpoint}", self.url);
+        let answer = crate::http::send_capped(
+            "prometheus",
+            self.http.get(&url).query(params),
+            QUERY_BODY_CAP,
+        )
+        .await
+        .map_err(|e| {
+            QueryError::Unavailable(match e {
+                crate::http::SendError::Request(e) => {
+                    format!("Prometheus at {} {}", self.url, innermost(&e))
+                }
+                crate::http::SendError::Body(e) => {
+                    format!("Prometheus at {}: {e}", self.url)
+                }
+            })
+        })?;
+        let status = answer.status;
+        if status.as_u16() == 401 || status.as_u16() == 403 {
+            return Err(QueryError::Unavailable(format!(
+                "Prometheus at {} refused the credentials ({status}): check prometheus.bearerToken/basicAuth",
+                self.url
+            )));
+        }
+        // Prometheus answers its own error JSON with 400 (bad data), 422 (execution) or 503
+        // (timeout, cancelled); anything else that is not JSON is not the Prometheus API.
+        match serde_json::from_str::<Envelope>(&answer.body) {
+            Ok(Envelope {
+                status: EnvelopeStatus::Success,
+                data: Some(data),
+                ..
+            }) if status.is_success() => Ok(data),
+            Ok(Envelope {
+                status: EnvelopeStatus::Error,
+                error_type,
+                error,
+                ..
+            }) => {
+                let message = error.unwrap_or_default();
+                match error_type.as_deref() {
+                    Some("bad_data" | "execution") => Err(QueryError::Rejected(message)),
+                    other => Err(QueryError::Unavailable(format!(
+                        "Prometheus at {} failed the query: {}: {message}",
+                        self.url,
+                        other.unwrap_or("error")
+                    ))),
+                }
             }
-            prometheus_http_query::Error::Prometheus(e) => {
-                QueryError::Unavailable(format!("Prometheus at {} failed the query: {e}", self.url))
-            }
-            prometheus_http_query::Error::Client(e) => {
-                let status = e.inner().and_then(reqwest::Error::status);
-                let detail = match status {
-                    Some(s) if s.as_u16() == 401 || s.as_u16() == 403 => format!(
-                        "refused the credentials ({s}): check prometheus.bearerToken/basicAuth"
-                    ),
-                    Some(s) => format!("answered {s}"),
-                    None => match e.inner() {
-                        Some(inner) if inner.is_decode() => {
-                            "did not answer with the Prometheus API's JSON: \
-                             check that the URL is the Prometheus base URL"
-                                .to_string()
-                        }
-                        Some(inner) => innermost(inner),
-                        None => format!("did not answer as the Prometheus API does: {e}"),
-                    },
-                };
-                QueryError::Unavailable(format!("Prometheus at {} {detail}", self.url))
-            }
-            other => QueryError::Unavailable(format!("Prometheus at {}: {other}", self.url)),
+            _ if !status.is_success() => Err(QueryError::Unavailable(format!(
+                "Prometheus at {} answered {status}",
+                self.url
+            ))),
+            _ => Err(QueryError::Unavailable(format!(
+                "Prometheus at {} did not answer with the Prometheus API's JSON: \
+                 check that the URL is the Prometheus base URL",
+                self.url
+            ))),
         }
     }
 }
 
-/// A query as a URL query value.
-fn encode(query: &str) -> String {
-    url::form_urlencoded::byte_serialize(query.as_bytes()).collect()
+/// The most a query answer (`/api/v1/query`, `/api/v1/query_range`) may be. Prometheus returns
+/// at most 11,000 points per series; at ~40 bytes a point that is ~450 KiB per series, so 64 MiB
+/// holds ~140 series at full resolution over the longest window (a canary's queries aggregate
+/// to a handful of series).
+pub const QUERY_BODY_CAP: usize = 64 << 20;
+
+/// The API's answer envelope.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    status: EnvelopeStatus,
+    data: Option<QueryData>,
+    error_type: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum EnvelopeStatus {
+    Success,
+    Error,
+}
+
+/// `data` of a query answer, by `resultType`.
+#[derive(serde::Deserialize)]
+#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+enum QueryData {
+    Vector(Vec<VectorElement>),
+    Matrix(Vec<MatrixSeries>),
+    Scalar((f64, String)),
+    String(#[allow(dead_code)] (f64, String)),
+}
+
+/// One element of an instant vector (a native histogram carries `histogram` instead of `value`).
+#[derive(serde::Deserialize)]
+struct VectorElement {
+    value: Option<(f64, String)>,
+}
+
+#[derive(serde::Deserialize)]
+struct MatrixSeries {
+    #[serde(default)]
+    metric: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+}
+
+/// A sample value as Prometheus writes it (`"2.5"`, `"NaN"`, `"+Inf"`); unreadable is NaN.
+fn parse_value(text: &str) -> f64 {
+    text.parse().unwrap_or(f64::NAN)
 }
 
 /// "connection refused" rather than "error sending request".

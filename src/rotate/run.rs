@@ -37,7 +37,35 @@ pub struct Inputs {
     pub remote_timeout: Duration,
     pub dry_run: bool,
     pub revert: bool,
+    /// `--resume`: finish the rotation (or the revert) the Secret's state annotation records;
+    /// `new_key` may then be empty (the Secret holds it).
+    pub resume: bool,
+    /// With Prometheus: no 401/403 from the restarted pods over a window before success.
+    pub auth_check: Option<AuthCheck>,
     pub now: jiff::Timestamp,
+}
+
+/// The check after the restarts that the new pods get no 401/403 (issue 19 step 5).
+pub struct AuthCheck {
+    pub prometheus: crate::prometheus::Prometheus,
+    pub naming: crate::prometheus::alert_table::Naming,
+    /// How long the new pods serve before their 401/403 are counted (`--verify-window`).
+    pub window: Duration,
+}
+
+impl AuthCheck {
+    /// The 401/403 responses of `deployment`'s pods over the window (0 when it served none).
+    pub fn query(&self, namespace: &str, deployment: &str) -> String {
+        let n = &self.naming;
+        let selector = n.deployment_selector(namespace, deployment);
+        format!(
+            r#"sum(increase({}{{{selector},{}=~"401|403"}}[{}s])) or sum({}{{{selector}}}) * 0"#,
+            n.requests,
+            n.status,
+            self.window.as_secs().max(1),
+            n.requests
+        )
+    }
 }
 
 /// How it ended.
@@ -134,8 +162,33 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
         .or_else(|| plan::env_value(&deployment, &inputs.host_env))
         .unwrap_or_else(|| "https://us.i.posthog.com".to_string());
     let region = Region::from_host(&host).unwrap_or(Region::Us);
+    let given = inputs.new_key.trim();
+    // A revert was under way (killed while restoring the old key): finish it, never re-apply
+    // the key that failed.
+    if state.as_deref() == Some("reverting") {
+        return finish_revert(cluster, &secrets, &key, readers, current, region, inputs).await;
+    }
+    let new_key = match (inputs.resume, state.as_deref(), current.as_deref()) {
+        (true, Some(_), Some(current)) if given.is_empty() || given == current => current,
+        (true, Some(_), _) => {
+            return Err(Error::Usage(format!(
+                "--resume: secret {ns}/{} holds another key than the one given: the rotation \
+                 under way is to {}; resume without a key, or finish it first",
+                key.secret,
+                mask(current.as_deref().unwrap_or_default())
+            )));
+        }
+        (true, None, _) if given.is_empty() => {
+            return Err(Error::Usage(format!(
+                "--resume: no rotation is under way on secret {ns}/{} (no {STATE_ANNOTATION} \
+                 annotation); give the new key (--from-env, --from-file or stdin) to start one",
+                key.secret
+            )));
+        }
+        _ => given,
+    };
     // Resuming: the Secret already holds the new key and says a rotation was under way.
-    let resuming = state.is_some() && current.as_deref() == Some(inputs.new_key.trim());
+    let resuming = state.is_some() && current.as_deref() == Some(new_key);
     let old = match (&state, resuming) {
         (Some(_), true) => previous_value(&secrets, &key).await.unwrap_or_default(),
         _ => current.clone().unwrap_or_default(),
@@ -145,7 +198,7 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
         key: key.key.clone(),
         readers: readers.clone(),
         old_key: mask(&old),
-        new_key: mask(inputs.new_key.trim()),
+        new_key: mask(new_key),
         region: region.name(),
         result: Result_::Refused,
         steps: Vec::new(),
@@ -165,17 +218,14 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
     );
 
     if !resuming {
-        if let Some(why) = refusal(&inputs.new_key, current.as_deref()) {
+        if let Some(why) = refusal(new_key, current.as_deref()) {
             rotation.step("rotate.validate", false, "The new key is refused", why);
             return Ok(rotation);
         }
         let client =
             PostHogClient::new(inputs.remote_timeout).map_err(|e| Error::Remote(e.to_string()))?;
         let ingest = region.ingest_url();
-        match client
-            .check_project_key(&ingest, inputs.new_key.trim())
-            .await
-        {
+        match client.check_project_key(&ingest, new_key).await {
             Ok(ProjectKeyCheck::Valid { .. }) => rotation.step(
                 "rotate.validate",
                 true,
@@ -190,7 +240,7 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
                     format!(
                         "POST {}flags?v=2 answered {status} for {} ({}): a key of another project or region, or revoked",
                         ingest,
-                        mask(inputs.new_key.trim()),
+                        mask(new_key),
                         region.name()
                     ),
                 );
@@ -249,15 +299,7 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
                 key.secret
             ),
         );
-        let conflicts = set_key(
-            cluster,
-            &secrets,
-            &key,
-            &old,
-            inputs.new_key.trim(),
-            Some("restarting"),
-        )
-        .await?;
+        let conflicts = set_key(cluster, &secrets, &key, &old, new_key, Some("restarting")).await?;
         rotation.conflicts += conflicts;
         rotation.step(
             "rotate.secret",
@@ -290,15 +332,7 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
     )
     .await;
     if verified {
-        set_key(
-            cluster,
-            &secrets,
-            &key,
-            inputs.new_key.trim(),
-            inputs.new_key.trim(),
-            None,
-        )
-        .await?;
+        set_key(cluster, &secrets, &key, new_key, new_key, None).await?;
         rotation.result = Result_::Rotated;
         return Ok(rotation);
     }
@@ -312,16 +346,7 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
         );
         return Ok(rotation);
     }
-    match set_key(
-        cluster,
-        &secrets,
-        &key,
-        inputs.new_key.trim(),
-        &old,
-        Some("reverting"),
-    )
-    .await
-    {
+    match set_key(cluster, &secrets, &key, new_key, &old, Some("reverting")).await {
         Ok(conflicts) => {
             rotation.conflicts += conflicts;
             rotation.step(
@@ -361,6 +386,75 @@ pub async fn rotate(cluster: &Cluster, inputs: &Inputs) -> Result<Rotation> {
     } else {
         Result_::RevertFailed
     };
+    Ok(rotation)
+}
+
+/// The Secret says a revert was under way: the old key (from `NAME-previous`) is put back if
+/// it is not already, every reader restarted, and the state cleared.
+async fn finish_revert(
+    cluster: &Cluster,
+    secrets: &Api<Secret>,
+    key: &KeyRef,
+    readers: Vec<String>,
+    current: Option<String>,
+    region: Region,
+    inputs: &Inputs,
+) -> Result<Rotation> {
+    let current = current.unwrap_or_default();
+    let old = previous_value(secrets, key).await.ok_or_else(|| {
+        Error::Cluster(format!(
+            "a revert of secret {}/{} was under way but {} holds no key {:?}: restore the old key by hand",
+            cluster.namespace,
+            key.secret,
+            previous_name(&key.secret),
+            key.key
+        ))
+    })?;
+    let mut rotation = Rotation {
+        secret: key.secret.clone(),
+        key: key.key.clone(),
+        readers: readers.clone(),
+        old_key: mask(&old),
+        new_key: mask(&current),
+        region: region.name(),
+        result: Result_::Reverted,
+        steps: Vec::new(),
+        conflicts: 0,
+    };
+    rotation.step(
+        "rotate.resume",
+        true,
+        "A revert was under way",
+        format!(
+            "state \"reverting\": restoring {} from secret {}",
+            mask(&old),
+            previous_name(&key.secret)
+        ),
+    );
+    if inputs.dry_run {
+        rotation.result = Result_::DryRun;
+        return Ok(rotation);
+    }
+    rotation.conflicts += set_key(cluster, secrets, key, &current, &old, Some("reverting")).await?;
+    rotation.step(
+        "rotate.revert",
+        true,
+        "The old key is restored",
+        format!("key {} of secret {}: {}", key.key, key.secret, mask(&old)),
+    );
+    let restored = restart_all(
+        cluster,
+        &readers,
+        inputs,
+        &mut rotation,
+        "rotate.revert-restart",
+        jiff::Timestamp::now().max(inputs.now),
+    )
+    .await;
+    set_key(cluster, secrets, key, &old, &old, None).await?;
+    if !restored {
+        rotation.result = Result_::RevertFailed;
+    }
     Ok(rotation)
 }
 
@@ -537,6 +631,59 @@ async fn restart_all(
     if !all_ok {
         return false;
     }
+    let healthy = check_health(inputs, rotation, require_health).await;
+    if !(healthy && require_health) {
+        return healthy;
+    }
+    match &inputs.auth_check {
+        Some(check) => check_auth(cluster, readers, check, rotation).await,
+        None => true,
+    }
+}
+
+/// Once the new pods have served for the window: any 401/403 from them fails the rotation. A
+/// check Prometheus cannot answer is reported and does not undo a rotation that otherwise
+/// verified.
+async fn check_auth(
+    cluster: &Cluster,
+    readers: &[String],
+    check: &AuthCheck,
+    rotation: &mut Rotation,
+) -> bool {
+    tokio::time::sleep(check.window).await;
+    let window = humantime::format_duration(check.window);
+    let mut all_ok = true;
+    for name in readers {
+        let query = check.query(&cluster.namespace, name);
+        match check.prometheus.instant(&query).await {
+            Ok(Some(n)) if n > 0.0 => {
+                all_ok = false;
+                rotation.step(
+                    "rotate.verify-auth",
+                    false,
+                    &format!("deployment/{name}'s new pods get 401/403"),
+                    format!("{n:.0} 401/403 responses over {window} ({query})"),
+                );
+            }
+            Ok(_) => rotation.step(
+                "rotate.verify-auth",
+                true,
+                &format!("deployment/{name}'s new pods get no 401/403"),
+                format!("0 over {window} ({query})"),
+            ),
+            Err(e) => rotation.step(
+                "rotate.verify-auth",
+                false,
+                &format!("401/403 of deployment/{name} could not be read (not reverted for it)"),
+                e.to_string(),
+            ),
+        }
+    }
+    all_ok
+}
+
+/// The health endpoint after the restarts (when `--health-url` is given).
+async fn check_health(inputs: &Inputs, rotation: &mut Rotation, require_health: bool) -> bool {
     let Some(url) = &inputs.health_url else {
         rotation.step(
             "rotate.verify",

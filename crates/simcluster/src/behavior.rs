@@ -165,6 +165,9 @@ pub(crate) struct Scripts {
     pub(crate) default: PodBehavior,
     exact: BTreeMap<String, PodBehavior>,
     prefixes: Vec<(String, PodBehavior)>,
+    /// `(secret, key, value)`: pods started while that Secret key held that value (their env
+    /// reads it through `secretKeyRef`) behave so, whatever their image: a key that is revoked.
+    by_secret_value: Vec<((String, String, String), PodBehavior)>,
 }
 
 impl Scripts {
@@ -189,6 +192,29 @@ impl Scripts {
         }
     }
 
+    pub(crate) fn set_secret_value(
+        &mut self,
+        secret: &str,
+        key: &str,
+        value: &str,
+        b: PodBehavior,
+    ) {
+        let id = (secret.to_string(), key.to_string(), value.to_string());
+        self.by_secret_value.retain(|(i, _)| *i != id);
+        self.by_secret_value.push((id, b));
+    }
+
+    /// The script for a pod whose env, when it started, read these `(secret, key, value)`.
+    pub(crate) fn for_secret_values(
+        &self,
+        read: &[(String, String, String)],
+    ) -> Option<&PodBehavior> {
+        self.by_secret_value
+            .iter()
+            .find(|(id, _)| read.contains(id))
+            .map(|(_, b)| b)
+    }
+
     pub(crate) fn for_image(&self, image: &str) -> &PodBehavior {
         if let Some(b) = self.exact.get(image) {
             return b;
@@ -208,6 +234,22 @@ impl Scripts {
             .flat_map(|b| [b.traffic.latency_p50_ms, b.traffic.latency_p99_ms])
             .collect()
     }
+}
+
+/// The `(secret, key)` pairs the pod's first container reads through `env[].valueFrom.secretKeyRef`.
+pub(crate) fn secret_refs(pod: &Value) -> Vec<(String, String)> {
+    pod.pointer("/spec/containers/0/env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let r = e.pointer("/valueFrom/secretKeyRef")?;
+            Some((
+                r.get("name")?.as_str()?.to_string(),
+                r.get("key")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// The image of the pod's first container: the one whose script applies.

@@ -347,6 +347,7 @@ pub(crate) mod ids {
     pub(crate) const NAMESPACES: ResId = 0;
     pub(crate) const NODES: ResId = 1;
     pub(crate) const PODS: ResId = 2;
+    pub(crate) const SECRETS: ResId = 3;
     pub(crate) const SERVICES: ResId = 5;
     pub(crate) const ENDPOINTS: ResId = 6;
     pub(crate) const EVENTS: ResId = 7;
@@ -366,6 +367,7 @@ mod tests {
         assert_eq!(def(ids::NAMESPACES).plural, "namespaces");
         assert_eq!(def(ids::NODES).plural, "nodes");
         assert_eq!(def(ids::PODS).plural, "pods");
+        assert_eq!(def(ids::SECRETS).plural, "secrets");
         assert_eq!(def(ids::SERVICES).plural, "services");
         assert_eq!(def(ids::ENDPOINTS).plural, "endpoints");
         assert_eq!(def(ids::EVENTS).plural, "events");

@@ -291,6 +291,18 @@ impl SimCluster {
             .set(image, behavior);
     }
 
+    /// Scripts pods that start while Secret `secret`'s `key` holds `value` (read by their first
+    /// container's env through `secretKeyRef`), whatever their image: the kubelet resolves the
+    /// env when it starts the pod, as a real one does, so pods keep the behaviour of the value
+    /// they started with. (A PostHog key that is revoked: pods with it never become ready.)
+    pub fn script_secret_value(&self, secret: &str, key: &str, value: &str, behavior: PodBehavior) {
+        self.shared
+            .scripts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .set_secret_value(secret, key, value, behavior);
+    }
+
     pub fn clock(&self) -> SimClock {
         self.shared.clock.clone()
     }

@@ -58,6 +58,8 @@ pub(crate) struct PodRuntime {
     pub(crate) backoff_until: Option<Timestamp>,
     last_unhealthy: Option<Timestamp>,
     terminating_since: Option<Timestamp>,
+    /// The `(secret, key, value)` its env read when it started.
+    pub(crate) secret_values: Vec<(String, String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -99,7 +101,14 @@ pub(crate) fn backoff_secs(restarts: u32) -> f64 {
 fn sync_pod(shared: &Shared, scripts: &crate::behavior::Scripts, pod: &Value) {
     let uid = meta::uid(pod).to_string();
     let now = shared.now();
-    let behavior = scripts.for_image(pod_image(pod));
+    let started_with = lock(&shared.kubelet)
+        .pods
+        .get(&uid)
+        .map(|rt| rt.secret_values.clone());
+    let started_with = started_with.unwrap_or_else(|| secret_values(shared, pod));
+    let behavior = scripts
+        .for_secret_values(&started_with)
+        .unwrap_or_else(|| scripts.for_image(pod_image(pod)));
     let container = pod
         .pointer("/spec/containers/0/name")
         .and_then(Value::as_str)
@@ -220,7 +229,31 @@ fn schedule(shared: &Shared, pod: &Value, now: Timestamp) -> PodRuntime {
         backoff_until: None,
         last_unhealthy: None,
         terminating_since: None,
+        secret_values: secret_values(shared, pod),
     }
+}
+
+/// What the pod's `secretKeyRef`s hold now (for a pod starting now).
+fn secret_values(shared: &Shared, pod: &Value) -> Vec<(String, String, String)> {
+    use base64::Engine as _;
+    let ns = meta::namespace(pod);
+    crate::behavior::secret_refs(pod)
+        .into_iter()
+        .filter_map(|(secret, key)| {
+            let obj = shared.store().get(ids::SECRETS, ns, &secret)?;
+            let value = match obj.pointer(&format!("/data/{key}")).and_then(Value::as_str) {
+                Some(b64) => {
+                    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).ok()?)
+                        .ok()?
+                }
+                None => obj
+                    .pointer(&format!("/stringData/{key}"))
+                    .and_then(Value::as_str)?
+                    .to_string(),
+            };
+            Some((secret, key, value))
+        })
+        .collect()
 }
 
 fn start_events(
@@ -368,6 +401,7 @@ mod tests {
             backoff_until: None,
             last_unhealthy: None,
             terminating_since: None,
+            secret_values: Vec::new(),
         }
     }
 
