@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::report::{Report, ReportTarget, Severity};
 use crate::rotate::report::rotation_report;
-use crate::rotate::run::Result_;
+use crate::rotate::rotation::Result_;
 use crate::rotate::{Inputs, rotate};
 
 const AFTER_HELP: &str = "\
@@ -114,7 +114,7 @@ pub async fn run(args: RotateKeyArgs, ctx: &Ctx) -> Result<Report> {
     let auth_check = ctx
         .prometheus(args.prometheus_url.as_deref(), None)
         .await?
-        .map(|prometheus| crate::rotate::run::AuthCheck {
+        .map(|prometheus| crate::rotate::rotation::AuthCheck {
             prometheus,
             naming: crate::prometheus::alert_table::Naming::from_config(&config.canary),
             window: args.verify_window,

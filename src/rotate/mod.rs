@@ -8,6 +8,11 @@
 
 pub mod plan;
 pub mod report;
+mod restart;
+pub mod rotation;
 pub mod run;
+mod secret;
+mod verify;
 
-pub use run::{Inputs, Rotation, rotate};
+pub use rotation::{Inputs, Rotation};
+pub use run::rotate;

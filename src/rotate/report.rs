@@ -4,7 +4,7 @@ use crate::report::{
     CommandDetails, Finding, Report, ReportTarget, Severity, Status, Step, Verdict, VerdictResult,
 };
 
-use super::run::{Result_, Rotation};
+use super::rotation::{Result_, Rotation};
 
 impl CommandDetails for Rotation {
     const COMMAND: &'static str = "rotate-key";

@@ -204,6 +204,10 @@ pub async fn run(args: RollbackArgs, ctx: &Ctx) -> Result<Report> {
     }
     let undo = details.undo.clone();
     let report = report(ctx, &apis, &name, acted.findings, Some(details));
+    // kubectl's refusal changed nothing: no Event, no notification (as `rollout undo` writes none).
+    if acted.refused {
+        return Ok(report);
+    }
     let (kind, severity) = match report.verdict.result {
         VerdictResult::Fail => (EventKind::RollbackFailed, Severity::P1),
         _ => (EventKind::RollbackDone, Severity::P4),
