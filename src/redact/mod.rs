@@ -13,6 +13,7 @@
 
 pub mod document;
 mod forms;
+mod rules;
 pub mod url_mask;
 
 use std::borrow::Cow;
@@ -20,6 +21,9 @@ use std::borrow::Cow;
 use regex::bytes::{Captures, Regex};
 
 pub use document::{is_sensitive_name, redact_document, redacted_value};
+use rules::{
+    KEY_RULE, MIN_BEARER_VALUE, RULE_MARGIN, Rule, TRIGGERS, URL_PASSWORD_RULE, VALUE_RULES,
+};
 pub use url_mask::mask_url;
 
 /// Secret values shorter than this are not redacted by value: a Secret holding `true` or `eu`
@@ -49,70 +53,6 @@ impl std::fmt::Debug for SecretValue {
         )
     }
 }
-
-/// How a match is replaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rule {
-    /// A Secret's value, named by `literals[i]`.
-    SecretLiteral,
-    /// `phc_`, `phx_`, `phs_`, `pha_`, `phr_` keys: shown as prefix and last four (`phx_…6543`).
-    PostHogKey,
-    /// `scheme://user:PASSWORD@`: the password only.
-    UrlPassword,
-    /// `Authorization: Basic …`, `Bearer …`, `password=…`, `token: "…"`: the value after the prefix.
-    Value,
-}
-
-/// The rules in precedence order: earlier alternatives win at the same start position.
-/// Every rule's value excludes whitespace, so no match crosses a line.
-const KEY_RULE: &str = r"ph[cxsar]_[A-Za-z0-9]{20,256}";
-const URL_PASSWORD_RULE: &str = r"(?P<upre>://[^\s:/@]{0,256}:)(?P<upw>[^\s/@]{1,1024})@";
-const VALUE_RULES: &str = concat!(
-    r#"(?P<vpre>(?i:"#,
-    // Authorization headers first, so "Authorization: Bearer x" keeps "Bearer".
-    r#"authorization["']?[ \t]{0,16}[:=][ \t]{0,16}["']?(?:basic|bearer|token)?[ \t]{0,16}"#,
-    r#"|bearer[ \t]{1,16}"#,
-    // password=, client_secret: "…", access_token=…, SECRET_KEY=…, api_key=…
-    r#"|(?:password|passwd|secret|token|api[_-]?key|private[_-]?key|credentials?)[A-Za-z0-9_.-]{0,32}["']?[ \t]{0,16}[:=][ \t]{0,16}["']?"#,
-    // DB_PASS=…, smtp-pass: …: "pass" as the last word of a name (not "bypass", "passed").
-    r#"|[_-]pass(?:phrase)?["']?[ \t]{0,16}[:=][ \t]{0,16}["']?"#,
-    // A command-line flag and its value as separate words: --db-password hunter2, --token x.
-    r#"|--[a-z0-9_.-]{0,32}(?:pass|passwd|password|passphrase|secret|token|api[_-]?key|credentials?)[ \t]{1,16}"#,
-    r#"))(?P<v>[^\s"'&,;<>{}\[\]]+)"#
-);
-/// The words every rule starts with, lowercase (values of Secrets are added per redactor).
-/// `passw` covers password and passwd, `_pass`/`-pass` a name ending in pass, `--` a flag; the key
-/// rule is case-sensitive, so only `phc_` etc.
-const TRIGGERS: [&str; 21] = [
-    "phc_",
-    "phx_",
-    "phs_",
-    "pha_",
-    "phr_",
-    "://",
-    "authorization",
-    "bearer",
-    "passw",
-    "secret",
-    "token",
-    "apikey",
-    "api_key",
-    "api-key",
-    "privatekey",
-    "private_key",
-    "private-key",
-    "credential",
-    "_pass",
-    "-pass",
-    "--",
-];
-
-/// A value this short after `bearer ` is prose ("a bearer token"), not a token.
-const MIN_BEARER_VALUE: usize = 8;
-
-/// The longest stretch of text any bounded rule needs to decide a match (URL passwords are the
-/// longest: `://`, 256, `:`, 1024, `@`), plus the prefixes of the unbounded value rules.
-const RULE_MARGIN: usize = 1300;
 
 /// Finds and replaces credentials in text; built once per bundle from the Secrets' values.
 #[derive(Debug, Clone)]
