@@ -1,8 +1,8 @@
 //! The one retry policy for requests to the API server that may be repeated: reads, and writes
-//! that are conditional (a resourceVersion) or idempotent by design. A failure that passes
-//! (429, 500, 502, 503, 504, a dropped connection) is retried three times with backoff (100 ms
-//! doubling, at most 2 s); a refusal (404, 409, 422, 403) is answered at once, so the caller
-//! re-reads and decides again.
+//! that are conditional (a resourceVersion) or idempotent by design. Each failure is retried in
+//! exactly one place: a 500, a 502 or a dropped connection by the call ([`transient`], three
+//! times with backoff: 100 ms doubling, at most 2 s); a 429, 503 or 504 by the client (below);
+//! a refusal (404, 409, 422, 403) is answered at once, so the caller re-reads and decides again.
 //!
 //! For whole requests through the client ([`BudgetedRetry`], a tower layer): 429, 503 and 504
 //! are retried only while the request stays within its budget — `--request-timeout` when given,
@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 
 use backon::ExponentialBuilder;
 
+/// A failure a call may repeat. 429, 503 and 504 are not among them: the client's
+/// [`BudgetedRetry`] layer already retried those within the request's budget, and retrying
+/// them again here would multiply it (the double retry issue 12 names).
 pub fn transient(error: &kube::Error) -> bool {
     match error {
-        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::Api(status) => matches!(status.code, 500 | 502),
         kube::Error::HyperError(_) => true,
         // A credential plugin that failed or hung (on a token refresh), an answer over the
         // body cap and a server that sent nothing within the idle bound (it already had the
