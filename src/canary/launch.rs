@@ -20,8 +20,8 @@ use super::settings::{self, BoundMetric, SavedOptions, Settings};
 use super::source::{MetricSource, SourceError};
 use super::state::{self, CanaryState, Phase, STATE_VERSION};
 use crate::error::{Error, Exit, Result};
-use crate::event::EventKind;
-use crate::report::{Incomplete, Severity};
+use crate::event::{Event, EventKind, EventTarget};
+use crate::report::{Incomplete, Report, Severity};
 
 /// What a run asks for, as plain values.
 #[derive(Debug, Clone, Copy)]
@@ -236,6 +236,45 @@ pub struct End {
     pub incomplete: Option<Incomplete>,
 }
 
+impl End {
+    /// The event of the end, with the report's verdict, findings and outcome.
+    pub fn event(
+        &self,
+        report: &Report,
+        target: EventTarget,
+        now: jiff::Timestamp,
+    ) -> Option<Event> {
+        let (kind, severity) = self.event?;
+        let summary = report.verdict.summary.clone();
+        let outcome = report.details["outcome"].as_str().unwrap_or("");
+        let event = Event::new(kind, severity, target, summary, now);
+        Some(event.findings(&report.findings).fact("outcome", outcome))
+    }
+}
+
+/// The event of a new canary's start, with the images, the step count and the stable's
+/// revision at the time (so the history survives a later renumbering).
+pub fn started_event(
+    name: &str,
+    state: &CanaryState,
+    stable_revision: String,
+    target: &EventTarget,
+    now: jiff::Timestamp,
+) -> Event {
+    let images = objects::images_text(&state.images);
+    Event::new(
+        EventKind::CanaryStarted,
+        Severity::P4,
+        target.clone(),
+        format!("canary of {images} started on deployment/{name}"),
+        now,
+    )
+    .fact("image", images)
+    .fact("steps", state.steps.len().to_string())
+    .fact("stable-image", objects::images_text(&state.stable_images))
+    .fact("stable-revision", stable_revision)
+}
+
 pub fn end(outcome: &Outcome) -> End {
     let event = match outcome {
         Outcome::Promoted => Some((EventKind::CanaryPromoted, Severity::P4)),
@@ -271,6 +310,27 @@ pub fn end(outcome: &Outcome) -> End {
         }),
     };
     End { event, incomplete }
+}
+
+impl super::driver::Driver<'_> {
+    /// The first lines of the view: the stable as read at the start (never a false zero) and,
+    /// on a resume, where the canary stands.
+    pub fn announce(&self, resume: bool) {
+        let stable = (
+            ops::ready_replicas(&self.stable),
+            ops::current_replicas(&self.stable),
+        );
+        self.view.pods(None, Some(stable));
+        if resume {
+            self.view.event(&format!(
+                "resuming the canary of deployment/{} at step {}/{} ({})",
+                self.name,
+                self.state.step + 1,
+                self.state.steps.len(),
+                self.state.phase.label()
+            ));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use super::{RunArgs, connect};
 use crate::canary::driver::{Driver, Record};
 use crate::canary::launch::{self, Request};
-use crate::canary::objects::{self, ImageArg};
+use crate::canary::objects::ImageArg;
 use crate::canary::report::{self, ReportInput};
 use crate::canary::resolve;
 use crate::canary::settings::{self, SavedOptions};
@@ -14,8 +14,7 @@ use crate::canary::view::LiveView;
 use crate::cmd::notify_args::event_target;
 use crate::cmd::{Ctx, TargetRef};
 use crate::error::{Error, Result};
-use crate::event::{Event, EventKind};
-use crate::report::{Report, Severity};
+use crate::report::Report;
 
 pub(super) async fn start(
     run: RunArgs,
@@ -120,22 +119,8 @@ pub(super) async fn start(
     let _interrupts_handled_by_the_driver = ctx.interrupt.take_over();
     let stored = launch::claim(&apis, &stable, &state, &stored, run.resume).await?;
     if !run.resume {
-        let images = objects::images_text(&state.images);
-        let started = Event::new(
-            EventKind::CanaryStarted,
-            Severity::P4,
-            event_target.clone(),
-            format!("canary of {images} started on deployment/{name}"),
-            ctx.now(),
-        );
-        let started = started
-            .fact("image", images)
-            .fact("steps", state.steps.len().to_string())
-            .fact("stable-image", objects::images_text(&state.stable_images))
-            .fact(
-                "stable-revision",
-                crate::kube::events::revision_of(&stable.metadata),
-            );
+        let revision = crate::kube::events::revision_of(&stable.metadata);
+        let started = launch::started_event(&name, &state, revision, &event_target, ctx.now());
         notifier.send(started).await;
     }
     let mut driver = Driver {
@@ -157,22 +142,7 @@ pub(super) async fn start(
         notifier: &notifier,
         event_target: event_target.clone(),
     };
-    // What is known of the stable from the start: the view never shows it at a false zero.
-    driver.view.pods(
-        None,
-        Some((
-            crate::canary::ops::ready_replicas(&driver.stable),
-            crate::canary::ops::current_replicas(&driver.stable),
-        )),
-    );
-    if run.resume {
-        driver.view.event(&format!(
-            "resuming the canary of deployment/{name} at step {}/{} ({})",
-            driver.state.step + 1,
-            driver.state.steps.len(),
-            driver.state.phase.label()
-        ));
-    }
+    driver.announce(run.resume);
     let outcome = Box::pin(driver.run()).await;
     let input = ReportInput {
         target: report_target,
@@ -185,11 +155,7 @@ pub(super) async fn start(
     };
     let report = report::outcome_report(&input, &outcome, &notes);
     let end = launch::end(&outcome);
-    if let Some((kind, severity)) = end.event {
-        let summary = report.verdict.summary.clone();
-        let event = Event::new(kind, severity, event_target, summary, ctx.now());
-        let outcome = report.details["outcome"].as_str().unwrap_or("");
-        let event = event.findings(&report.findings).fact("outcome", outcome);
+    if let Some(event) = end.event(&report, event_target, ctx.now()) {
         notifier.send(event).await;
     }
     let report = notifier.attach(report);
