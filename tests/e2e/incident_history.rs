@@ -282,6 +282,7 @@ async fn the_postmortem_lists_every_canary_and_rollback_of_the_hour_with_its_out
     assert!(index.contains("canary #4 of"), "{index}");
     assert!(index.contains("<a href=\"postmortem.md\">"), "{index}");
     assert!(!index.contains("src=\"http"), "{index}");
+    open_in_headless_chromium(&out.join("index.html"), env.dir.path());
 
     // Without --since the window starts 15 minutes before the first evidence, and says so.
     let out2 = env.dir.path().join("bundle-default");
@@ -324,4 +325,68 @@ async fn the_postmortem_lists_every_canary_and_rollback_of_the_hour_with_its_out
         )),
         "first breach {at}:\n{postmortem}"
     );
+}
+
+/// Opens the page as a person would, in headless Chromium (Debian's `chromium`): the
+/// screenshot must show something, and the network log must hold no request that leaves the
+/// page (only `file:` and `data:` URLs).
+fn open_in_headless_chromium(page: &std::path::Path, scratch: &std::path::Path) {
+    let shot = scratch.join("index.png");
+    let net = scratch.join("net.json");
+    let profile = scratch.join("chromium-profile");
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .args([
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-sync",
+        ])
+        .args([
+            "--disable-component-update",
+            "--disable-default-apps",
+            "--disable-extensions",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--window-size=1280,2000")
+        .arg(format!("--log-net-log={}", net.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs (Debian package `chromium`; .ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    assert!(
+        png.len() > 20_000,
+        "the page draws more than a blank ({} bytes)",
+        png.len()
+    );
+    // The page's own requests carry its origin as initiator (`null` for a file); Chromium's
+    // background requests (updates, time) say "not an origin" and are not the page's.
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&net).expect("the network log"))
+            .expect("the network log is JSON");
+    let leaving: Vec<String> = log["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let params = &e["params"];
+            let url = params["url"].as_str()?;
+            let initiator = params["initiator"].as_str()?;
+            (initiator != "not an origin"
+                && !(url.starts_with("file:") || url.starts_with("data:")))
+            .then(|| url.to_string())
+        })
+        .collect();
+    assert!(leaving.is_empty(), "requests left the page: {leaving:?}");
 }
