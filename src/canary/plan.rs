@@ -232,6 +232,13 @@ pub struct CanaryStep {
 }
 
 impl CanaryStep {
+    /// The wait after reaching the weight, as people read it: `10m`, `none`, or the manual pause.
+    pub fn pause_text(&self) -> String {
+        self.pause
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "none".into())
+    }
+
     pub fn is_promotion(&self) -> bool {
         self.weight >= 100
     }
@@ -328,9 +335,7 @@ pub fn merge_collapsed(steps: Vec<CanaryStep>) -> (Vec<CanaryStep>, Vec<String>)
             step.canary_replicas,
             step.stable_replicas,
             step.actual_share(),
-            step.pause
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "none".into())
+            step.pause_text()
         ));
     }
     for (i, step) in merged.iter_mut().enumerate() {

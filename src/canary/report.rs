@@ -55,10 +55,7 @@ pub fn step_findings(
                 .get(&step.number)
                 .copied()
                 .unwrap_or(0);
-            let pause = step
-                .pause
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "none".into());
+            let pause = step.pause_text();
             let (status, measured) = if i < state.step {
                 (
                     Status::Pass,

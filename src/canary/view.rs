@@ -177,9 +177,7 @@ pub fn step_text(step: &CanaryStep, total: usize) -> String {
         step.canary_replicas,
         step.stable_replicas,
         step.actual_share(),
-        step.pause
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "none".into())
+        step.pause_text()
     )
 }
 

@@ -173,9 +173,7 @@ fn step_line(step: &CanaryStep, index: usize, state: &CanaryState) -> String {
             step.canary_replicas,
             step.stable_replicas,
             step.actual_share(),
-            step.pause
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "none".into())
+            step.pause_text()
         )
     };
     format!("  {mark} {}. {what}", step.number)
