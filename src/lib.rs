@@ -109,6 +109,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     // Do not wait for stray tasks (watches, servers) once the answer is known.
     runtime.shutdown_background();
+    ui::terminal::restore();
     let result = result.and_then(|report| {
         if let Some(report) = &report {
             ctx.show(report)?;
@@ -223,6 +224,7 @@ async fn forward_signals(tx: tokio::sync::watch::Sender<bool>, interrupt: Interr
         received += 1;
         if received > 1 {
             eprintln!("interrupted again: exiting without waiting for cleanup");
+            ui::terminal::restore();
             std::process::exit(i32::from(Exit::Interrupted.code()));
         }
         let _ = tx.send(true);
@@ -233,6 +235,7 @@ async fn forward_signals(tx: tokio::sync::watch::Sender<bool>, interrupt: Interr
             }
             if !interrupt.is_taken_over() {
                 eprintln!("error: interrupted");
+                ui::terminal::restore();
                 std::process::exit(i32::from(Exit::Interrupted.code()));
             }
         }

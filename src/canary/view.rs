@@ -56,6 +56,9 @@ impl LiveView {
             })
             .collect();
         pods.set_message(pods_text(None, None));
+        if ui.is_drawing() {
+            crate::ui::terminal::quiet_control_echo();
+        }
         LiveView {
             ui: ui.clone(),
             styles: ui.styles,
@@ -152,6 +155,7 @@ impl LiveView {
         for (_, bar) in &self.metrics {
             bar.finish_and_clear();
         }
+        crate::ui::terminal::restore();
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod progress;
 mod styles;
+pub mod terminal;
 
 pub use progress::Ui;
 pub use styles::{ColorChoice, Styles};
