@@ -1794,18 +1794,16 @@ async fn status_watch_draws_the_tree_until_the_canary_ends() {
         .args(LENIENT),
     );
     env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
-    let watch = env.control(&["get", "deploy/web", "-w"]);
     // Human output: the tree is for people (`-o json` stays the state).
-    let args: Vec<String> = watch
-        .get_args()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
     let mut watch = bin();
-    let mut args = args;
-    if let Some(i) = args.iter().position(|a| a == "json") {
-        args[i] = "table".into();
-    }
-    watch.args(&args);
+    watch.arg("--kubeconfig").arg(&env.kubeconfig).args([
+        "-n",
+        &env.ns,
+        "canary",
+        "get",
+        "deploy/web",
+        "-w",
+    ]);
     let watcher = spawn(&mut watch);
     std::thread::sleep(Duration::from_secs(3));
     let abort = run(&mut env.control(&["abort", "deploy/web"]));
