@@ -244,6 +244,11 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
     );
     findings.push(health_finding(&input.record.health, health_failed));
     let step = state.current().map(|s| s.weight).unwrap_or(0);
+    // With an HPA the tool never sized the stable: it is where the HPA keeps it.
+    let restored = match state.autoscaler {
+        Some(_) => "stable left to its HPA at",
+        None => "stable restored to",
+    };
     let (result, summary, label, abort) = match outcome {
         Outcome::Promoted => (
             VerdictResult::Pass,
@@ -264,7 +269,7 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
         } => (
             VerdictResult::Fail,
             format!(
-                "aborted at {step}%: {reason}; stable restored to {} replicas ({} ready), canary {}",
+                "aborted at {step}%: {reason}; {restored} {} replicas ({} ready), canary {}",
                 summary.stable_replicas,
                 summary.stable_ready,
                 if summary.canary_removed {
@@ -287,7 +292,7 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
         } => (
             VerdictResult::Fail,
             format!(
-                "interrupted at {step}%: aborted safely; stable restored to {} replicas, canary removed",
+                "interrupted at {step}%: aborted safely; {restored} {} replicas, canary removed",
                 summary.stable_replicas
             ),
             RunOutcome::InterruptedAborted,
@@ -323,7 +328,7 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
             VerdictResult::Fail,
             format!(
                 "stopped at {step}% by an error: {error}; aborted safely (--on-error abort): \
-                 stable restored to {} replicas ({} ready), canary {}",
+                 {restored} {} replicas ({} ready), canary {}",
                 summary.stable_replicas,
                 summary.stable_ready,
                 if summary.canary_removed {

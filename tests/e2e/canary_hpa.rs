@@ -276,11 +276,19 @@ async fn a_load_rise_mid_canary_scales_both_and_the_share_follows_the_weight() {
     let out = run(&mut env.control(&["abort", "deploy/web", "--timeout", "30s"]));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let driver = finish(child);
+    let report = json(&driver.stdout);
     assert_eq!(
-        json(&driver.stdout)["details"]["outcome"],
-        "aborted-by-operator",
+        report["details"]["outcome"], "aborted-by-operator",
         "{}",
         driver.stdout
+    );
+    // The tool never sized the stable: the summary says where the HPA keeps it.
+    assert!(
+        report["verdict"]["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("stable left to its HPA at"),
+        "{report}"
     );
     env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Aborted);
     assert!(env.deployment("web-canary").is_none());
