@@ -18,6 +18,90 @@ const FRAME: Duration = Duration::from_secs(1);
 /// The earliest first reading of a step, whatever the scrape interval.
 const FIRST_READING_MIN: Duration = Duration::from_secs(2);
 
+/// How often a pause reads what: fixed for the pause.
+#[derive(Clone, Copy, Debug)]
+pub struct Cadence {
+    /// The analysis interval (a full round).
+    pub interval: Duration,
+    /// Polls of pods and commands.
+    pub tick: Duration,
+    /// Prometheus' scrape interval, when known.
+    pub scrape: Option<Duration>,
+    /// The P1 guard's interval (`None`: no guard).
+    pub guard: Option<Duration>,
+}
+
+/// A pause's timers, as offsets from the moment this run began the pause. Pure, so the
+/// countdown's frames are tested with an injected clock (`view::frames`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timers {
+    /// The next full analysis round.
+    pub reading: Duration,
+    /// The next poll of pods and commands.
+    pub tick: Duration,
+    /// The pause's end (`None`: until `canary promote`).
+    pub end: Option<Duration>,
+    /// The next P1 guard reading.
+    pub guard: Option<Duration>,
+}
+
+/// What is due at a wake.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Due {
+    pub tick: bool,
+    pub guard: bool,
+    pub reading: bool,
+}
+
+impl Timers {
+    /// The timers as a pause begins with `left` of it to go. The step's pods are ready, so the
+    /// first reading comes as soon as Prometheus can have scraped them (two scrape intervals,
+    /// at least [`FIRST_READING_MIN`], at most the interval), and at once on a late resume.
+    pub fn start(cadence: &Cadence, left: Option<Duration>, resumed_late: bool) -> Timers {
+        let first = match cadence.scrape {
+            Some(scrape) => cadence.interval.min((scrape * 2).max(FIRST_READING_MIN)),
+            None => cadence.interval,
+        };
+        Timers {
+            reading: if resumed_late { Duration::ZERO } else { first },
+            tick: cadence.tick,
+            end: left,
+            guard: cadence.guard,
+        }
+    }
+
+    /// When to wake next: the first timer due, and never more than one [`FRAME`] away, so the
+    /// countdown moves every second whatever the tick and the interval.
+    pub fn wake(&self, now: Duration) -> Duration {
+        [Some(self.reading), Some(self.tick), self.end, self.guard]
+            .into_iter()
+            .flatten()
+            .fold(now + FRAME, Duration::min)
+    }
+
+    /// What is due at `now`, each due timer moved on. A guard reading is skipped when a full
+    /// round is due too (the round reads the P1 metrics itself).
+    pub fn due(&mut self, now: Duration, cadence: &Cadence) -> Due {
+        let mut due = Due::default();
+        if now >= self.tick {
+            self.tick = now + cadence.tick;
+            due.tick = true;
+        }
+        let reading = now >= self.reading;
+        if let (Some(at), Some(every)) = (self.guard, cadence.guard)
+            && now >= at
+        {
+            self.guard = Some(now + every);
+            due.guard = !reading;
+        }
+        if reading {
+            self.reading += cadence.interval;
+            due.reading = true;
+        }
+        due
+    }
+}
+
 impl Driver<'_> {
     pub(super) async fn pause(
         &mut self,
@@ -42,34 +126,28 @@ impl Driver<'_> {
                 self.measured_in_step.insert(reading.metric.clone());
             }
         }
-        let now = tokio::time::Instant::now();
         let elapsed = self.elapsed_since(started);
-        let pause_end = length.map(|l| now + l.saturating_sub(elapsed));
         // Resumed after the pause's end (nobody drove it meanwhile): analyse once more, now,
         // before deciding on what the state holds.
         self.resumed_late = length.is_some_and(|l| !l.is_zero() && elapsed >= l);
-        // The step's pods are ready: the first reading comes as soon as Prometheus can have
-        // scraped them (two scrape intervals), not a whole interval later.
-        let first_reading = match self.settings.guard_interval {
-            Some(scrape) => self
-                .settings
-                .interval
-                .min((scrape * 2).max(FIRST_READING_MIN)),
-            None => self.settings.interval,
-        };
-        let mut next_reading = if self.resumed_late {
-            now
-        } else {
-            now + first_reading
-        };
-        let mut next_tick = now + self.settings.tick();
         // The P1 guard: the P1 metrics alone, as often as Prometheus has new data, between rounds.
         let guard = self.settings.guard().filter(|_| {
             self.bound
                 .iter()
                 .any(|b| b.spec.severity == crate::report::Severity::P1)
         });
-        let mut next_guard = guard.map(|g| now + g);
+        let cadence = Cadence {
+            interval: self.settings.interval,
+            tick: self.settings.tick(),
+            scrape: self.settings.guard_interval,
+            guard,
+        };
+        let mut timers = Timers::start(
+            &cadence,
+            length.map(|l| l.saturating_sub(elapsed)),
+            self.resumed_late,
+        );
+        let base = tokio::time::Instant::now();
         let interrupt = self.interrupt.clone();
         loop {
             let elapsed = self.elapsed_since(started);
@@ -79,40 +157,24 @@ impl Driver<'_> {
                 .clone()
                 .filter(|_| self.state.phase == Phase::Held);
             self.view.pause(elapsed, length, note.as_deref());
-            let mut wake = next_reading.min(next_tick);
-            if let Some(end) = pause_end {
-                wake = wake.min(end);
-            }
-            if let Some(at) = next_guard {
-                wake = wake.min(at);
-            }
-            // The countdown moves every second, whatever the tick and the interval.
-            wake = wake.min(tokio::time::Instant::now() + FRAME);
+            let wake = timers.wake(base.elapsed());
             tokio::select! {
-                () = tokio::time::sleep_until(wake) => {}
+                () = tokio::time::sleep_until(base + wake) => {}
                 () = interrupt.wait() => return Ok(StepEnd::Interrupted),
             }
-            let now = tokio::time::Instant::now();
-            if now >= next_tick {
-                next_tick = now + self.settings.tick();
-                if let Some(end) = self.poll(canary, step).await? {
-                    return Ok(end);
-                }
-            }
-            if let (Some(every), Some(at)) = (guard, next_guard)
-                && now >= at
+            let due = timers.due(base.elapsed(), &cadence);
+            if due.tick
+                && let Some(end) = self.poll(canary, step).await?
             {
-                next_guard = Some(now + every);
-                // A full round is due as well: it reads the P1 metrics itself.
-                if now < next_reading
-                    && let Some(cause) = self.guard_round().await
-                {
-                    self.view.event(&format!("P1 guard: {}", cause.summary));
-                    return Ok(StepEnd::Abort(AbortKind::Analysis, cause.summary));
-                }
+                return Ok(end);
             }
-            if now >= next_reading {
-                next_reading += self.settings.interval;
+            if due.guard
+                && let Some(cause) = self.guard_round().await
+            {
+                self.view.event(&format!("P1 guard: {}", cause.summary));
+                return Ok(StepEnd::Abort(AbortKind::Analysis, cause.summary));
+            }
+            if due.reading {
                 match self.analyse(step).await {
                     Decision::Abort(cause) => {
                         let kind = if cause.inconclusive {
@@ -147,7 +209,7 @@ impl Driver<'_> {
                 self.state.reason = None;
                 return Ok(StepEnd::Next);
             }
-            let over = pause_end.is_some_and(|end| tokio::time::Instant::now() >= end);
+            let over = timers.end.is_some_and(|end| base.elapsed() >= end);
             if over && self.state.phase != Phase::Held {
                 match self.unmeasured(step, length) {
                     None => return Ok(StepEnd::Next),

@@ -40,23 +40,21 @@ fn bar_style() -> ProgressStyle {
 
 impl LiveView {
     pub fn new(ui: &Ui, total_steps: usize, metrics: &[MetricSpec]) -> Self {
-        let steps = ui.bar(total_steps as u64, "step");
-        steps.set_style(bar_style());
-        let pause = ui.bar(1, "pause");
-        pause.set_style(bar_style());
-        let pods = ui.bar(0, "pods");
-        pods.set_style(line_style());
+        let steps = ui.styled(total_steps as u64, "step", bar_style());
+        let pause = ui.styled(1, "pause", bar_style());
+        let pods = ui.styled(0, "pods", line_style());
         let metrics = metrics
             .iter()
             .map(|m| {
-                let bar = ui.bar(0, &m.id);
-                bar.set_style(line_style());
+                let bar = ui.styled(0, &m.id, line_style());
                 bar.set_message("waiting for the first reading");
                 (m.id.clone(), bar)
             })
             .collect();
+        steps.set_message("reading the cluster…");
+        pause.set_message("starts once the step's pods are ready");
         pods.set_message(pods_text(None, None));
-        if ui.is_drawing() {
+        if ui.draws_on_stderr() {
             crate::ui::terminal::quiet_control_echo();
         }
         LiveView {
@@ -138,9 +136,9 @@ impl LiveView {
 
     /// Each metric's latest value against its threshold; one summary line when not drawing.
     pub fn readings(&self, round: usize, weight: u32, readings: &[Reading]) {
-        for reading in readings {
-            if let Some((_, bar)) = self.metrics.iter().find(|(id, _)| *id == reading.metric) {
-                bar.set_message(reading_text(reading, &self.styles));
+        for (metric, text) in reading_lines(readings, &self.styles) {
+            if let Some((_, bar)) = self.metrics.iter().find(|(id, _)| *id == metric) {
+                bar.set_message(text);
             }
         }
         if !self.ui.is_drawing() {
@@ -231,11 +229,41 @@ pub fn countdown_text(elapsed: Duration, total: Duration) -> String {
     )
 }
 
+/// Each metric's line of the drawn view. A failure shared with a metric above (Prometheus down)
+/// is named once; the lines below say `as <that metric>`.
+pub fn reading_lines<'a>(readings: &'a [Reading], styles: &Styles) -> Vec<(&'a str, String)> {
+    let mut first_with: Vec<(&str, &str)> = Vec::new();
+    readings
+        .iter()
+        .map(|r| {
+            let shared = match (&r.value, &r.reason) {
+                (None, Some(reason)) => match first_with.iter().find(|(why, _)| why == reason) {
+                    Some((_, first)) => Some(*first),
+                    None => {
+                        first_with.push((reason, &r.metric));
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let text = match shared {
+                Some(first) => format!(
+                    "{} no data (as {first})  {}",
+                    styles.warn("?"),
+                    styles.severity(r.severity)
+                ),
+                None => reading_text(r, styles),
+            };
+            (r.metric.as_str(), text)
+        })
+        .collect()
+}
+
 pub fn reading_text(reading: &Reading, styles: &Styles) -> String {
     let mark = match reading.status {
         ReadingStatus::Pass => styles.good("✔ ok    "),
         ReadingStatus::Breach => styles.bad("✘ BREACH"),
-        ReadingStatus::Inconclusive => styles.warn("? no data"),
+        ReadingStatus::Inconclusive => styles.warn("?"),
     };
     format!(
         "{mark} {}  {}",
@@ -243,6 +271,9 @@ pub fn reading_text(reading: &Reading, styles: &Styles) -> String {
         styles.severity(reading.severity)
     )
 }
+
+#[cfg(test)]
+mod frames;
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,8 @@ use super::Styles;
 #[derive(Clone)]
 pub struct Ui {
     draw: bool,
+    /// Bars are drawn on stderr's terminal (not on a test's in-memory one).
+    on_stderr: bool,
     /// Plain event lines go to stderr when bars are not drawn; tests and `--quiet` use a sink.
     events_to_stderr: bool,
     multi: MultiProgress,
@@ -36,8 +38,20 @@ impl Ui {
         };
         Ui {
             draw,
+            on_stderr: draw,
             events_to_stderr: true,
             multi: MultiProgress::with_draw_target(target),
+            styles,
+        }
+    }
+
+    /// A surface that draws on `term` as it would on a terminal: the live view's frames, in tests.
+    pub fn drawing_to(term: Box<dyn indicatif::TermLike>, styles: Styles) -> Self {
+        Ui {
+            draw: true,
+            on_stderr: false,
+            events_to_stderr: false,
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::term_like(term)),
             styles,
         }
     }
@@ -53,19 +67,31 @@ impl Ui {
         self.draw
     }
 
+    /// Bars are drawn on stderr's terminal, whose settings a live view may change.
+    pub fn draws_on_stderr(&self) -> bool {
+        self.on_stderr
+    }
+
     /// A bar counting towards `len`, e.g. ready replicas out of desired.
     pub fn bar(&self, len: u64, prefix: &str) -> ProgressBar {
-        if !self.draw {
-            return ProgressBar::hidden();
-        }
-        let bar = self.multi.add(ProgressBar::new(len));
-        bar.set_style(
+        let style =
             ProgressStyle::with_template("{prefix:>12} [{bar:30.cyan/blue}] {pos}/{len} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(prefix.to_string());
-        bar
+                .progress_chars("=> ");
+        self.styled(len, prefix, style)
+    }
+
+    /// A bar drawn in `style` from its first frame (a style set after adding the bar shows only
+    /// at the bar's next change).
+    pub fn styled(&self, len: u64, prefix: &str, style: ProgressStyle) -> ProgressBar {
+        if !self.draw {
+            return ProgressBar::hidden().with_prefix(prefix.to_string());
+        }
+        self.multi.add(
+            ProgressBar::new(len)
+                .with_style(style)
+                .with_prefix(prefix.to_string()),
+        )
     }
 
     /// A spinner with a message, for waits of unknown length.
