@@ -31,16 +31,38 @@ pub async fn status(
     clock: &dyn Clock,
 ) -> Result<Report> {
     let (stable, state) = read(apis, name).await?;
-    let now = clock.now();
+    let canary = match &state {
+        Some(state) => apis.get_opt(&state.canary_name).await?,
+        None => None,
+    };
+    Ok(status_report(
+        name,
+        &stable,
+        canary.as_ref(),
+        state,
+        target,
+        clock.now(),
+    ))
+}
+
+/// The `canary status` report from what was read, as of `now` (pure: its frames are tested
+/// with an injected clock).
+pub fn status_report(
+    name: &str,
+    stable: &k8s_openapi::api::apps::v1::Deployment,
+    canary: Option<&k8s_openapi::api::apps::v1::Deployment>,
+    state: Option<CanaryState>,
+    target: ReportTarget,
+    now: jiff::Timestamp,
+) -> Report {
     let Some(state) = state else {
         let verdict = Verdict::decided(
             VerdictResult::Pass,
             format!("no canary has run on deployment/{name}"),
             &[],
         );
-        return Ok(Report::new("canary", target, verdict, Vec::new(), now));
+        return Report::new("canary", target, verdict, Vec::new(), now);
     };
-    let canary = apis.get_opt(&state.canary_name).await?;
     let step = state.current().cloned();
     let mut findings = Vec::new();
     let alive = state::is_driven(&state, now);
@@ -108,8 +130,8 @@ pub async fn status(
             (ops::ready_replicas(d), ops::current_replicas(d))
         })
     };
-    let (canary_ready, canary_want) = ready(canary.as_ref());
-    let (stable_ready, stable_want) = ready(Some(&stable));
+    let (canary_ready, canary_want) = ready(canary);
+    let (stable_ready, stable_want) = ready(Some(stable));
     findings.push(
         Finding::new(
             "canary.pods",
@@ -159,7 +181,7 @@ pub async fn status(
         step.as_ref().map_or(0, |s| s.weight),
     );
     let verdict = Verdict::decided(result, summary, &findings);
-    Ok(Report::new("canary", target, verdict, findings, now).with_details(&state))
+    Report::new("canary", target, verdict, findings, now).with_details(&state)
 }
 
 /// Asks the driver to end the current pause (or a hold). Refused once the canary has ended.
@@ -365,4 +387,74 @@ pub fn abort_report(target: ReportTarget, summary: &AbortSummary, now: jiff::Tim
     };
     let verdict = Verdict::decided(result, summary_text, &findings);
     Report::new("canary", target, verdict, findings, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canary::state::tests::sample_state;
+    use crate::render::render_table;
+    use crate::ui::Styles;
+
+    fn deployment(name: &str, replicas: i32, ready: i32) -> k8s_openapi::api::apps::v1::Deployment {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "shop"},
+            "spec": {"replicas": replicas, "selector": {}, "template": {}},
+            "status": {"replicas": replicas, "readyReplicas": ready},
+        }))
+        .expect("a Deployment")
+    }
+
+    /// `canary status` as a user reads it (`-o table`) at `secs` after the sample's start.
+    fn frame(state: &CanaryState, secs: i64) -> String {
+        let now = state.started_at + jiff::SignedDuration::from_secs(secs);
+        let report = status_report(
+            "web",
+            &deployment("web", 3, 3),
+            Some(&deployment("web-canary", 1, 1)),
+            Some(state.clone()),
+            ReportTarget::deployment("web", Some("shop"), None),
+            now,
+        );
+        render_table(&report, &Styles::plain())
+    }
+
+    fn line_of<'a>(frame: &'a str, id: &str) -> Option<&'a str> {
+        frame.lines().find(|l| l.contains(id))
+    }
+
+    /// Issue 15 (view 3): an aborted canary's status shows no countdown, and nothing in its
+    /// frame moves with the clock.
+    #[test]
+    fn an_aborted_canary_has_no_countdown_and_a_still_frame() {
+        let mut aborted = sample_state();
+        aborted.phase = Phase::Aborted;
+        aborted.reason = Some("errors-5xx 42/min > 10/min".into());
+        let (first, later) = (frame(&aborted, 61), frame(&aborted, 69));
+        assert_eq!(first, later, "the frame moved with the clock:\n{first}");
+        assert!(line_of(&first, "canary.pause").is_none(), "{first}");
+        assert!(!first.contains("left"), "{first}");
+        // The paused canary it was counts down: the same state before the abort.
+        let paused = sample_state();
+        let counting = line_of(&frame(&paused, 61), "canary.pause").map(str::to_owned);
+        let counted = line_of(&frame(&paused, 69), "canary.pause").map(str::to_owned);
+        assert!(counting.as_deref().is_some_and(|l| l.contains("8m 59s left")), "{counting:?}");
+        assert!(counted.as_deref().is_some_and(|l| l.contains("8m 51s left")), "{counted:?}");
+    }
+
+    /// Issue 15 (view 2): a canary left by `--on-interrupt leave` shows the real age of its last
+    /// heartbeat (never one counted from 1970) and says how to go on.
+    #[test]
+    fn a_left_canary_shows_the_real_age_of_its_last_heartbeat() {
+        let mut left = sample_state();
+        left.released = true;
+        left.heartbeat = left.started_at + jiff::SignedDuration::from_secs(40);
+        let frame = frame(&left, 47);
+        assert!(
+            frame.contains("no process drives it (last heartbeat 7s ago, from ci/42)"),
+            "{frame}"
+        );
+        assert!(frame.contains("canary --resume deployment/web"), "{frame}");
+        assert!(!frame.contains("driven by ci/42"), "{frame}");
+    }
 }
