@@ -138,7 +138,24 @@ pub async fn abort(
         .map(|s| s.stable_replicas)
         .unwrap_or_else(|| current_replicas(&stable));
     // An HPA owns the stable's replicas: the abort leaves them to it (the canary never changed
-    // them) and only removes the canary.
+    // them, or not since it appeared) and only removes the canary. One created mid-canary that
+    // the driver has not seen yet is looked for here, so the abort never undoes its scaling.
+    let mut active = active;
+    if let Some(s) = active.as_mut().filter(|s| s.autoscaler.is_none())
+        && let Some(hpa) = objects::autoscaler_of(&apis.autoscalers().await?, name)
+    {
+        let hpa = hpa.metadata.name.clone().unwrap_or_default();
+        on_event(&format!(
+            "HorizontalPodAutoscaler {hpa} now scales deployment/{name}: the abort leaves \
+             the stable's replicas to it"
+        ));
+        s.autoscaler = Some(state::Autoscaler {
+            name: hpa,
+            spec_fingerprint: objects::spec_fingerprint(&stable),
+            canary_replicas: 0,
+            gone: false,
+        });
+    }
     let autoscaled = active.as_ref().is_some_and(|s| s.autoscaler.is_some());
     let restore = async {
         if autoscaled {

@@ -1,13 +1,89 @@
 //! A canary beside an HPA: the stable's replicas are the HPA's, so each step's canary count
 //! follows them ([`super::plan::autoscaled_canary_replicas`]); the HPA object and the stable's
-//! `spec.replicas` are never written.
+//! `spec.replicas` are never written. An HPA created mid-canary is taken on at the next look
+//! ([`hpa_change`]): before every write of the stable's replicas, at every step and promotion,
+//! and when someone else scales the stable; one deleted mid-canary leaves the stable as it is.
+
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 
 use super::driver::Driver;
+use super::objects;
 use super::ops;
 use super::plan::CanaryStep;
+use super::state::Autoscaler;
 use crate::error::Result;
 
+/// What the namespace's HPAs say about the stable, against the HPA the canary knows of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HpaChange {
+    /// As known: nothing to do.
+    Same,
+    /// An HPA (by this name) targets the stable, and the canary did not follow it: from now on
+    /// the stable's replicas are the HPA's.
+    Adopt(String),
+    /// The HPA the canary followed (by this name) is gone: the stable keeps its replicas as they
+    /// are, still never written by the canary (writing them back could undo a human's choice).
+    Gone(String),
+}
+
+/// Pure: the change from `known` to the HPAs listed now.
+pub fn hpa_change(
+    known: Option<&Autoscaler>,
+    hpas: &[HorizontalPodAutoscaler],
+    stable: &str,
+) -> HpaChange {
+    let found = objects::autoscaler_of(hpas, stable).and_then(|h| h.metadata.name.clone());
+    match (known, found) {
+        (None, None) => HpaChange::Same,
+        (Some(a), Some(name)) if a.name == name && !a.gone => HpaChange::Same,
+        (_, Some(name)) => HpaChange::Adopt(name),
+        (Some(a), None) if a.gone => HpaChange::Same,
+        (Some(a), None) => HpaChange::Gone(a.name.clone()),
+    }
+}
+
 impl Driver<'_> {
+    /// Lists the HPAs (one request) and follows what changed ([`hpa_change`]), said as an event
+    /// and recorded in the state (so `--resume` does the same). True when an HPA was taken on.
+    pub(super) async fn reconcile_autoscaler(&mut self) -> Result<bool> {
+        let hpas = self.apis.autoscalers().await?;
+        let change = hpa_change(self.state.autoscaler.as_ref(), &hpas, &self.name);
+        tracing::debug!(?change, "the HPAs on deployment/{}", self.name);
+        let replicas = ops::current_replicas(&self.stable);
+        match &change {
+            HpaChange::Same => return Ok(false),
+            HpaChange::Adopt(hpa) => {
+                self.state.autoscaler = Some(Autoscaler {
+                    name: hpa.clone(),
+                    spec_fingerprint: objects::spec_fingerprint(&self.stable),
+                    // Unknown under the HPA's sizing: the next tick sizes the canary from it.
+                    canary_replicas: 0,
+                    gone: false,
+                });
+                // Whatever it changed of the replicas so far was the HPA's to change.
+                self.state.stable_generation = self.stable.metadata.generation;
+                self.view.event(&format!(
+                    "HorizontalPodAutoscaler {hpa} now scales deployment/{}: the canary leaves \
+                     its replicas (now {replicas}) to the HPA and sizes the canary from them",
+                    self.name
+                ));
+            }
+            HpaChange::Gone(hpa) => {
+                if let Some(a) = self.state.autoscaler.as_mut() {
+                    a.gone = true;
+                }
+                self.view.event(&format!(
+                    "HorizontalPodAutoscaler {hpa} was deleted: deployment/{} keeps its \
+                     {replicas} replicas (the canary does not size the stable; it sizes the \
+                     canary from them)",
+                    self.name
+                ));
+            }
+        }
+        self.write_state().await?;
+        Ok(matches!(change, HpaChange::Adopt(_)))
+    }
+
     /// The step's counts as they are now: with an HPA on the stable, the canary's count for the
     /// stable's current replicas ([`super::plan::autoscaled_canary_replicas`]); else as planned.
     pub(super) fn live_step(&self, step: &CanaryStep) -> CanaryStep {
@@ -45,5 +121,59 @@ impl Driver<'_> {
         ));
         self.write_state().await?;
         Ok(live)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hpa(name: &str, target: &str) -> HorizontalPodAutoscaler {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                     "maxReplicas": 10},
+        }))
+        .expect("an HPA")
+    }
+
+    fn known(name: &str, gone: bool) -> Autoscaler {
+        Autoscaler {
+            name: name.into(),
+            spec_fingerprint: "f".into(),
+            canary_replicas: 2,
+            gone,
+        }
+    }
+
+    /// An HPA created, deleted, re-created or replaced mid-canary: each change once, none for
+    /// another Deployment's HPA.
+    #[test]
+    fn an_hpa_that_appears_or_goes_mid_canary_is_a_change_once() {
+        let other = [hpa("cart", "cart")];
+        assert_eq!(hpa_change(None, &other, "web"), HpaChange::Same);
+        assert_eq!(
+            hpa_change(None, &[hpa("web", "web")], "web"),
+            HpaChange::Adopt("web".into())
+        );
+        let followed = known("web", false);
+        assert_eq!(
+            hpa_change(Some(&followed), &[hpa("web", "web")], "web"),
+            HpaChange::Same
+        );
+        assert_eq!(
+            hpa_change(Some(&followed), &other, "web"),
+            HpaChange::Gone("web".into())
+        );
+        let gone = known("web", true);
+        assert_eq!(hpa_change(Some(&gone), &other, "web"), HpaChange::Same);
+        assert_eq!(
+            hpa_change(Some(&gone), &[hpa("web", "web")], "web"),
+            HpaChange::Adopt("web".into())
+        );
+        assert_eq!(
+            hpa_change(Some(&followed), &[hpa("web-v2", "web")], "web"),
+            HpaChange::Adopt("web-v2".into())
+        );
     }
 }

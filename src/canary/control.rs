@@ -438,8 +438,18 @@ mod tests {
         let paused = sample_state();
         let counting = line_of(&frame(&paused, 61), "canary.pause").map(str::to_owned);
         let counted = line_of(&frame(&paused, 69), "canary.pause").map(str::to_owned);
-        assert!(counting.as_deref().is_some_and(|l| l.contains("8m 59s left")), "{counting:?}");
-        assert!(counted.as_deref().is_some_and(|l| l.contains("8m 51s left")), "{counted:?}");
+        assert!(
+            counting
+                .as_deref()
+                .is_some_and(|l| l.contains("8m 59s left")),
+            "{counting:?}"
+        );
+        assert!(
+            counted
+                .as_deref()
+                .is_some_and(|l| l.contains("8m 51s left")),
+            "{counted:?}"
+        );
     }
 
     /// Issue 15 (view 2): a canary left by `--on-interrupt leave` shows the real age of its last

@@ -178,6 +178,7 @@ impl Driver<'_> {
     }
 
     async fn run_step(&mut self, step: &CanaryStep) -> Result<StepEnd> {
+        self.reconcile_autoscaler().await?;
         let step = &self.live_step(step);
         self.view.step(step, self.state.steps.len());
         if self.state.phase != Phase::Paused && self.state.phase != Phase::Held {
@@ -204,10 +205,12 @@ impl Driver<'_> {
             return Ok(end);
         }
         let current = ops::current_replicas(&self.stable);
-        // With an HPA the stable's replicas are the HPA's: never written.
+        // With an HPA the stable's replicas are the HPA's: never written (one created since
+        // the step began is looked for first).
         if current != step.stable_replicas
             && self.state.phase != Phase::Held
             && self.state.autoscaler.is_none()
+            && !self.reconcile_autoscaler().await?
         {
             self.stable = self.apis.scale(&self.name, step.stable_replicas).await?;
             self.state.stable_generation = self.stable.metadata.generation;

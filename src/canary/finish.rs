@@ -108,7 +108,10 @@ impl Driver<'_> {
         // changed the stable after taking the Lease, so either this read sees the Lease taken or
         // the patch below (conditional on this read) fails.
         self.refresh().await?;
-        // With an HPA the promotion writes the template only: the HPA keeps `spec.replicas`.
+        // With an HPA the promotion writes the template only: the HPA keeps `spec.replicas`
+        // (one created or deleted since the last step is looked for first).
+        self.stable = stable.clone();
+        self.reconcile_autoscaler().await?;
         let autoscaled = self.state.autoscaler.clone();
         let current = objects::template_images(&stable);
         let done = self

@@ -3,7 +3,7 @@
 
 pub mod abort;
 pub mod analysis;
-mod autoscaled;
+pub mod autoscaled;
 pub mod conflict;
 pub mod control;
 pub mod details;

@@ -109,6 +109,15 @@ impl Driver<'_> {
             self.state.stable_generation = generation;
             return Ok(None);
         }
+        // Scaled, its images as they were, and no HPA known: one created mid-canary is taken on
+        // (its scaling is no conflict); else someone scaled it by hand.
+        if self.state.autoscaler.is_none()
+            && super::objects::template_images(&self.stable) == self.state.stable_images
+            && ops::current_replicas(&self.stable) != self.expected_stable_replicas()
+            && self.reconcile_autoscaler().await?
+        {
+            return Ok(None);
+        }
         let change = super::conflict::describe(
             &self.name,
             &self.stable,

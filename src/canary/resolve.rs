@@ -234,6 +234,7 @@ pub fn shape_plan(
         name: hpa.metadata.name.clone().unwrap_or_default(),
         spec_fingerprint: objects::spec_fingerprint(stable),
         canary_replicas: 0,
+        gone: false,
     });
     if let Some(a) = &autoscaler {
         let weights: Vec<u32> = settings.steps.iter().map(|s| s.weight).collect();

@@ -108,7 +108,8 @@ pub struct CanaryState {
     pub autoscaler: Option<Autoscaler>,
 }
 
-/// The HorizontalPodAutoscaler that targets the stable, as the canary found it at its start.
+/// The HorizontalPodAutoscaler that targets the stable, as the canary found it at its start or
+/// when one appeared mid-canary ([`super::autoscaled::hpa_change`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Autoscaler {
@@ -120,6 +121,10 @@ pub struct Autoscaler {
     /// The canary's replicas as the driver last set them.
     #[serde(default)]
     pub canary_replicas: u32,
+    /// The HPA was deleted mid-canary: the stable keeps the replicas it left, never written by
+    /// the canary (said once, when it was found gone).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gone: bool,
 }
 
 impl CanaryState {

@@ -18,15 +18,15 @@ use crate::prom;
 use crate::support::run;
 
 /// Sim seconds per real second: the HPA syncs every 15 sim s, so every 1.5 s here.
-const SPEED: f64 = 10.0;
+pub(crate) const SPEED: f64 = 10.0;
 /// 1 millicore per request/s and no idle cost: the HPA wants `⌈load / 50⌉` pods in all,
 /// however many pods share the load (the canary's included, as upstream counts them).
 const COST_PER_RPS: f64 = 1.0;
 /// 180 requests/s: 4 pods at 45 % of their 100m (inside the 0.1 tolerance of 50 %), so the
 /// HPA keeps the stable at 4 before the canary.
-const CALM: f64 = 180.0;
+pub(crate) const CALM: f64 = 180.0;
 
-fn costly() -> PodBehavior {
+pub(crate) fn costly() -> PodBehavior {
     PodBehavior {
         usage: Usage {
             cpu: MetricScript {
@@ -39,7 +39,13 @@ fn costly() -> PodBehavior {
     }
 }
 
+/// `web` (its Deployment and Service) and the HPA on it.
 fn manifest(ns: &str) -> String {
+    format!("{}---\n{}", stable_manifest(ns), hpa_manifest(ns))
+}
+
+/// `web` at 4 replicas with a Service, no HPA.
+pub(crate) fn stable_manifest(ns: &str) -> String {
     format!(
         "apiVersion: apps/v1
 kind: Deployment
@@ -64,8 +70,14 @@ metadata: {{name: web, namespace: {ns}}}
 spec:
   selector: {{app: web}}
   ports: [{{port: 80, targetPort: 8080}}]
----
-apiVersion: autoscaling/v2
+"
+    )
+}
+
+/// HPA `web` on Deployment `web`: 2 to 12 replicas at 50 % CPU.
+pub(crate) fn hpa_manifest(ns: &str) -> String {
+    format!(
+        "apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata: {{name: web, namespace: {ns}}}
 spec:
@@ -80,7 +92,7 @@ spec:
 }
 
 /// `web` at 4 ready replicas under the calm load, with its HPA having synced at least once.
-async fn start(ns: &str) -> Env {
+pub(crate) async fn start(ns: &str) -> Env {
     let env = Env::start_with(ns, costly(), costly(), true, SPEED, &manifest(ns)).await;
     env.sim.set_load(ns, "app=web", CALM).expect("load");
     assert!(
@@ -101,17 +113,17 @@ async fn start(ns: &str) -> Env {
     env
 }
 
-fn hpa(sim: &simcluster::SimCluster, ns: &str) -> Value {
+pub(crate) fn hpa(sim: &simcluster::SimCluster, ns: &str) -> Value {
     sim.get("autoscaling/v2", "HorizontalPodAutoscaler", Some(ns), "web")
         .expect("the HPA exists")
 }
 
 /// The HPA's spec, the part a canary must leave exactly as it was.
-fn hpa_spec(env: &Env) -> Value {
+pub(crate) fn hpa_spec(env: &Env) -> Value {
     hpa(&env.sim, &env.ns)["spec"].clone()
 }
 
-fn replicas(env: &Env, name: &str) -> i64 {
+pub(crate) fn replicas(env: &Env, name: &str) -> i64 {
     env.deployment(name)
         .and_then(|d| d["spec"]["replicas"].as_i64())
         .unwrap_or(-1)
@@ -119,7 +131,7 @@ fn replicas(env: &Env, name: &str) -> i64 {
 
 /// Every change of the stable's `spec.replicas`: all the HPA's, none the tool's, and no write
 /// ever put back what another writer had just replaced.
-fn assert_only_the_hpa_scaled_the_stable(env: &Env) -> Vec<ReplicaWrite> {
+pub(crate) fn assert_only_the_hpa_scaled_the_stable(env: &Env) -> Vec<ReplicaWrite> {
     let writes = env.sim.replica_writes(&env.ns, "web");
     let tools: Vec<&ReplicaWrite> = writes
         .iter()
@@ -140,7 +152,7 @@ fn assert_only_the_hpa_scaled_the_stable(env: &Env) -> Vec<ReplicaWrite> {
     writes
 }
 
-fn canary_driver(env: &Env, steps: &str, pause: &str) -> std::process::Child {
+pub(crate) fn canary_driver(env: &Env, steps: &str, pause: &str) -> std::process::Child {
     spawn(
         env.canary(
             &prom::shared().prometheus.url,

@@ -6,6 +6,7 @@ mod bad_input;
 mod canary;
 mod canary_guard;
 mod canary_hpa;
+mod canary_hpa_live;
 mod canary_safety;
 mod cli;
 mod completion;

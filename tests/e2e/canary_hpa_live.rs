@@ -1,0 +1,242 @@
+//! Issue 15: an HPA created or deleted while a canary runs. The canary planned without an HPA
+//! sizes the stable at each step; once an HPA targets the stable (it appears between two looks,
+//! and may scale the stable before the driver sees it) the driver takes it on: it never writes
+//! the stable's replicas again, the canary follows the HPA's count, and an abort leaves the
+//! stable to the HPA. An HPA deleted mid-canary leaves the stable as it is.
+
+use std::time::{Duration, Instant};
+
+use kubectl_posthog::canary::state::Phase;
+
+use crate::canary::{Env, STABLE, finish, json, ready};
+use crate::canary_hpa::{
+    CALM, SPEED, assert_only_the_hpa_scaled_the_stable, canary_driver, costly, hpa, hpa_manifest,
+    hpa_spec, replicas, stable_manifest, start,
+};
+use crate::support::run;
+
+/// Polls `done` every 100 ms for up to `secs`, failing with `what` (and the driver's stderr
+/// if it ended meanwhile).
+fn settle(
+    child: &mut std::process::Child,
+    secs: u64,
+    what: &dyn Fn() -> String,
+    done: &dyn Fn() -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        if let Ok(Some(_)) = child.try_wait() {
+            panic!("the driver ended: {}", what());
+        }
+        assert!(Instant::now() < deadline, "never settled: {}", what());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// No HPA when the canary starts (it scales the stable 4 → 2 at 50 %); one is created mid-step
+/// and the load rises. The driver takes the HPA on, says so, never writes the stable's replicas
+/// after the HPA exists (so no write of either undoes the other's), the canary follows the
+/// HPA's count at the step's share, and the abort leaves the stable to the HPA.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_hpa_created_mid_canary_is_taken_on_and_never_fought() {
+    let ns = "hpa-appears";
+    let env = Env::start_with(ns, costly(), costly(), true, SPEED, &stable_manifest(ns)).await;
+    env.sim.set_load(ns, "app=web", CALM).expect("load");
+    let mut child = canary_driver(&env, "50,100", "1h");
+    let paused = env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
+    assert!(paused.autoscaler.is_none(), "{paused:?}");
+    assert_eq!(
+        (replicas(&env, "web"), replicas(&env, "web-canary")),
+        (2, 2),
+        "without an HPA the step sizes the stable"
+    );
+
+    // The simulator's clock (the writes' times), not the creation time: that is in seconds.
+    let since = env.sim.clock().now();
+    env.sim.apply_yaml(&hpa_manifest(ns)).expect("the HPA");
+    let before = hpa_spec(&env);
+    // 480 requests/s over 4 pods: the HPA scales the stable up; the canary follows at 50 %.
+    env.sim.set_load(ns, "app=web", 480.0).expect("load");
+    let what = || {
+        format!(
+            "stable {} ({} ready), canary {} ({} ready), state {:?}, HPA {}",
+            replicas(&env, "web"),
+            ready(&env.sim, "web"),
+            replicas(&env, "web-canary"),
+            ready(&env.sim, "web-canary"),
+            env.state().map(|s| s.autoscaler),
+            hpa(&env.sim, ns)["status"]
+        )
+    };
+    settle(&mut child, 60, &what, &|| {
+        let (stable, canary) = (replicas(&env, "web"), replicas(&env, "web-canary"));
+        env.state()
+            .and_then(|s| s.autoscaler)
+            .is_some_and(|a| a.name == "web")
+            && stable > 2
+            && canary == stable
+            && ready(&env.sim, "web-canary") as i64 == canary
+    });
+    // It stays there for a few more syncs: neither writer moves the other's count back.
+    std::thread::sleep(Duration::from_secs(5));
+    let (stable, canary) = (replicas(&env, "web"), replicas(&env, "web-canary"));
+    assert_eq!(
+        canary,
+        stable,
+        "50 %: as many canary pods as stable ones ({})",
+        what()
+    );
+
+    let out = run(&mut env.control(&["abort", "deploy/web", "--timeout", "30s"]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let driver = finish(child);
+    assert!(
+        driver
+            .stderr
+            .contains("HorizontalPodAutoscaler web now scales deployment/web"),
+        "{}",
+        driver.stderr
+    );
+    let report = json(&driver.stdout);
+    assert_eq!(
+        report["details"]["outcome"], "aborted-by-operator",
+        "{report}"
+    );
+    assert!(
+        report["verdict"]["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("stable left to its HPA at"),
+        "{report}"
+    );
+    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Aborted);
+    assert!(env.deployment("web-canary").is_none());
+    assert_eq!(env.stable_image(), STABLE);
+    assert_eq!(
+        hpa_spec(&env),
+        before,
+        "the HPA's spec is exactly as it was created"
+    );
+
+    let writes = env.sim.replica_writes(ns, "web");
+    let (tool_before, tool_after): (Vec<_>, Vec<_>) = writes
+        .iter()
+        .filter(|w| w.writer != "horizontal-pod-autoscaler")
+        .partition(|w| w.at < since);
+    assert_eq!(
+        tool_before
+            .iter()
+            .map(|w| (w.from, w.to))
+            .collect::<Vec<_>>(),
+        vec![(4, 2)],
+        "the step's one write, before the HPA: {writes:?}"
+    );
+    assert!(
+        tool_after.is_empty(),
+        "the stable written after the HPA appeared: {writes:?}"
+    );
+    assert!(
+        writes
+            .iter()
+            .any(|w| w.writer == "horizontal-pod-autoscaler" && w.to > 2),
+        "the HPA scaled the stable: {writes:?}"
+    );
+    // The HPA's first write (2 → 4) follows the load, not a fight: the step's write came before
+    // the HPA existed, and none came after.
+}
+
+/// An HPA created while the canary's pods start, before the step would size the stable: the
+/// driver looks for one just before that write and leaves the stable alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_hpa_created_before_the_steps_write_stops_that_write() {
+    let ns = "hpa-before-write";
+    let slow = simcluster::PodBehavior {
+        ready_after: Duration::from_secs(40),
+        ..costly()
+    };
+    let env = Env::start_with(ns, costly(), slow, true, SPEED, &stable_manifest(ns)).await;
+    env.sim.set_load(ns, "app=web", CALM).expect("load");
+    let mut child = canary_driver(&env, "50,100", "1h");
+    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Progressing);
+    assert!(
+        env.sim
+            .wait_until(Duration::from_secs(20), |_| replicas(&env, "web-canary")
+                == 2)
+            .await
+    );
+    // The canary's pods take 40 sim s (4 s here) to be ready: the HPA comes first.
+    env.sim.apply_yaml(&hpa_manifest(ns)).expect("the HPA");
+    let what = || {
+        format!(
+            "state {:?}, stable {}",
+            env.state().map(|s| (s.phase, s.autoscaler)),
+            replicas(&env, "web")
+        )
+    };
+    settle(&mut child, 60, &what, &|| {
+        env.state()
+            .is_some_and(|s| s.phase == Phase::Paused && s.autoscaler.is_some())
+    });
+    assert_ne!(
+        replicas(&env, "web"),
+        2,
+        "the step did not shrink the stable: {}",
+        what()
+    );
+    let out = run(&mut env.control(&["abort", "deploy/web", "--timeout", "30s"]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    finish(child);
+    assert_only_the_hpa_scaled_the_stable(&env);
+}
+
+/// The HPA the canary follows is deleted mid-canary: the next step says so, the stable keeps
+/// the replicas it had (nothing writes them), the canary is still sized from them, and the
+/// promotion writes the template only.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_hpa_deleted_mid_canary_leaves_the_stable_as_it_is() {
+    let env = start("hpa-goes").await;
+    let mut child = canary_driver(&env, "25,50,100", "1h");
+    env.wait_state(Duration::from_secs(30), |s| {
+        s.phase == Phase::Paused && s.step == 0
+    });
+    env.sim
+        .delete(
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            Some(&env.ns),
+            "web",
+        )
+        .expect("deleted");
+    let out = run(&mut env.control(&["promote", "deploy/web"]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let what = || {
+        format!(
+            "state {:?}",
+            env.state().map(|s| (s.phase, s.step, s.autoscaler))
+        )
+    };
+    settle(&mut child, 60, &what, &|| {
+        env.state().is_some_and(|s| {
+            s.phase == Phase::Paused && s.step == 1 && s.autoscaler.is_some_and(|a| a.gone)
+        })
+    });
+    // 50 % beside the stable's 4: 4 canary pods, the stable as the HPA left it.
+    assert_eq!(
+        (replicas(&env, "web"), replicas(&env, "web-canary")),
+        (4, 4)
+    );
+    let out = run(&mut env.control(&["promote", "deploy/web"]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let driver = finish(child);
+    assert_eq!(driver.code, 0, "{}", driver.stderr);
+    assert!(
+        driver.stderr.contains(
+            "HorizontalPodAutoscaler web was deleted: deployment/web keeps its 4 replicas"
+        ),
+        "{}",
+        driver.stderr
+    );
+    assert_eq!(replicas(&env, "web"), 4);
+    assert!(env.deployment("web-canary").is_none());
+    assert_only_the_hpa_scaled_the_stable(&env);
+}
