@@ -58,7 +58,12 @@ pub fn canary_finding(
             if done.by_driver {
                 did.push("the driver aborted it on our request".to_string());
             }
-            if let Some((from, _)) = recovery.restore {
+            if done.left_to_hpa {
+                did.push(format!(
+                    "stable left to its HPA at {} replicas",
+                    done.stable_replicas
+                ));
+            } else if let Some((from, _)) = recovery.restore {
                 did.push(format!(
                     "stable scaled {from} → {} replicas",
                     done.stable_replicas

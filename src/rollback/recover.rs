@@ -133,6 +133,9 @@ pub struct RecoveryDone {
     pub by_driver: bool,
     pub stable_replicas: u32,
     pub canary_removed: bool,
+    /// An HPA owns the stable's replicas (known at the start or found by the abort): they
+    /// were left to it, not restored.
+    pub left_to_hpa: bool,
 }
 
 /// Ends the canary as [`plan_recovery`] decided. Idempotent: safe to re-run after an interruption.
@@ -175,6 +178,7 @@ pub async fn recover(
             by_driver: false,
             stable_replicas: ops::current_replicas(&stable),
             canary_removed: removed,
+            left_to_hpa: false,
         });
     }
     if let Some(state) = recovery.state.as_ref().filter(|_| recovery.driver_alive) {
@@ -210,6 +214,10 @@ pub async fn recover(
         by_driver: false,
         stable_replicas: summary.stable_replicas,
         canary_removed: summary.canary_removed,
+        left_to_hpa: summary
+            .state
+            .as_ref()
+            .is_some_and(|s| s.autoscaler.is_some()),
     })
 }
 
@@ -230,11 +238,18 @@ async fn await_driver_abort(
             .unwrap_or(None);
         match current {
             Some(s) if s.phase == Phase::Aborted => {
-                let canary = apis.get_opt(&s.canary_name).await?;
+                let (canary, stable) =
+                    tokio::try_join!(apis.get_opt(&s.canary_name), apis.get(name))?;
+                let left_to_hpa = s.autoscaler.is_some();
                 return Ok(Some(RecoveryDone {
                     by_driver: true,
-                    stable_replicas: s.stable_replicas,
+                    stable_replicas: if left_to_hpa {
+                        ops::current_replicas(&stable)
+                    } else {
+                        s.stable_replicas
+                    },
                     canary_removed: canary.is_none(),
+                    left_to_hpa,
                 }));
             }
             Some(s) if s.phase.is_terminal() || !state::is_driven(&s, clock.now()) => {

@@ -240,3 +240,48 @@ async fn an_hpa_deleted_mid_canary_leaves_the_stable_as_it_is() {
     assert!(env.deployment("web-canary").is_none());
     assert_only_the_hpa_scaled_the_stable(&env);
 }
+
+/// The driver is killed at 50 % (the stable scaled 4 → 2) and, while nobody drives the canary,
+/// an HPA pinned at 2 replicas is created. `rollback` aborts the canary from here: its abort
+/// finds the HPA the state does not know, leaves the stable's replicas to it (restoring 4 would
+/// be undone by the HPA at once) and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_finds_an_hpa_created_while_nobody_drove_the_canary() {
+    let ns = "hpa-while-left";
+    let env = Env::start_with(ns, costly(), costly(), true, SPEED, &stable_manifest(ns)).await;
+    env.sim.set_load(ns, "app=web", CALM).expect("load");
+    let mut child = canary_driver(&env, "50,100", "1h");
+    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Paused);
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert_eq!(replicas(&env, "web"), 2);
+    let since = env.sim.clock().now();
+    let pinned = hpa_manifest(ns).replace("maxReplicas: 12", "maxReplicas: 2");
+    env.sim.apply_yaml(&pinned).expect("the HPA");
+
+    let out = run(crate::support::bin()
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["-n", ns, "-o", "json", "rollback", "deployment/web"]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("HorizontalPodAutoscaler web now scales deployment/web: the abort leaves"),
+        "{}",
+        out.stderr
+    );
+    let canary = crate::rollback::measured(&json(&out.stdout), "rollback.canary");
+    assert!(
+        canary.contains("stable left to its HPA at 2 replicas"),
+        "{canary}"
+    );
+    assert!(env.deployment("web-canary").is_none());
+    // Two more HPA syncs: nothing moves the stable from where the HPA keeps it.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(replicas(&env, "web"), 2);
+    let writes = env.sim.replica_writes(ns, "web");
+    assert!(
+        writes.iter().all(|w| w.at < since),
+        "the stable's replicas written after the HPA appeared: {writes:?}"
+    );
+}
