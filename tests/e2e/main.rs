@@ -24,4 +24,5 @@ mod rollback;
 mod rotate;
 mod standins;
 mod support;
+mod terminal;
 mod triage;
