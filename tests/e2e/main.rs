@@ -25,4 +25,5 @@ mod rollback;
 mod rotate;
 mod standins;
 mod support;
+mod terminal;
 mod triage;
