@@ -153,10 +153,15 @@ pub async fn abort(
             name: hpa,
             spec_fingerprint: objects::spec_fingerprint(&stable),
             canary_replicas: 0,
+            stable_replicas: current_replicas(&stable),
             gone: false,
         });
     }
     let autoscaled = active.as_ref().is_some_and(|s| s.autoscaler.is_some());
+    let hpa_gone = active
+        .as_ref()
+        .and_then(|s| s.autoscaler.as_ref())
+        .is_some_and(|a| a.gone);
     let restore = async {
         if autoscaled {
             Ok(stable.clone())
@@ -190,7 +195,13 @@ pub async fn abort(
         }
         AbortOrder::StableFirst => {
             restore.await?;
-            if autoscaled {
+            if hpa_gone {
+                on_event(&format!(
+                    "stable {name} left at its {} replicas (its HPA was deleted mid-canary); \
+                     waiting until it is ready",
+                    current_replicas(&stable)
+                ));
+            } else if autoscaled {
                 on_event(&format!(
                     "stable {name} left at its HPA's {} replicas; waiting until it is ready",
                     current_replicas(&stable)

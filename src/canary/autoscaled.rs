@@ -53,11 +53,13 @@ impl Driver<'_> {
         match &change {
             HpaChange::Same => return Ok(false),
             HpaChange::Adopt(hpa) => {
+                // The canary as it is (the next tick sizes it from the HPA's count).
+                let canary = self.apis.get_opt(&self.state.canary_name).await?;
                 self.state.autoscaler = Some(Autoscaler {
                     name: hpa.clone(),
                     spec_fingerprint: objects::spec_fingerprint(&self.stable),
-                    // Unknown under the HPA's sizing: the next tick sizes the canary from it.
-                    canary_replicas: 0,
+                    canary_replicas: canary.as_ref().map_or(0, ops::current_replicas),
+                    stable_replicas: replicas,
                     gone: false,
                 });
                 // Whatever it changed of the replicas so far was the HPA's to change.
@@ -71,6 +73,7 @@ impl Driver<'_> {
             HpaChange::Gone(hpa) => {
                 if let Some(a) = self.state.autoscaler.as_mut() {
                     a.gone = true;
+                    a.stable_replicas = replicas;
                 }
                 self.view.event(&format!(
                     "HorizontalPodAutoscaler {hpa} was deleted: deployment/{} keeps its \
@@ -105,6 +108,15 @@ impl Driver<'_> {
         };
         if step.is_promotion() || known == live.canary_replicas {
             return Ok(live);
+        }
+        // Held (someone else changed the stable), or the HPA gone: a change of the stable's
+        // count is not the HPA's, and the canary stays as it is.
+        let gone = self.state.autoscaler.as_ref().is_some_and(|a| a.gone);
+        if gone || self.state.phase == super::state::Phase::Held {
+            return Ok(CanaryStep {
+                canary_replicas: known,
+                ..live
+            });
         }
         self.apis
             .scale(&self.state.canary_name, live.canary_replicas)
@@ -142,6 +154,7 @@ mod tests {
             name: name.into(),
             spec_fingerprint: "f".into(),
             canary_replicas: 2,
+            stable_replicas: 4,
             gone,
         }
     }

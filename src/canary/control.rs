@@ -70,6 +70,8 @@ pub fn status_report(
     let phase_status = match state.phase {
         Phase::Promoted => Status::Pass,
         Phase::Aborted | Phase::PromotionFailed => Status::Fail,
+        // Held: it waits for a human (`canary promote` or `canary abort`).
+        Phase::Held => Status::Warn,
         _ if alive => Status::Pass,
         _ => Status::Warn,
     };
@@ -125,6 +127,35 @@ pub fn status_report(
             )),
         );
     }
+    if let Some(a) = state
+        .autoscaler
+        .as_ref()
+        .filter(|_| !state.phase.is_terminal())
+    {
+        let replicas = ops::current_replicas(stable);
+        findings.push(
+            Finding::new(
+                "canary.autoscaler",
+                Step::Rollout,
+                Severity::P4,
+                Status::Pass,
+                "The stable's replicas",
+            )
+            .measured(if a.gone {
+                format!(
+                    "HorizontalPodAutoscaler {} was deleted mid-canary: the stable keeps its \
+                     {replicas} replicas, the canary is sized from them",
+                    a.name
+                )
+            } else {
+                format!(
+                    "HorizontalPodAutoscaler {} scales the stable (now {replicas} replicas); \
+                     the canary is sized from them",
+                    a.name
+                )
+            }),
+        );
+    }
     let ready = |d: Option<&k8s_openapi::api::apps::v1::Deployment>| {
         d.map_or((0, 0), |d| {
             (ops::ready_replicas(d), ops::current_replicas(d))
@@ -170,6 +201,7 @@ pub fn status_report(
     let result = match state.phase {
         Phase::Aborted | Phase::PromotionFailed => VerdictResult::Fail,
         Phase::Promoted => VerdictResult::Pass,
+        Phase::Held => VerdictResult::Warn,
         _ if alive => VerdictResult::Pass,
         _ => VerdictResult::Warn,
     };
@@ -246,7 +278,11 @@ pub async fn abort(
                     let canary = apis.get_opt(&s.canary_name).await?;
                     return Ok(AbortSummary {
                         found: true,
-                        stable_replicas: s.stable_replicas,
+                        // With an HPA the stable was left where the HPA keeps it.
+                        stable_replicas: match s.autoscaler {
+                            Some(_) => ops::current_replicas(&stable),
+                            None => s.stable_replicas,
+                        },
                         stable_ready: ops::ready_replicas(&stable),
                         canary_removed: canary.is_none(),
                         canary_zeroed_at: None,
@@ -449,6 +485,52 @@ mod tests {
                 .as_deref()
                 .is_some_and(|l| l.contains("8m 51s left")),
             "{counted:?}"
+        );
+    }
+
+    /// A held canary waits for a human: its status warns (it read PASS), and exits 0 still.
+    #[test]
+    fn a_held_canary_warns() {
+        let mut held = sample_state();
+        held.phase = Phase::Held;
+        held.heartbeat = held.started_at + jiff::SignedDuration::from_secs(60);
+        let now = held.started_at + jiff::SignedDuration::from_secs(61);
+        let report = status_report(
+            "web",
+            &deployment("web", 3, 3),
+            None,
+            Some(held),
+            ReportTarget::deployment("web", Some("shop"), None),
+            now,
+        );
+        assert_eq!(report.verdict.result, VerdictResult::Warn);
+        assert_eq!(report.findings[0].status, Status::Warn);
+    }
+
+    /// An HPA the canary follows (taken on mid-canary or at the start) is named in the status,
+    /// and its deletion too.
+    #[test]
+    fn the_status_names_the_hpa_that_sizes_the_stable() {
+        let mut state = sample_state();
+        state.autoscaler = Some(crate::canary::state::Autoscaler {
+            name: "web-hpa".into(),
+            spec_fingerprint: "f".into(),
+            canary_replicas: 2,
+            stable_replicas: 3,
+            gone: false,
+        });
+        let followed = frame(&state, 10);
+        assert!(
+            followed.contains("HorizontalPodAutoscaler web-hpa scales the stable (now 3 replicas)"),
+            "{followed}"
+        );
+        if let Some(a) = state.autoscaler.as_mut() {
+            a.gone = true;
+        }
+        let gone = frame(&state, 10);
+        assert!(
+            gone.contains("HorizontalPodAutoscaler web-hpa was deleted mid-canary"),
+            "{gone}"
         );
     }
 

@@ -237,7 +237,11 @@ impl Driver<'_> {
                     objects::images_text(&self.state.images)
                 )))
             }
-            Ok(_) => {
+            Ok(rolled) => {
+                if follows_hpa {
+                    // The stable's size is the HPA's: the report says the one it has.
+                    self.state.stable_replicas = ops::current_replicas(&rolled);
+                }
                 self.apis
                     .remove_canary(&canary_name, self.settings.timeout)
                     .await?;

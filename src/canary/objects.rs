@@ -272,7 +272,17 @@ pub fn autoscaler_of<'a>(
     hpas: &'a [HorizontalPodAutoscaler],
     stable: &str,
 ) -> Option<&'a HorizontalPodAutoscaler> {
-    hpas.iter()
+    autoscalers_of(hpas, stable).into_iter().next()
+}
+
+/// Every HPA that targets the stable, by name (more than one: Kubernetes scales it by none,
+/// with `AmbiguousSelector`).
+pub fn autoscalers_of<'a>(
+    hpas: &'a [HorizontalPodAutoscaler],
+    stable: &str,
+) -> Vec<&'a HorizontalPodAutoscaler> {
+    let mut found: Vec<&HorizontalPodAutoscaler> = hpas
+        .iter()
         .filter(|h| {
             h.spec.as_ref().is_some_and(|spec| {
                 let target = &spec.scale_target_ref;
@@ -284,7 +294,9 @@ pub fn autoscaler_of<'a>(
                         .is_none_or(|v| v.starts_with("apps/"))
             })
         })
-        .min_by_key(|h| h.metadata.name.clone())
+        .collect();
+    found.sort_by_key(|h| h.metadata.name.clone());
+    found
 }
 
 /// A fingerprint of a Deployment's spec without `spec.replicas` (FNV-1a of its JSON, whose

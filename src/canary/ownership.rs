@@ -98,25 +98,26 @@ impl Driver<'_> {
             self.state.stable_generation = generation;
             return Ok(None);
         };
-        // With an HPA on the stable, a new generation that changed nothing but spec.replicas
-        // is the HPA scaling: its to make, never a conflict.
-        if self
-            .state
-            .autoscaler
-            .as_ref()
-            .is_some_and(|a| a.spec_fingerprint == super::objects::spec_fingerprint(&self.stable))
-        {
-            self.state.stable_generation = generation;
-            return Ok(None);
-        }
-        // Scaled, its images as they were, and no HPA known: one created mid-canary is taken on
-        // (its scaling is no conflict); else someone scaled it by hand.
-        if self.state.autoscaler.is_none()
-            && super::objects::template_images(&self.stable) == self.state.stable_images
-            && ops::current_replicas(&self.stable) != self.expected_stable_replicas()
-            && self.reconcile_autoscaler().await?
-        {
-            return Ok(None);
+        // A new generation that changed nothing but spec.replicas (with an HPA known: the spec
+        // as last accepted; without: the images as they were) may be an HPA scaling, its to
+        // make: the HPAs are listed to tell. The HPA known and still there, or one created
+        // since, is no conflict; none (or the known one deleted) means someone scaled it.
+        let only_scaled = match &self.state.autoscaler {
+            Some(a) => a.spec_fingerprint == super::objects::spec_fingerprint(&self.stable),
+            None => {
+                super::objects::template_images(&self.stable) == self.state.stable_images
+                    && ops::current_replicas(&self.stable) != self.expected_stable_replicas()
+            }
+        };
+        if only_scaled {
+            self.reconcile_autoscaler().await?;
+            if self.state.autoscaler.as_ref().is_some_and(|a| !a.gone) {
+                self.state.stable_generation = generation;
+                if let Some(a) = self.state.autoscaler.as_mut() {
+                    a.stable_replicas = ops::current_replicas(&self.stable);
+                }
+                return Ok(None);
+            }
         }
         let change = super::conflict::describe(
             &self.name,
@@ -151,8 +152,11 @@ impl Driver<'_> {
     }
 
     /// The stable's replicas this driver last set: the current step's once it scaled, the
-    /// previous step's before.
+    /// previous step's before; with an HPA, the HPA's as last seen.
     fn expected_stable_replicas(&self) -> u32 {
+        if let Some(a) = &self.state.autoscaler {
+            return a.stable_replicas;
+        }
         let step = self.state.current();
         let previous = self
             .state

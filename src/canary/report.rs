@@ -245,7 +245,8 @@ pub fn outcome_report(input: &ReportInput<'_>, outcome: &Outcome, notes: &[Strin
     findings.push(health_finding(&input.record.health, health_failed));
     let step = state.current().map(|s| s.weight).unwrap_or(0);
     // With an HPA the tool never sized the stable: it is where the HPA keeps it.
-    let restored = match state.autoscaler {
+    let restored = match &state.autoscaler {
+        Some(a) if a.gone => "stable left (its HPA deleted mid-canary) at",
         Some(_) => "stable left to its HPA at",
         None => "stable restored to",
     };

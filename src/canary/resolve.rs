@@ -234,8 +234,23 @@ pub fn shape_plan(
         name: hpa.metadata.name.clone().unwrap_or_default(),
         spec_fingerprint: objects::spec_fingerprint(stable),
         canary_replicas: 0,
+        stable_replicas: ops::current_replicas(stable),
         gone: false,
     });
+    let all = objects::autoscalers_of(hpas, &name);
+    if all.len() > 1 {
+        let names: Vec<&str> = all
+            .iter()
+            .filter_map(|h| h.metadata.name.as_deref())
+            .collect();
+        notes.push(format!(
+            "deployment/{name} is targeted by {} HPAs ({}): Kubernetes scales it by none of them \
+             (AmbiguousSelector in `kubectl describe hpa`); the canary leaves its replicas alone \
+             and follows them as they are; keep one HPA",
+            all.len(),
+            names.join(", ")
+        ));
+    }
     if let Some(a) = &autoscaler {
         let weights: Vec<u32> = settings.steps.iter().map(|s| s.weight).collect();
         let pauses: Vec<Pause> = settings.steps.iter().filter_map(|s| s.pause).collect();
@@ -288,6 +303,46 @@ mod tests {
             }
         }))
         .unwrap()
+    }
+
+    /// Two HPAs on the stable: said at the start (Kubernetes scales it by neither), and the
+    /// canary still never writes its replicas.
+    #[test]
+    fn two_hpas_on_the_stable_are_said_at_the_start() {
+        let hpa = |name: &str| -> k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                         "maxReplicas": 10}
+            }))
+            .unwrap()
+        };
+        let stable = stable(4, "25%".into());
+        let mut settings = resolve(
+            &RunFlags::default(),
+            &CanaryConfig::default(),
+            None,
+            &stable,
+        )
+        .unwrap();
+        let (autoscaler, notes) =
+            shape_plan(&mut settings, &stable, &[hpa("b"), hpa("a")], false).unwrap();
+        assert_eq!(autoscaler.map(|a| a.name).as_deref(), Some("a"));
+        assert!(
+            notes[0].starts_with(
+                "deployment/web is targeted by 2 HPAs (a, b): Kubernetes scales it by none of them"
+            ),
+            "{notes:?}"
+        );
+        let mut settings = resolve(
+            &RunFlags::default(),
+            &CanaryConfig::default(),
+            None,
+            &stable,
+        )
+        .unwrap();
+        let (_, notes) = shape_plan(&mut settings, &stable, &[hpa("a")], false).unwrap();
+        assert!(!notes.iter().any(|n| n.contains("HPAs (")), "{notes:?}");
     }
 
     #[test]

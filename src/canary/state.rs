@@ -121,6 +121,9 @@ pub struct Autoscaler {
     /// The canary's replicas as the driver last set them.
     #[serde(default)]
     pub canary_replicas: u32,
+    /// The stable's replicas as last seen from the HPA (a scaling by anyone else is a conflict).
+    #[serde(default)]
+    pub stable_replicas: u32,
     /// The HPA was deleted mid-canary: the stable keeps the replicas it left, never written by
     /// the canary (said once, when it was found gone).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

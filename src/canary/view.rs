@@ -54,9 +54,6 @@ impl LiveView {
         steps.set_message("reading the cluster…");
         pause.set_message("starts once the step's pods are ready");
         pods.set_message(pods_text(None, None));
-        if ui.draws_on_stderr() {
-            crate::ui::terminal::quiet_control_echo();
-        }
         LiveView {
             ui: ui.clone(),
             styles: ui.styles,

@@ -96,15 +96,25 @@ fn replicas(s: &Subject) -> Finding {
     s.locate(finding, "/spec/replicas")
 }
 
-fn hpa_of<'a>(
-    s: &'a Subject,
-) -> Option<&'a super::facts::Obj<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>> {
-    s.facts.hpas.iter().find(|h| {
-        h.namespace() == s.namespace
-            && h.object.spec.as_ref().is_some_and(|spec| {
-                spec.scale_target_ref.kind == "Deployment" && spec.scale_target_ref.name == s.name
-            })
-    })
+type HpaObj = super::facts::Obj<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>;
+
+/// The HPAs that target the Deployment (more than one: Kubernetes scales it by none).
+fn hpas_of<'a>(s: &'a Subject) -> Vec<&'a HpaObj> {
+    s.facts
+        .hpas
+        .iter()
+        .filter(|h| {
+            h.namespace() == s.namespace
+                && h.object.spec.as_ref().is_some_and(|spec| {
+                    spec.scale_target_ref.kind == "Deployment"
+                        && spec.scale_target_ref.name == s.name
+                })
+        })
+        .collect()
+}
+
+fn hpa_of<'a>(s: &'a Subject) -> Option<&'a HpaObj> {
+    hpas_of(s).into_iter().next()
 }
 
 /// The canary's default steps (`canary::plan::DEFAULT_STEPS`, which checks may not import).
@@ -120,6 +130,24 @@ pub fn unreachable_weight(min_replicas: u32, weight: u32) -> bool {
 
 fn hpa_canary_steps(s: &Subject) -> Finding {
     let id = "infra.hpa-canary-steps";
+    let all = hpas_of(s);
+    if all.len() > 1 {
+        let names: Vec<String> = all.iter().map(|h| h.name()).collect();
+        return s
+            .finding(id, Status::Fail)
+            .measured(format!(
+                "{} HPAs target deployment/{}: {}; Kubernetes scales it by none of them \
+                 (AmbiguousSelector in `kubectl describe hpa`)",
+                all.len(),
+                s.name,
+                names.join(", ")
+            ))
+            .expected("at most one HorizontalPodAutoscaler per Deployment")
+            .remediation(format!(
+                "keep one: kubectl delete hpa {} (and remove it from the manifests)",
+                names[1..].join(" ")
+            ));
+    }
     let Some(hpa) = hpa_of(s) else {
         return s
             .finding(id, Status::Pass)

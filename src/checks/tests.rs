@@ -820,3 +820,37 @@ fn webhook_urls_show_scheme_and_host_only() {
         );
     }
 }
+
+/// Two HPAs on one Deployment: Kubernetes scales it by neither (AmbiguousSelector), and a
+/// canary beside them would follow an HPA that does nothing. Found by a probe of issue 15.
+#[test]
+fn two_hpas_on_one_deployment_fail_the_hpa_check() {
+    let hpa = |name: &str| {
+        format!(
+            "---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: {name}}}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: posthog-integration}}\n  minReplicas: 9\n  maxReplicas: 10\n"
+        )
+    };
+    let one = format!("{}{}", edit("", ""), hpa("a"));
+    assert_eq!(
+        status(&Case::new(&one).run(), "infra.hpa-canary-steps"),
+        Status::Pass
+    );
+    let two = format!("{one}{}", hpa("b"));
+    let f = Case::new(&two).run();
+    let found = find(&f, "infra.hpa-canary-steps");
+    assert_eq!(found.status, Status::Fail, "{found:?}");
+    assert!(
+        found
+            .measured
+            .as_deref()
+            .is_some_and(|m| m.starts_with("2 HPAs target deployment/posthog-integration: a, b")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .remediation
+            .as_deref()
+            .is_some_and(|r| r.contains("kubectl delete hpa b")),
+        "{found:?}"
+    );
+}

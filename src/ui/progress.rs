@@ -67,11 +67,6 @@ impl Ui {
         self.draw
     }
 
-    /// Bars are drawn on stderr's terminal, whose settings a live view may change.
-    pub fn draws_on_stderr(&self) -> bool {
-        self.on_stderr
-    }
-
     /// A bar counting towards `len`, e.g. ready replicas out of desired.
     pub fn bar(&self, len: u64, prefix: &str) -> ProgressBar {
         let style =
@@ -87,6 +82,11 @@ impl Ui {
         if !self.draw {
             return ProgressBar::hidden().with_prefix(prefix.to_string());
         }
+        // Every live view: a ^C echoed into the last column would wrap the cursor and leave the
+        // next redraw's top line in the scrollback (restored on exit).
+        if self.on_stderr {
+            super::terminal::quiet_control_echo();
+        }
         self.multi.add(
             ProgressBar::new(len)
                 .with_style(style)
@@ -98,6 +98,9 @@ impl Ui {
     pub fn spinner(&self, message: &str) -> ProgressBar {
         if !self.draw {
             return ProgressBar::hidden();
+        }
+        if self.on_stderr {
+            super::terminal::quiet_control_echo();
         }
         let bar = self.multi.add(ProgressBar::new_spinner());
         bar.set_style(

@@ -87,13 +87,42 @@ async fn an_hpa_created_mid_canary_is_taken_on_and_never_fought() {
         what()
     );
 
+    // `canary status` names the HPA the canary now follows.
+    let status = json(&run(&mut env.control(&["status", "deploy/web"])).stdout);
+    let autoscaler = status["findings"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["id"] == "canary.autoscaler"))
+        .map(|f| f["measured"].to_string())
+        .unwrap_or_default();
+    assert!(
+        autoscaler.contains("HorizontalPodAutoscaler web scales the stable"),
+        "{status}"
+    );
+
     let out = run(&mut env.control(&["abort", "deploy/web", "--timeout", "30s"]));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // The abort's count is the stable's now (the HPA's), not the count before the canary.
+    let stable_now = replicas(&env, "web");
+    assert!(
+        out.stdout
+            .contains(&format!("stable {stable_now}/{stable_now} ready"))
+            || out
+                .stdout
+                .contains(&format!("\"{stable_now}/{stable_now} ready\"")),
+        "{}",
+        out.stdout
+    );
     let driver = finish(child);
     assert!(
         driver
             .stderr
             .contains("HorizontalPodAutoscaler web now scales deployment/web"),
+        "{}",
+        driver.stderr
+    );
+    // The canary's count when the HPA was taken on is the one it had (it read "from 0").
+    assert!(
+        driver.stderr.contains("canary scaled from 2 to"),
         "{}",
         driver.stderr
     );
@@ -190,8 +219,8 @@ async fn an_hpa_created_before_the_steps_write_stops_that_write() {
 }
 
 /// The HPA the canary follows is deleted mid-canary: the next step says so, the stable keeps
-/// the replicas it had (nothing writes them), the canary is still sized from them, and the
-/// promotion writes the template only.
+/// the replicas it had (nothing writes them), the canary is still sized from them, a human's
+/// scaling after that is a conflict again, and the promotion writes the template only.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_hpa_deleted_mid_canary_leaves_the_stable_as_it_is() {
     let env = start("hpa-goes").await;
@@ -225,6 +254,25 @@ async fn an_hpa_deleted_mid_canary_leaves_the_stable_as_it_is() {
         (replicas(&env, "web"), replicas(&env, "web-canary")),
         (4, 4)
     );
+    // With the HPA gone, a human's `kubectl scale` is a conflict (it was once credited to the
+    // deleted HPA and followed): the canary holds, saying what changed.
+    let scale = run(std::process::Command::new(crate::support::kubectl())
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["-n", &env.ns, "scale", "deployment/web", "--replicas=5"]));
+    assert_eq!(scale.code, 0, "{}", scale.stderr);
+    let held = env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Held);
+    assert!(
+        held.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("it was scaled from 4 to 5 replicas")),
+        "{held:?}"
+    );
+    assert_eq!(
+        replicas(&env, "web-canary"),
+        4,
+        "the canary did not follow the human"
+    );
     let out = run(&mut env.control(&["promote", "deploy/web"]));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let driver = finish(child);
@@ -236,9 +284,18 @@ async fn an_hpa_deleted_mid_canary_leaves_the_stable_as_it_is() {
         "{}",
         driver.stderr
     );
-    assert_eq!(replicas(&env, "web"), 4);
+    assert_eq!(replicas(&env, "web"), 5, "the human's count is kept");
     assert!(env.deployment("web-canary").is_none());
-    assert_only_the_hpa_scaled_the_stable(&env);
+    let tools: Vec<_> = env
+        .sim
+        .replica_writes(&env.ns, "web")
+        .into_iter()
+        .filter(|w| w.writer == "kubectl-posthog")
+        .collect();
+    assert!(
+        tools.is_empty(),
+        "the tool wrote the stable's replicas: {tools:?}"
+    );
 }
 
 /// The driver is killed at 50 % (the stable scaled 4 → 2) and, while nobody drives the canary,

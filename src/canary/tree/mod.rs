@@ -156,7 +156,14 @@ fn capitalised(text: &str) -> String {
     }
 }
 
-fn step_line(step: &CanaryStep, index: usize, state: &CanaryState) -> String {
+/// `hpa_stable`: the stable's replicas now, when an HPA sizes it: the current and later steps
+/// show the counts they run at with it ([`super::plan::autoscaled_canary_replicas`]).
+fn step_line(
+    step: &CanaryStep,
+    index: usize,
+    state: &CanaryState,
+    hpa_stable: Option<u32>,
+) -> String {
     let mark = match (index.cmp(&state.step), state.phase) {
         (std::cmp::Ordering::Less, _) => "✔",
         (std::cmp::Ordering::Equal, Phase::Promoted) => "✔",
@@ -164,6 +171,11 @@ fn step_line(step: &CanaryStep, index: usize, state: &CanaryState) -> String {
         (std::cmp::Ordering::Equal, _) => "►",
         (std::cmp::Ordering::Greater, _) => " ",
     };
+    let mut step = step.clone();
+    if let Some(stable) = hpa_stable.filter(|_| index >= state.step && !step.is_promotion()) {
+        step.stable_replicas = stable;
+        step.canary_replicas = super::plan::autoscaled_canary_replicas(stable, step.weight);
+    }
     let what = if step.is_promotion() {
         "100%: promote (the stable takes the new template)".to_string()
     } else {
@@ -237,9 +249,25 @@ pub fn render(name: &str, seen: &Observed, now: jiff::Timestamp, styles: &Styles
         false => now.duration_since(state.started_at).as_secs(),
     };
     line(format!("Elapsed:         {}", short_duration(elapsed)));
+    if let Some(a) = &state.autoscaler {
+        line(format!(
+            "Autoscaler:      HorizontalPodAutoscaler {}{}",
+            a.name,
+            if a.gone {
+                " (deleted mid-canary: the stable keeps its replicas)"
+            } else {
+                " (sizes the stable; the canary follows it)"
+            }
+        ));
+    }
+    let hpa_stable = state
+        .autoscaler
+        .as_ref()
+        .filter(|_| !state.phase.is_terminal())
+        .map(|_| super::ops::current_replicas(&seen.stable));
     line("Steps:".into());
     for (i, step) in state.steps.iter().enumerate() {
-        line(step_line(step, i, state));
+        line(step_line(step, i, state, hpa_stable));
     }
     if !state.last_analysis.is_empty() {
         let at = state.last_analysis.iter().map(|r| r.at).max();
@@ -381,6 +409,34 @@ NAME                                                 KIND        STATUS         
         );
         assert!(frame.contains("  ✖ 1. 25%"), "{frame}");
         assert!(seen.ended());
+    }
+
+    /// With an HPA the current and later steps show the counts they run at beside the HPA's
+    /// count now, not the ones planned before it (found by a probe of issue 15).
+    #[test]
+    fn with_an_hpa_the_steps_show_the_counts_beside_the_hpas() {
+        let mut seen = seen();
+        if let Some(spec) = seen.stable.spec.as_mut() {
+            spec.replicas = Some(9);
+        }
+        let state = seen.state.as_mut().unwrap();
+        state.autoscaler = Some(crate::canary::state::Autoscaler {
+            name: "web".into(),
+            spec_fingerprint: "f".into(),
+            canary_replicas: 3,
+            stable_replicas: 9,
+            gone: false,
+        });
+        let now: jiff::Timestamp = "2026-01-01T10:05:00Z".parse().unwrap();
+        let frame = render("web", &seen, now, &Styles::plain());
+        assert!(
+            frame.contains("  ► 1. 25%: 3 canary + 9 stable (25% of pods), pause 10m\n"),
+            "{frame}"
+        );
+        assert!(
+            frame.contains("Autoscaler:      HorizontalPodAutoscaler web (sizes the stable"),
+            "{frame}"
+        );
     }
 
     #[test]
