@@ -120,7 +120,7 @@ pub async fn abort(
         .get_opt(&canary_name)
         .await?
         .filter(|c| objects::canary_matches(c, name, &BTreeMap::new()) != CanaryMatch::NotOurs);
-    let active = taken;
+    let mut active = taken;
     if active.is_none() && canary.is_none() {
         return Ok(AbortSummary {
             found: false,
@@ -140,7 +140,6 @@ pub async fn abort(
     // An HPA owns the stable's replicas: the abort leaves them to it (the canary never changed
     // them, or not since it appeared) and only removes the canary. One created mid-canary that
     // the driver has not seen yet is looked for here, so the abort never undoes its scaling.
-    let mut active = active;
     if let Some(s) = active.as_mut().filter(|s| s.autoscaler.is_none())
         && let Some(hpa) = objects::autoscaler_of(&apis.autoscalers().await?, name)
     {

@@ -151,11 +151,8 @@ mod tests {
 
     fn known(name: &str, gone: bool) -> Autoscaler {
         Autoscaler {
-            name: name.into(),
-            spec_fingerprint: "f".into(),
-            canary_replicas: 2,
-            stable_replicas: 4,
             gone,
+            ..crate::canary::state::tests::sample_autoscaler(name, 4, 2)
         }
     }
 

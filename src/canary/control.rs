@@ -512,13 +512,9 @@ mod tests {
     #[test]
     fn the_status_names_the_hpa_that_sizes_the_stable() {
         let mut state = sample_state();
-        state.autoscaler = Some(crate::canary::state::Autoscaler {
-            name: "web-hpa".into(),
-            spec_fingerprint: "f".into(),
-            canary_replicas: 2,
-            stable_replicas: 3,
-            gone: false,
-        });
+        state.autoscaler = Some(crate::canary::state::tests::sample_autoscaler(
+            "web-hpa", 3, 2,
+        ));
         let followed = frame(&state, 10);
         assert!(
             followed.contains("HorizontalPodAutoscaler web-hpa scales the stable (now 3 replicas)"),

@@ -318,15 +318,17 @@ mod tests {
             .unwrap()
         };
         let stable = stable(4, "25%".into());
-        let mut settings = resolve(
-            &RunFlags::default(),
-            &CanaryConfig::default(),
-            None,
-            &stable,
-        )
-        .unwrap();
-        let (autoscaler, notes) =
-            shape_plan(&mut settings, &stable, &[hpa("b"), hpa("a")], false).unwrap();
+        let shaped = |hpas: &[k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler]| {
+            let mut settings = resolve(
+                &RunFlags::default(),
+                &CanaryConfig::default(),
+                None,
+                &stable,
+            )
+            .unwrap();
+            shape_plan(&mut settings, &stable, hpas, false).unwrap()
+        };
+        let (autoscaler, notes) = shaped(&[hpa("b"), hpa("a")]);
         assert_eq!(autoscaler.map(|a| a.name).as_deref(), Some("a"));
         assert!(
             notes[0].starts_with(
@@ -334,14 +336,7 @@ mod tests {
             ),
             "{notes:?}"
         );
-        let mut settings = resolve(
-            &RunFlags::default(),
-            &CanaryConfig::default(),
-            None,
-            &stable,
-        )
-        .unwrap();
-        let (_, notes) = shape_plan(&mut settings, &stable, &[hpa("a")], false).unwrap();
+        let (_, notes) = shaped(&[hpa("a")]);
         assert!(!notes.iter().any(|n| n.contains("HPAs (")), "{notes:?}");
     }
 

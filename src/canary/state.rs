@@ -277,6 +277,17 @@ pub(crate) mod tests {
     use super::*;
     use crate::canary::plan::plan_steps;
 
+    /// An HPA `name` followed with the stable at `stable` replicas and the canary at `canary`.
+    pub(crate) fn sample_autoscaler(name: &str, stable: u32, canary: u32) -> Autoscaler {
+        Autoscaler {
+            name: name.into(),
+            spec_fingerprint: "f".into(),
+            canary_replicas: canary,
+            stable_replicas: stable,
+            gone: false,
+        }
+    }
+
     pub(crate) fn sample_state() -> CanaryState {
         let at: jiff::Timestamp = "2026-01-01T10:00:00Z".parse().unwrap();
         CanaryState {

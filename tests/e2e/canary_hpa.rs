@@ -152,6 +152,26 @@ pub(crate) fn assert_only_the_hpa_scaled_the_stable(env: &Env) -> Vec<ReplicaWri
     writes
 }
 
+/// An abort beside an HPA: the summary says the stable was left to it (the tool never sized
+/// it), the canary is gone, the stable runs its old image, and the HPA's spec is `before`.
+pub(crate) fn assert_aborted_leaving_the_hpa(env: &Env, report: &Value, before: &Value) {
+    assert!(
+        report["verdict"]["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("stable left to its HPA at"),
+        "{report}"
+    );
+    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Aborted);
+    assert!(env.deployment("web-canary").is_none());
+    assert_eq!(env.stable_image(), STABLE);
+    assert_eq!(
+        &hpa_spec(env),
+        before,
+        "the HPA's spec is exactly as before"
+    );
+}
+
 pub(crate) fn canary_driver(env: &Env, steps: &str, pause: &str) -> std::process::Child {
     spawn(
         env.canary(
@@ -294,22 +314,7 @@ async fn a_load_rise_mid_canary_scales_both_and_the_share_follows_the_weight() {
         "{}",
         driver.stdout
     );
-    // The tool never sized the stable: the summary says where the HPA keeps it.
-    assert!(
-        report["verdict"]["summary"]
-            .as_str()
-            .unwrap_or("")
-            .contains("stable left to its HPA at"),
-        "{report}"
-    );
-    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Aborted);
-    assert!(env.deployment("web-canary").is_none());
-    assert_eq!(env.stable_image(), STABLE);
-    assert_eq!(
-        hpa_spec(&env),
-        before,
-        "the HPA's spec is exactly as before"
-    );
+    assert_aborted_leaving_the_hpa(&env, &report, &before);
     let writes = assert_only_the_hpa_scaled_the_stable(&env);
     assert!(
         writes.iter().any(|w| w.to == 10),

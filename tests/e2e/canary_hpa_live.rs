@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use kubectl_posthog::canary::state::Phase;
 
-use crate::canary::{Env, STABLE, finish, json, ready};
+use crate::canary::{Env, finish, json, ready};
 use crate::canary_hpa::{
-    CALM, SPEED, assert_only_the_hpa_scaled_the_stable, canary_driver, costly, hpa, hpa_manifest,
-    hpa_spec, replicas, stable_manifest, start,
+    CALM, SPEED, assert_aborted_leaving_the_hpa, assert_only_the_hpa_scaled_the_stable,
+    canary_driver, costly, hpa, hpa_manifest, hpa_spec, replicas, stable_manifest, start,
 };
 use crate::support::run;
 
@@ -131,21 +131,7 @@ async fn an_hpa_created_mid_canary_is_taken_on_and_never_fought() {
         report["details"]["outcome"], "aborted-by-operator",
         "{report}"
     );
-    assert!(
-        report["verdict"]["summary"]
-            .as_str()
-            .unwrap_or("")
-            .contains("stable left to its HPA at"),
-        "{report}"
-    );
-    env.wait_state(Duration::from_secs(30), |s| s.phase == Phase::Aborted);
-    assert!(env.deployment("web-canary").is_none());
-    assert_eq!(env.stable_image(), STABLE);
-    assert_eq!(
-        hpa_spec(&env),
-        before,
-        "the HPA's spec is exactly as it was created"
-    );
+    assert_aborted_leaving_the_hpa(&env, &report, &before);
 
     let writes = env.sim.replica_writes(ns, "web");
     let (tool_before, tool_after): (Vec<_>, Vec<_>) = writes

@@ -420,13 +420,7 @@ NAME                                                 KIND        STATUS         
             spec.replicas = Some(9);
         }
         let state = seen.state.as_mut().unwrap();
-        state.autoscaler = Some(crate::canary::state::Autoscaler {
-            name: "web".into(),
-            spec_fingerprint: "f".into(),
-            canary_replicas: 3,
-            stable_replicas: 9,
-            gone: false,
-        });
+        state.autoscaler = Some(crate::canary::state::tests::sample_autoscaler("web", 9, 3));
         let now: jiff::Timestamp = "2026-01-01T10:05:00Z".parse().unwrap();
         let frame = render("web", &seen, now, &Styles::plain());
         assert!(
